@@ -1,0 +1,76 @@
+//! Applications, always scoped to one environment.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::models::Application;
+use crate::schema::applications;
+use crate::{Conn, DbResult, IdOrUid};
+
+/// Finds an application of the environment by id or uid; `NotFound` otherwise.
+pub async fn find(conn: &mut Conn, environment_id: Uuid, app: &IdOrUid) -> DbResult<Application> {
+    let query = applications::table
+        .filter(applications::environment_id.eq(environment_id))
+        .select(Application::as_select())
+        .into_boxed();
+    let query = match app {
+        IdOrUid::Id(id) => query.filter(applications::id.eq(*id)),
+        IdOrUid::Uid(uid) => query.filter(applications::uid.eq(uid)),
+    };
+    Ok(query.first(conn).await?)
+}
+
+/// Applications of the environment, oldest first, after the cursor.
+pub async fn list(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Vec<Application>> {
+    let mut query = applications::table
+        .filter(applications::environment_id.eq(environment_id))
+        .order(applications::id.asc())
+        .select(Application::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(applications::id.gt(after));
+    }
+    Ok(query.limit(limit + 1).load(conn).await?)
+}
+
+/// Stores a new application; a uid clash is a unique violation.
+pub async fn insert(conn: &mut Conn, app: &Application) -> DbResult<Application> {
+    Ok(diesel::insert_into(applications::table)
+        .values(app)
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Replaces name and uid.
+pub async fn update(
+    conn: &mut Conn,
+    id: Uuid,
+    name: &str,
+    uid: Option<&str>,
+) -> DbResult<Application> {
+    Ok(diesel::update(applications::table.find(id))
+        .set((
+            applications::name.eq(name),
+            applications::uid.eq(uid),
+            applications::updated.eq(Utc::now()),
+        ))
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Deletes the application and everything under it.
+pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Application> {
+    Ok(diesel::delete(applications::table.find(id))
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await?)
+}

@@ -1,0 +1,268 @@
+//! Delivery state: what the dispatcher needs to make an attempt, how it records one, and the
+//! attempt and destination reads of the API.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
+use uuid::Uuid;
+
+use crate::models::{Attempt, Destination, OutboxJob};
+use crate::schema::{attempts, message_destinations, outbox};
+use crate::{Conn, DbResult};
+
+/// Everything one attempt needs, read in a single query.
+#[derive(Debug, QueryableByName)]
+pub struct JobContext {
+    /// Raw payload text.
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    /// Endpoint URL.
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    /// Custom headers (JSON object of strings).
+    #[diesel(sql_type = Jsonb)]
+    pub headers: serde_json::Value,
+    /// Whether the endpoint is enabled.
+    #[diesel(sql_type = Bool)]
+    pub enabled: bool,
+    /// Destination status, `None` when no destination row exists.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub status: Option<String>,
+    /// Scheduled attempts recorded so far.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub scheduled_attempts: Option<i32>,
+    /// Active secrets, current first.
+    #[diesel(sql_type = Array<Text>)]
+    pub secrets: Vec<String>,
+}
+
+/// Loads the context of a job; `None` when the message or the endpoint is gone.
+pub async fn job_context(
+    conn: &mut Conn,
+    message_id: Uuid,
+    endpoint_id: Uuid,
+) -> DbResult<Option<JobContext>> {
+    Ok(diesel::sql_query(
+        "SELECT m.payload, e.url, e.headers, e.enabled, d.status, d.scheduled_attempts, \
+           ARRAY(SELECT s.secret FROM endpoint_secrets s \
+                 WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
+                 ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets \
+         FROM messages m \
+         JOIN endpoints e ON e.id = $2 AND e.application_id = m.application_id \
+         LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id \
+         WHERE m.id = $1",
+    )
+    .bind::<SqlUuid, _>(message_id)
+    .bind::<SqlUuid, _>(endpoint_id)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// What became of a scheduled attempt, for the destination row.
+#[derive(Debug, Clone, Copy)]
+pub enum ScheduledOutcome {
+    /// Delivered.
+    Delivered,
+    /// Failed; retry at this time.
+    RetryAt(DateTime<Utc>),
+    /// Failed and the schedule is exhausted.
+    Exhausted,
+}
+
+/// Records a scheduled attempt: the attempt row, the destination's new state and, for a retry,
+/// the next job in the outbox, in one transaction. Returns `false` (and records nothing) when
+/// the job was a duplicate whose attempt another dispatcher already recorded.
+pub async fn record_scheduled(
+    conn: &mut Conn,
+    attempt: &Attempt,
+    attempts_before: i32,
+    outcome: ScheduledOutcome,
+) -> DbResult<bool> {
+    let (status, next_attempt) = match outcome {
+        ScheduledOutcome::Delivered => ("success", None),
+        ScheduledOutcome::RetryAt(at) => ("pending", Some(at)),
+        ScheduledOutcome::Exhausted => ("failed", None),
+    };
+    conn.transaction(|conn| {
+        async move {
+            let updated = diesel::update(
+                message_destinations::table
+                    .filter(message_destinations::message_id.eq(attempt.message_id))
+                    .filter(message_destinations::endpoint_id.eq(attempt.endpoint_id))
+                    .filter(message_destinations::status.eq("pending"))
+                    .filter(message_destinations::scheduled_attempts.eq(attempts_before)),
+            )
+            .set((
+                message_destinations::scheduled_attempts.eq(attempts_before + 1),
+                message_destinations::attempt_count.eq(message_destinations::attempt_count + 1),
+                message_destinations::status.eq(status),
+                message_destinations::next_attempt.eq(next_attempt),
+                message_destinations::updated.eq(attempt.created),
+            ))
+            .execute(conn)
+            .await?;
+            if updated == 0 {
+                return Ok(false);
+            }
+            diesel::insert_into(attempts::table)
+                .values(attempt)
+                .execute(conn)
+                .await?;
+            if let Some(due) = next_attempt {
+                diesel::insert_into(outbox::table)
+                    .values((
+                        outbox::message_id.eq(attempt.message_id),
+                        outbox::endpoint_id.eq(attempt.endpoint_id),
+                        outbox::attempt.eq(attempts_before + 1),
+                        outbox::trigger_type.eq("scheduled"),
+                        outbox::due.eq(due),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(true)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Records a manual attempt. A success marks the destination delivered (pending retries are
+/// then dropped as duplicates); a failure leaves its schedule alone.
+pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
+    let success = attempt.status == "success";
+    conn.transaction(|conn| {
+        async move {
+            diesel::insert_into(attempts::table)
+                .values(attempt)
+                .execute(conn)
+                .await?;
+            diesel::sql_query(
+                "INSERT INTO message_destinations \
+                   (message_id, endpoint_id, status, attempt_count, updated) \
+                 VALUES ($1, $2, CASE WHEN $3 THEN 'success' ELSE 'failed' END, 1, $4) \
+                 ON CONFLICT (message_id, endpoint_id) DO UPDATE SET \
+                   attempt_count = message_destinations.attempt_count + 1, \
+                   status = CASE WHEN $3 THEN 'success' ELSE message_destinations.status END, \
+                   next_attempt = CASE WHEN $3 THEN NULL ELSE message_destinations.next_attempt END, \
+                   updated = $4",
+            )
+            .bind::<SqlUuid, _>(attempt.message_id)
+            .bind::<SqlUuid, _>(attempt.endpoint_id)
+            .bind::<Bool, _>(success)
+            .bind::<Timestamptz, _>(attempt.created)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Marks a pending destination failed without an attempt (its endpoint was disabled meanwhile).
+pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -> DbResult<()> {
+    diesel::update(
+        message_destinations::table
+            .filter(message_destinations::message_id.eq(message_id))
+            .filter(message_destinations::endpoint_id.eq(endpoint_id))
+            .filter(message_destinations::status.eq("pending")),
+    )
+    .set((
+        message_destinations::status.eq("failed"),
+        message_destinations::next_attempt.eq(None::<DateTime<Utc>>),
+        message_destinations::updated.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues one manual attempt, claimed by the caller who publishes it at once.
+pub async fn enqueue_manual(
+    conn: &mut Conn,
+    message_id: Uuid,
+    endpoint_id: Uuid,
+) -> DbResult<OutboxJob> {
+    let now = Utc::now();
+    Ok(diesel::insert_into(outbox::table)
+        .values((
+            outbox::message_id.eq(message_id),
+            outbox::endpoint_id.eq(endpoint_id),
+            outbox::attempt.eq(0),
+            outbox::trigger_type.eq("manual"),
+            outbox::due.eq(now),
+            outbox::claimed_until
+                .eq(now + chrono::Duration::seconds(crate::messages::ACCEPT_CLAIM_SECS)),
+        ))
+        .returning(OutboxJob::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Attempts for a message, newest first, older than the cursor.
+pub async fn attempts_for_message(
+    conn: &mut Conn,
+    message_id: Uuid,
+    older_than: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Vec<Attempt>> {
+    let mut query = attempts::table
+        .filter(attempts::message_id.eq(message_id))
+        .order(attempts::id.desc())
+        .select(Attempt::as_select())
+        .into_boxed();
+    if let Some(cursor) = older_than {
+        query = query.filter(attempts::id.lt(cursor));
+    }
+    Ok(query.limit(limit + 1).load(conn).await?)
+}
+
+/// Attempts for an endpoint, newest first, older than the cursor.
+pub async fn attempts_for_endpoint(
+    conn: &mut Conn,
+    endpoint_id: Uuid,
+    older_than: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Vec<Attempt>> {
+    let mut query = attempts::table
+        .filter(attempts::endpoint_id.eq(endpoint_id))
+        .order(attempts::id.desc())
+        .select(Attempt::as_select())
+        .into_boxed();
+    if let Some(cursor) = older_than {
+        query = query.filter(attempts::id.lt(cursor));
+    }
+    Ok(query.limit(limit + 1).load(conn).await?)
+}
+
+/// One attempt of a message; `NotFound` otherwise.
+pub async fn attempt(conn: &mut Conn, message_id: Uuid, attempt_id: Uuid) -> DbResult<Attempt> {
+    Ok(attempts::table
+        .filter(attempts::message_id.eq(message_id))
+        .filter(attempts::id.eq(attempt_id))
+        .select(Attempt::as_select())
+        .first(conn)
+        .await?)
+}
+
+/// Destinations of a message in endpoint id order after the cursor.
+pub async fn destinations(
+    conn: &mut Conn,
+    message_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Vec<Destination>> {
+    let mut query = message_destinations::table
+        .filter(message_destinations::message_id.eq(message_id))
+        .order(message_destinations::endpoint_id.asc())
+        .select(Destination::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(message_destinations::endpoint_id.gt(after));
+    }
+    Ok(query.limit(limit + 1).load(conn).await?)
+}

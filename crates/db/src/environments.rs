@@ -1,0 +1,113 @@
+//! Environments and their API keys (admin side), and the API key lookup every request makes.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
+use uuid::Uuid;
+
+use crate::models::Environment;
+use crate::schema::{api_keys, environments};
+use crate::{Conn, DbResult};
+
+/// Creates an environment together with its first API key (stored as `key_hash`).
+pub async fn create(
+    conn: &mut Conn,
+    name: &str,
+    key_id: Uuid,
+    key_hash: Vec<u8>,
+) -> DbResult<Environment> {
+    let environment = Environment {
+        id: octohooks_domain::new_id(),
+        name: name.to_owned(),
+        created: Utc::now(),
+    };
+    conn.transaction(|conn| {
+        async move {
+            diesel::insert_into(environments::table)
+                .values(&environment)
+                .execute(conn)
+                .await?;
+            diesel::insert_into(api_keys::table)
+                .values((
+                    api_keys::id.eq(key_id),
+                    api_keys::environment_id.eq(environment.id),
+                    api_keys::key_hash.eq(key_hash),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(environment)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Every environment, oldest first, paged by id.
+pub async fn list(conn: &mut Conn, after: Option<Uuid>, limit: i64) -> DbResult<Vec<Environment>> {
+    let mut query = environments::table.into_boxed().order(environments::id.asc());
+    if let Some(after) = after {
+        query = query.filter(environments::id.gt(after));
+    }
+    Ok(query
+        .limit(limit + 1)
+        .select(Environment::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Deletes an environment and everything in it; `NotFound` when absent.
+pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Environment> {
+    Ok(diesel::delete(environments::table.find(id))
+        .returning(Environment::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Adds an API key to an existing environment; `NotFound` when the environment is absent.
+pub async fn add_key(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    key_id: Uuid,
+    key_hash: Vec<u8>,
+) -> DbResult<chrono::DateTime<Utc>> {
+    environments::table
+        .find(environment_id)
+        .select(environments::id)
+        .first::<Uuid>(conn)
+        .await?;
+    Ok(diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(key_id),
+            api_keys::environment_id.eq(environment_id),
+            api_keys::key_hash.eq(key_hash),
+        ))
+        .returning(api_keys::created)
+        .get_result(conn)
+        .await?)
+}
+
+/// Revokes a key at once; `NotFound` when it does not belong to the environment.
+pub async fn revoke_key(conn: &mut Conn, environment_id: Uuid, key_id: Uuid) -> DbResult<()> {
+    let deleted = diesel::delete(
+        api_keys::table
+            .filter(api_keys::id.eq(key_id))
+            .filter(api_keys::environment_id.eq(environment_id)),
+    )
+    .execute(conn)
+    .await?;
+    if deleted == 0 {
+        return Err(diesel::result::Error::NotFound.into());
+    }
+    Ok(())
+}
+
+/// The environment an API key (by hash) belongs to, if the key exists.
+pub async fn environment_for_key(conn: &mut Conn, key_hash: &[u8]) -> DbResult<Option<Uuid>> {
+    Ok(api_keys::table
+        .filter(api_keys::key_hash.eq(key_hash))
+        .select(api_keys::environment_id)
+        .first(conn)
+        .await
+        .optional()?)
+}

@@ -1,0 +1,123 @@
+//! Stored responses of POSTs made with an `Idempotency-Key`.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::schema::idempotency_keys;
+use crate::{Conn, DbResult};
+
+/// What a key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// The caller now owns the key and must run the request.
+    Acquired,
+    /// Another request with this key is still running.
+    InProgress {
+        /// The path the key was first used on.
+        request_path: String,
+    },
+    /// The first request completed; replay its response.
+    Completed {
+        /// The path the key was first used on.
+        request_path: String,
+        /// Stored status code.
+        status_code: u16,
+        /// Stored body.
+        body: Vec<u8>,
+    },
+}
+
+/// Claims the key for a request, or reports what it already holds. A claim left behind by a
+/// request that died more than `stale_secs` ago is taken over.
+pub async fn acquire(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    key: &str,
+    request_path: &str,
+    stale_secs: i64,
+) -> DbResult<KeyState> {
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::environment_id.eq(environment_id),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_path.eq(request_path),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(KeyState::Acquired);
+    }
+    let stale_before = Utc::now() - chrono::Duration::seconds(stale_secs);
+    let taken_over = diesel::update(idempotency_keys::table.find((environment_id, key)))
+        .filter(idempotency_keys::status_code.is_null())
+        .filter(idempotency_keys::created.lt(stale_before))
+        .set((
+            idempotency_keys::created.eq(Utc::now()),
+            idempotency_keys::request_path.eq(request_path),
+        ))
+        .execute(conn)
+        .await?;
+    if taken_over == 1 {
+        return Ok(KeyState::Acquired);
+    }
+    let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = idempotency_keys::table
+        .find((environment_id, key))
+        .select((
+            idempotency_keys::request_path,
+            idempotency_keys::status_code,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(match row {
+        Some((request_path, Some(status), body)) => KeyState::Completed {
+            request_path,
+            status_code: u16::try_from(status).unwrap_or(200),
+            body: body.unwrap_or_default(),
+        },
+        Some((request_path, None, _)) => KeyState::InProgress { request_path },
+        // Deleted between our insert and read (the owner failed): try again as new.
+        None => KeyState::InProgress {
+            request_path: request_path.to_owned(),
+        },
+    })
+}
+
+/// Stores the successful response of the request that owns the key.
+pub async fn complete(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    key: &str,
+    status_code: u16,
+    body: &[u8],
+) -> DbResult<()> {
+    diesel::update(idempotency_keys::table.find((environment_id, key)))
+        .set((
+            idempotency_keys::status_code.eq(i32::from(status_code)),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Frees the key after a failed request, so that the client's retry runs for real.
+pub async fn release(conn: &mut Conn, environment_id: Uuid, key: &str) -> DbResult<()> {
+    diesel::delete(idempotency_keys::table.find((environment_id, key)))
+        .filter(idempotency_keys::status_code.is_null())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets keys older than `max_age_secs`; returns how many went.
+pub async fn expire(conn: &mut Conn, max_age_secs: i64) -> DbResult<usize> {
+    let cutoff = Utc::now() - chrono::Duration::seconds(max_age_secs);
+    Ok(diesel::delete(idempotency_keys::table.filter(idempotency_keys::created.lt(cutoff)))
+        .execute(conn)
+        .await?)
+}

@@ -1,0 +1,185 @@
+//! Row types. They mirror the tables; the API turns them into its camelCase shapes.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::schema::*;
+
+/// An isolated tenant.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = environments)]
+pub struct Environment {
+    /// Identifier.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
+/// A consumer application: where messages are sent to.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = applications)]
+pub struct Application {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning environment.
+    pub environment_id: Uuid,
+    /// Optional user identifier, unique per environment.
+    pub uid: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}
+
+/// A URL that receives an application's messages.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = endpoints)]
+pub struct Endpoint {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning application.
+    pub application_id: Uuid,
+    /// Optional user identifier, unique per application.
+    pub uid: Option<String>,
+    /// Display name (may be empty).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Disabled endpoints receive nothing.
+    pub enabled: bool,
+    /// Why the endpoint was disabled automatically, if it was.
+    pub disabled_reason: Option<String>,
+    /// Channel filter; empty means every channel.
+    pub channels: Vec<String>,
+    /// Event type filter; empty means every event type.
+    pub event_types: Vec<String>,
+    /// Extra headers sent with each delivery, as a JSON object of strings.
+    pub headers: serde_json::Value,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}
+
+/// A signing secret of an endpoint.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = endpoint_secrets)]
+pub struct EndpointSecretRow {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning endpoint.
+    pub endpoint_id: Uuid,
+    /// The `whsec_…` text.
+    pub secret: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// When a rotated-out secret stops signing; `None` for the current one.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// A declared event type of an environment.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = event_types)]
+pub struct EventType {
+    /// Owning environment.
+    pub environment_id: Uuid,
+    /// The name, e.g. `invoice.paid`.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Archived types stay valid for messages but are hidden from pickers.
+    pub archived: bool,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}
+
+/// An accepted message with its payload exactly as received.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    /// Identifier, also the `webhook-id` of every delivery.
+    pub id: Uuid,
+    /// Target application.
+    pub application_id: Uuid,
+    /// Optional user identifier, unique per application.
+    pub uid: Option<String>,
+    /// The event type.
+    pub event_type: String,
+    /// Channels of the message.
+    pub channels: Vec<String>,
+    /// Raw JSON text of the payload.
+    pub payload: String,
+    /// Acceptance time.
+    pub created: DateTime<Utc>,
+}
+
+/// Where the delivery of one message to one endpoint stands.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = message_destinations)]
+pub struct Destination {
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    /// Scheduled attempts made so far; orders retries and drops duplicate jobs.
+    pub scheduled_attempts: i32,
+    /// All attempts made so far, manual ones included.
+    pub attempt_count: i32,
+    /// When the next scheduled attempt is due, while pending.
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attempts)]
+pub struct Attempt {
+    /// Identifier.
+    pub id: Uuid,
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The URL the attempt went to.
+    pub url: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// HTTP status, 0 when no response came.
+    pub response_status_code: i32,
+    /// Truncated response body, or the error.
+    pub response: String,
+    /// Time from sending to the end of the response.
+    pub response_duration_ms: i64,
+    /// `scheduled` or `manual`.
+    pub trigger_type: String,
+    /// When the attempt was made.
+    pub created: DateTime<Utc>,
+}
+
+/// A delivery job waiting in the outbox.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = outbox)]
+pub struct OutboxJob {
+    /// Identifier, carried in the job as `jobId`.
+    pub id: i64,
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Scheduled attempts made before this job.
+    pub attempt: i32,
+    /// `scheduled` or `manual`.
+    pub trigger_type: String,
+}

@@ -1,0 +1,83 @@
+//! The connection pool. Bounded, with timeouts on wait, create and recycle, and a
+//! `statement_timeout` on every connection, so that a slow database turns into 503s instead of
+//! a pile-up of waiting requests.
+
+use std::time::Duration;
+
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::{DbError, DbResult};
+
+/// The shared pool type.
+pub type DbPool = Pool<AsyncPgConnection>;
+/// A connection checked out of the pool.
+pub type Conn = Object<AsyncPgConnection>;
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections held open.
+    pub max_size: usize,
+    /// Longest wait for a free connection before giving up with 503.
+    pub wait_timeout: Duration,
+    /// Longest any single statement may run.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds the pool; connections are opened lazily, so this succeeds while Postgres is down.
+pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool> {
+    let statement_timeout_ms = options.statement_timeout.as_millis();
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |url| {
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            diesel::sql_query(format!(
+                "SET statement_timeout = {statement_timeout_ms}"
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
+    Pool::builder(manager)
+        .max_size(options.max_size.max(2))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|err| DbError::Unavailable(err.to_string()))
+}
+
+/// Checks a connection out of the pool.
+pub async fn connection(pool: &DbPool) -> DbResult<Conn> {
+    pool.get()
+        .await
+        .map_err(|err| DbError::Unavailable(err.to_string()))
+}
+
+/// True when Postgres answers a trivial query.
+pub async fn ping(pool: &DbPool) -> bool {
+    match connection(pool).await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}

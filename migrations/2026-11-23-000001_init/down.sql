@@ -1,0 +1,11 @@
+DROP TABLE idempotency_keys;
+DROP TABLE outbox;
+DROP TABLE attempts;
+DROP TABLE message_destinations;
+DROP TABLE messages;
+DROP TABLE event_types;
+DROP TABLE endpoint_secrets;
+DROP TABLE endpoints;
+DROP TABLE applications;
+DROP TABLE api_keys;
+DROP TABLE environments;
