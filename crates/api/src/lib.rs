@@ -1,1 +1,129 @@
-//! placeholder
+//! The Octohooks REST API.
+//!
+//! # Layout
+//! - [`build`] starts everything the API needs (migrations, pool, broker link, relay) and binds
+//!   the HTTP server; tests and benchmarks call it with port 0.
+//! - [`routes`]: thin handlers, one module per resource.
+//! - [`auth`], [`body`], [`paging`], [`idempotency`]: the request plumbing they share.
+//! - [`error`]: the one error type and its RFC 9457 rendering.
+//! - [`openapi`]: the OpenAPI document generated from the handlers.
+
+pub mod auth;
+pub mod body;
+pub mod dto;
+pub mod error;
+pub mod idempotency;
+pub mod openapi;
+pub mod paging;
+pub mod routes;
+pub mod state;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use octohooks_db::pool::{self, PoolOptions};
+use octohooks_platform::amqp::AmqpLink;
+use octohooks_platform::{relay, Settings};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{problem_response, ApiError};
+use crate::state::AppState;
+
+/// A started API: its address, the server future to drive, and the token that stops the
+/// background tasks.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Resolves when the HTTP server stopped.
+    pub server: actix_web::dev::Server,
+    /// Cancel to stop the relay, the janitor and the broker link.
+    pub shutdown: CancellationToken,
+}
+
+/// Applies migrations, connects, starts the relay and binds the HTTP server.
+pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running> {
+    octohooks_db::migrate::run_pending(&settings.database_url).await?;
+    let db = pool::build_pool(
+        &settings.database_url,
+        &PoolOptions {
+            max_size: settings.db_pool_size,
+            statement_timeout: settings.statement_timeout,
+            ..PoolOptions::default()
+        },
+    )?;
+    let shutdown = CancellationToken::new();
+    let amqp = AmqpLink::start(
+        settings.amqp_url.clone(),
+        settings.queue_name.clone(),
+        shutdown.clone(),
+    );
+    tokio::spawn(relay::run(db.clone(), amqp.clone(), shutdown.clone()));
+    tokio::spawn(expire_idempotency_keys(db.clone(), shutdown.clone()));
+
+    let listener = TcpListener::bind(settings.listen_addr)?;
+    let addr = listener.local_addr()?;
+    let state = AppState { db, amqp, settings };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                ApiError::invalid("query", err.to_string()).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                ApiError::invalid("path", err.to_string()).into()
+            }))
+            .wrap(cors())
+            .configure(routes::configure)
+            .default_service(web::to(unknown_route))
+    })
+    .workers(workers.max(1))
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .shutdown_timeout(25)
+    .listen(listener)?
+    .run();
+    tracing::info!(%addr, "API listening");
+    Ok(Running {
+        addr,
+        server,
+        shutdown,
+    })
+}
+
+/// Seed "Cross-Origin Resource Sharing": any origin, preflight answered on every route.
+fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(idempotency::HEADER),
+        ])
+        .expose_headers([header::LINK])
+        .max_age(3600)
+}
+
+async fn unknown_route() -> HttpResponse {
+    problem_response(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+}
+
+async fn expire_idempotency_keys(db: octohooks_db::DbPool, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+        if let Ok(mut conn) = pool::connection(&db).await {
+            match octohooks_db::idempotency::expire(&mut conn, idempotency::RETENTION_SECS).await {
+                Ok(removed) if removed > 0 => tracing::info!(removed, "expired idempotency keys"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "could not expire idempotency keys"),
+            }
+        }
+    }
+}

@@ -1,1 +1,33 @@
-fn main() {}
+//! `octohooks-api [serve|migrate|openapi]`.
+
+use anyhow::Context as _;
+use octohooks_platform::{logging, Settings};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if command == "openapi" {
+        println!("{}", octohooks_api::openapi::document());
+        return Ok(());
+    }
+    let settings = Settings::load()?;
+    logging::init(&settings.log_format);
+    match command.as_str() {
+        "migrate" => {
+            let applied = octohooks_db::migrate::run_pending(&settings.database_url)
+                .await
+                .context("applying migrations")?;
+            tracing::info!(count = applied.len(), ?applied, "migrations applied");
+            Ok(())
+        }
+        "serve" => {
+            let workers = std::thread::available_parallelism().map_or(2, usize::from);
+            let running = octohooks_api::build(settings, workers).await?;
+            // actix stops the server gracefully on SIGTERM/SIGINT; then stop the rest.
+            running.server.await?;
+            running.shutdown.cancel();
+            Ok(())
+        }
+        other => anyhow::bail!("unknown command {other:?}; use serve, migrate or openapi"),
+    }
+}

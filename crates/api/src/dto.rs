@@ -1,0 +1,443 @@
+//! Request and response shapes, camelCase exactly as the seed API reference shows them.
+//! Times are epoch milliseconds; ids are UUIDs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use octohooks_db::models;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// `POST /api/v1/environments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentIn {
+    /// Display name, e.g. `Production`.
+    pub name: String,
+}
+
+/// An environment; `apiKey` is present only in the creation response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentOut {
+    /// Identifier.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The first API key, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Creation time (epoch ms).
+    pub created: i64,
+}
+
+impl EnvironmentOut {
+    /// Shape of a stored environment.
+    pub fn from_row(row: models::Environment, api_key: Option<String>) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            api_key,
+            created: millis(row.created),
+        }
+    }
+}
+
+/// A new or revoked API key; `apiKey` only in the creation response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyOut {
+    /// Key identifier (used to revoke it).
+    pub id: Uuid,
+    /// The environment it opens.
+    pub environment_id: Uuid,
+    /// The key, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Creation time (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
+}
+
+/// `POST` and `PUT /api/v1/applications`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationIn {
+    /// Display name.
+    pub name: String,
+    /// Optional unique identifier of your choice (`[a-zA-Z0-9_.-]{1,256}`).
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+/// An application.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationOut {
+    /// Display name.
+    pub name: String,
+    /// Your identifier, if set.
+    pub uid: Option<String>,
+    /// Identifier.
+    pub id: Uuid,
+    /// Creation time (epoch ms).
+    pub created: i64,
+    /// Last change (epoch ms).
+    pub updated: i64,
+}
+
+impl From<models::Application> for ApplicationOut {
+    fn from(row: models::Application) -> Self {
+        Self {
+            name: row.name,
+            uid: row.uid,
+            id: row.id,
+            created: millis(row.created),
+            updated: millis(row.updated),
+        }
+    }
+}
+
+/// `POST /api/v1/applications/{app}/endpoints`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointIn {
+    /// Absolute http(s) URL that receives the webhooks.
+    pub url: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Optional unique identifier within the application.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Disabled endpoints receive nothing (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Only messages of these event types; empty for all (default).
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// Only messages sharing one of these channels; empty for all (default).
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    /// Extra headers sent with every delivery.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Signing secret (`whsec_…`); generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Alternative to `secret`: its first element becomes the signing secret.
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
+}
+
+/// `PUT /api/v1/applications/{app}/endpoints/{endpoint}`: fields left out keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointUpdate {
+    /// New URL.
+    pub url: String,
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New uid.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Enable or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// New event type filter.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// New channel filter.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    /// New custom headers.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Accepted for symmetry with responses and ignored: rotate secrets through
+    /// `…/secret/rotate`.
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
+}
+
+/// An endpoint. `secrets` is always empty: secrets are read through `…/secret`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    /// Channel filter.
+    pub channels: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Event type filter.
+    pub event_types: Vec<String>,
+    /// Display name.
+    pub name: String,
+    /// Never filled; see `GET …/secret`.
+    pub secrets: Vec<String>,
+    /// Your identifier, if set.
+    pub uid: Option<String>,
+    /// Destination URL.
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// Custom headers.
+    pub headers: BTreeMap<String, String>,
+    /// Why the endpoint was disabled automatically, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Identifier.
+    pub id: Uuid,
+    /// Creation time (epoch ms).
+    pub created: i64,
+    /// Last change (epoch ms).
+    pub updated: i64,
+}
+
+impl From<models::Endpoint> for EndpointOut {
+    fn from(row: models::Endpoint) -> Self {
+        Self {
+            channels: row.channels,
+            enabled: row.enabled,
+            event_types: row.event_types,
+            name: row.name,
+            secrets: Vec::new(),
+            uid: row.uid,
+            url: row.url,
+            description: row.description,
+            headers: serde_json::from_value(row.headers).unwrap_or_default(),
+            disabled_reason: row.disabled_reason,
+            id: row.id,
+            created: millis(row.created),
+            updated: millis(row.updated),
+        }
+    }
+}
+
+/// The current signing secret of an endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretOut {
+    /// `whsec_…`.
+    pub key: String,
+}
+
+/// `POST …/secret/rotate`: the new secret, generated when absent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// The new secret (`whsec_…`).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// `POST /api/v1/event-types`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypeIn {
+    /// The name, e.g. `invoice.paid`.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Archived types are hidden from pickers but still accepted.
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// `PUT /api/v1/event-types/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypeUpdate {
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New archived flag.
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// An event type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeOut {
+    /// The name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Archived or not.
+    pub archived: bool,
+    /// Creation time (epoch ms).
+    pub created: i64,
+    /// Last change (epoch ms).
+    pub updated: i64,
+}
+
+impl From<models::EventType> for EventTypeOut {
+    fn from(row: models::EventType) -> Self {
+        Self {
+            name: row.name,
+            description: row.description,
+            archived: row.archived,
+            created: millis(row.created),
+            updated: millis(row.updated),
+        }
+    }
+}
+
+/// `POST /api/v1/applications/{app}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MessageIn {
+    /// The event type, e.g. `invoice.paid`.
+    pub event_type: String,
+    /// The webhook body: any JSON value, delivered byte for byte.
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+    /// Channels of the message.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    /// Optional unique identifier within the application.
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+/// A message; `payload` is the JSON text exactly as it was sent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    /// Channels.
+    pub channels: Vec<String>,
+    /// Event type.
+    pub event_type: String,
+    /// The payload as received.
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+    /// Your identifier, if set.
+    pub uid: Option<String>,
+    /// Identifier; also the `webhook-id` of its deliveries.
+    pub id: Uuid,
+    /// Acceptance time (epoch ms).
+    pub created: i64,
+    /// Same as `created`: messages are immutable.
+    pub updated: i64,
+}
+
+impl MessageOut {
+    /// Shape of a stored message.
+    pub fn from_row(row: models::Message) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            channels: row.channels,
+            event_type: row.event_type,
+            payload: RawValue::from_string(row.payload)?,
+            uid: row.uid,
+            id: row.id,
+            created: millis(row.created),
+            updated: millis(row.created),
+        })
+    }
+}
+
+/// One delivery attempt (seed "Attempts").
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptOut {
+    /// Identifier.
+    pub id: Uuid,
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The URL it went to.
+    pub url: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// HTTP status; 0 when no response came.
+    pub response_status_code: i32,
+    /// Response body (truncated to 64 KiB) or the error.
+    pub response: String,
+    /// Duration of the attempt.
+    pub response_duration_ms: i64,
+    /// `scheduled` or `manual`.
+    pub trigger_type: String,
+    /// When it was made (epoch ms).
+    pub created: i64,
+}
+
+impl From<models::Attempt> for AttemptOut {
+    fn from(row: models::Attempt) -> Self {
+        Self {
+            id: row.id,
+            message_id: row.message_id,
+            endpoint_id: row.endpoint_id,
+            url: row.url,
+            status: row.status,
+            response_status_code: row.response_status_code,
+            response: row.response,
+            response_duration_ms: row.response_duration_ms,
+            trigger_type: row.trigger_type,
+            created: millis(row.created),
+        }
+    }
+}
+
+/// Where the delivery of a message to one endpoint stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationOut {
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    /// Attempts made so far (manual ones included).
+    pub attempts: i32,
+    /// When the next scheduled attempt is due (epoch ms), while pending.
+    pub next_attempt: Option<i64>,
+    /// Last change (epoch ms).
+    pub updated: i64,
+}
+
+impl From<models::Destination> for DestinationOut {
+    fn from(row: models::Destination) -> Self {
+        Self {
+            endpoint_id: row.endpoint_id,
+            status: row.status,
+            attempts: row.attempt_count,
+            next_attempt: row.next_attempt.map(millis),
+            updated: millis(row.updated),
+        }
+    }
+}
+
+/// `202` answer of a resend.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResendOut {
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Always `queued`.
+    pub status: &'static str,
+}
+
+/// Health probe answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Whether Postgres answers (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<bool>,
+    /// Whether RabbitMQ is connected (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rabbitmq: Option<bool>,
+}

@@ -1,0 +1,175 @@
+//! The API's one error type and its mapping to HTTP: RFC 9457 problem documents with a stable
+//! `code`. Internal causes are logged once here and never leave the process.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use octohooks_db::DbError;
+use octohooks_domain::validate::ValidationError;
+use serde::Serialize;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid credentials.
+    #[error("missing, unknown or revoked credentials")]
+    Unauthorized,
+    /// The object does not exist in the caller's environment.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request clashes with stored state.
+    #[error("{detail}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Human explanation.
+        detail: String,
+    },
+    /// A value is invalid.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// The request could not be read.
+    #[error("{detail}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Human explanation.
+        detail: String,
+    },
+    /// The body or the payload is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A dependency is unavailable; retry later.
+    #[error("service temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. The cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with `code`.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 422 naming `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(ValidationError::new(field, message))
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { code, .. } | Self::BadRequest { code, .. } => code,
+            Self::Validation(_) => "validation_error",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Unavailable(_) => "a dependency is temporarily unavailable; retry shortly".into(),
+            Self::Internal(_) => "an internal error occurred".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Unavailable(cause) => Self::Unavailable(cause),
+            DbError::Query(diesel::result::Error::NotFound) => Self::NotFound("object"),
+            err if err.is_unique_violation() => Self::Conflict {
+                code: "conflict",
+                detail: "an object with this uid already exists".into(),
+            },
+            DbError::Query(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("statement timeout")
+                    || info.message().contains("canceling statement") =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
+            DbError::Query(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("connection") || info.message().contains("terminat") =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: `code` carries the machine-readable kind.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The HTTP reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, naming the field at fault where there is one.
+    pub detail: String,
+    /// Stable machine-readable error code.
+    pub code: String,
+}
+
+/// Builds a problem response outside the error type (unknown routes, framework errors).
+pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
+    let body = Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+    };
+    let mut response = HttpResponse::build(status);
+    response.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    ));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+    }
+    response.body(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(cause = %cause, "dependency unavailable"),
+            _ => {}
+        }
+        let mut response = problem_response(self.status_code(), self.code(), self.detail());
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,144 @@
+//! `Idempotency-Key` (seed "Idempotency"): the first successful response of a POST is stored
+//! per environment and key and replayed for later requests with the same key. Concurrent
+//! requests with one key wait for the first to finish and replay it; if it takes too long they
+//! get 409. Failed requests free the key, so a client can retry them for real.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use octohooks_db::idempotency::{self, KeyState};
+use octohooks_db::pool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// Set on replayed responses.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// How long keys are kept (at least; a janitor removes older ones).
+pub const RETENTION_SECS: i64 = 48 * 3600;
+/// A claim older than this belongs to a request that died; it may be taken over.
+const STALE_CLAIM_SECS: i64 = 60;
+/// How long a concurrent request waits for the first one before answering 409.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
+
+/// A JSON response that can be stored and replayed.
+pub struct Reply {
+    /// Status code.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Serialises `value` with `status`.
+    pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Self, ApiError> {
+        Ok(Self {
+            status,
+            body: serde_json::to_vec(value).map_err(|err| ApiError::Internal(err.to_string()))?,
+        })
+    }
+
+    fn into_response(self, replayed: bool) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        if replayed {
+            response.insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")));
+        }
+        response.body(self.body)
+    }
+}
+
+/// Runs `work` once per idempotency key (or every time when the request has none).
+pub async fn run<F, Fut>(
+    state: &AppState,
+    environment_id: Uuid,
+    req: &HttpRequest,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let Some(key) = key(req)? else {
+        return Ok(work().await?.into_response(false));
+    };
+    let path = req.path().to_owned();
+    let started = Instant::now();
+    loop {
+        let held = {
+            let mut conn = pool::connection(&state.db).await?;
+            idempotency::acquire(&mut conn, environment_id, &key, &path, STALE_CLAIM_SECS).await?
+        };
+        match held {
+            KeyState::Acquired => break,
+            KeyState::Completed {
+                request_path,
+                status_code,
+                body,
+            } => {
+                ensure_same_path(&request_path, &path)?;
+                let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
+                return Ok(Reply { status, body }.into_response(true));
+            }
+            KeyState::InProgress { request_path } => {
+                ensure_same_path(&request_path, &path)?;
+                if started.elapsed() > WAIT_FOR_FIRST {
+                    return Err(ApiError::Conflict {
+                        code: "idempotency_in_progress",
+                        detail: "a request with this Idempotency-Key is still being processed"
+                            .into(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+    let outcome = work().await;
+    let mut conn = pool::connection(&state.db).await?;
+    match outcome {
+        Ok(reply) if reply.status.is_success() => {
+            idempotency::complete(&mut conn, environment_id, &key, reply.status.as_u16(), &reply.body)
+                .await?;
+            Ok(reply.into_response(false))
+        }
+        Ok(reply) => {
+            idempotency::release(&mut conn, environment_id, &key).await?;
+            Ok(reply.into_response(false))
+        }
+        Err(err) => {
+            idempotency::release(&mut conn, environment_id, &key).await?;
+            Err(err)
+        }
+    }
+}
+
+fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= 256)
+        .ok_or_else(|| {
+            ApiError::invalid("Idempotency-Key", "must be 1 to 256 visible ASCII characters")
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+fn ensure_same_path(stored: &str, current: &str) -> Result<(), ApiError> {
+    if stored == current {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was already used for a different request".into(),
+        })
+    }
+}

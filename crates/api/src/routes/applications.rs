@@ -1,0 +1,134 @@
+//! Applications (seed "Applications").
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use octohooks_db::{applications as store, models, pool, Page};
+use octohooks_domain::validate::{DisplayName, Uid};
+
+use super::{conflict_as, find_app};
+use crate::auth::Tenant;
+use crate::body::JsonBody;
+use crate::dto::{ApplicationIn, ApplicationOut};
+use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Reply};
+use crate::paging::{list_response, PageQuery};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/applications", web::get().to(list_applications))
+        .route("/applications", web::post().to(create_application))
+        .route("/applications/{app}", web::get().to(get_application))
+        .route("/applications/{app}", web::put().to(update_application))
+        .route("/applications/{app}", web::delete().to(delete_application));
+}
+
+fn parse_input(body: &ApplicationIn) -> Result<(String, Option<String>), ApiError> {
+    let name = DisplayName::parse("name", &body.name)?.into_inner();
+    let uid = body
+        .uid
+        .as_deref()
+        .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
+        .transpose()?;
+    Ok((name, uid))
+}
+
+/// Lists the environment's applications, oldest first.
+#[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(PageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [ApplicationOut]), (status = 401, body = Problem)))]
+pub async fn list_applications(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let rows = store::list(&mut conn, tenant.environment_id, query.uuid_iterator()?, limit).await?;
+    let page = Page::from_overfetch(rows, limit);
+    let cursor = page.items.last().map(|app| app.id.to_string());
+    let items: Vec<ApplicationOut> = page.items.into_iter().map(Into::into).collect();
+    Ok(list_response(&req, &items, page.has_more, cursor))
+}
+
+/// Creates an application.
+#[utoipa::path(post, path = "/api/v1/applications", tag = "applications",
+    request_body = ApplicationIn, security(("apiKey" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
+    responses((status = 201, body = ApplicationOut), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn create_application(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ApplicationIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, uid) = parse_input(&body)?;
+    idempotency::run(&state, tenant.environment_id, &req, || async {
+        let now = Utc::now();
+        let app = models::Application {
+            id: octohooks_domain::new_id(),
+            environment_id: tenant.environment_id,
+            uid,
+            name,
+            created: now,
+            updated: now,
+        };
+        let mut conn = pool::connection(&state.db).await?;
+        let stored = store::insert(&mut conn, &app).await.map_err(conflict_as("uid"))?;
+        Reply::json(StatusCode::CREATED, &ApplicationOut::from(stored))
+    })
+    .await
+}
+
+/// Gets an application by id or uid.
+#[utoipa::path(get, path = "/api/v1/applications/{app}", tag = "applications",
+    params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
+    responses((status = 200, body = ApplicationOut), (status = 404, body = Problem)))]
+pub async fn get_application(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    Ok(HttpResponse::Ok().json(ApplicationOut::from(app)))
+}
+
+/// Updates an application's name and uid (a uid left out is kept).
+#[utoipa::path(put, path = "/api/v1/applications/{app}", tag = "applications",
+    request_body = ApplicationIn,
+    params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
+    responses((status = 200, body = ApplicationOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_application(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<ApplicationIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, uid) = parse_input(&body)?;
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let uid = uid.or(app.uid);
+    let updated = store::update(&mut conn, app.id, &name, uid.as_deref())
+        .await
+        .map_err(conflict_as("uid"))?;
+    Ok(HttpResponse::Ok().json(ApplicationOut::from(updated)))
+}
+
+/// Deletes an application with its endpoints, messages and attempts.
+#[utoipa::path(delete, path = "/api/v1/applications/{app}", tag = "applications",
+    params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
+    responses((status = 200, body = ApplicationOut), (status = 404, body = Problem)))]
+pub async fn delete_application(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let deleted = store::delete(&mut conn, app.id).await?;
+    Ok(HttpResponse::Ok().json(ApplicationOut::from(deleted)))
+}

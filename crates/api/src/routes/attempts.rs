@@ -1,0 +1,158 @@
+//! Delivery attempts (seed "Attempts"), per-endpoint delivery status and manual resends.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use octohooks_db::{deliveries, messages, models, pool, Conn, IdOrUid, Page};
+use octohooks_platform::relay;
+use uuid::Uuid;
+
+use super::{find_app, find_endpoint, not_found_as};
+use crate::auth::Tenant;
+use crate::dto::{AttemptOut, DestinationOut, ResendOut};
+use crate::error::{ApiError, Problem};
+use crate::paging::{list_response, PageQuery};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    let message = "/applications/{app}/messages/{message}";
+    cfg.route(&format!("{message}/attempts"), web::get().to(list_message_attempts))
+        .route(&format!("{message}/attempts/{{attempt}}"), web::get().to(get_attempt))
+        .route(&format!("{message}/endpoints"), web::get().to(list_destinations))
+        .route(&format!("{message}/endpoints/{{endpoint}}/resend"), web::post().to(resend))
+        .route(
+            "/applications/{app}/endpoints/{endpoint}/attempts",
+            web::get().to(list_endpoint_attempts),
+        );
+}
+
+async fn find_message(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    app: &str,
+    message: &str,
+) -> Result<models::Message, ApiError> {
+    let app = find_app(conn, environment_id, app).await?;
+    messages::find(conn, app.id, &IdOrUid::parse(message))
+        .await
+        .map_err(not_found_as("message"))
+}
+
+fn attempt_page(req: &HttpRequest, rows: Vec<models::Attempt>, limit: i64) -> HttpResponse {
+    let page = Page::from_overfetch(rows, limit);
+    let cursor = page.items.last().map(|attempt| attempt.id.to_string());
+    let items: Vec<AttemptOut> = page.items.into_iter().map(Into::into).collect();
+    list_response(req, &items, page.has_more, cursor)
+}
+
+/// Attempts of a message, newest first.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages/{message}/attempts", tag = "attempts",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid"), PageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [AttemptOut]), (status = 404, body = Problem)))]
+pub async fn list_message_attempts(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let cursor = query.uuid_iterator()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let rows = deliveries::attempts_for_message(&mut conn, message.id, cursor, limit).await?;
+    Ok(attempt_page(&req, rows, limit))
+}
+
+/// Attempts made to an endpoint, newest first.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints/{endpoint}/attempts", tag = "attempts",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid"), PageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [AttemptOut]), (status = 404, body = Problem)))]
+pub async fn list_endpoint_attempts(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let cursor = query.uuid_iterator()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let rows = deliveries::attempts_for_endpoint(&mut conn, endpoint.id, cursor, limit).await?;
+    Ok(attempt_page(&req, rows, limit))
+}
+
+/// One attempt of a message.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages/{message}/attempts/{attempt}",
+    tag = "attempts",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid"),
+        ("attempt" = Uuid, Path, description = "Attempt id")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = AttemptOut), (status = 404, body = Problem)))]
+pub async fn get_attempt(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let attempt_id = Uuid::try_parse(&path.2).map_err(|_| ApiError::NotFound("attempt"))?;
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let attempt = deliveries::attempt(&mut conn, message.id, attempt_id)
+        .await
+        .map_err(not_found_as("attempt"))?;
+    Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
+}
+
+/// Where the message's delivery stands for each endpoint it was sent to.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages/{message}/endpoints", tag = "attempts",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid"), PageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [DestinationOut]), (status = 404, body = Problem)))]
+pub async fn list_destinations(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let cursor = query.uuid_iterator()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let rows = deliveries::destinations(&mut conn, message.id, cursor, limit).await?;
+    let page = Page::from_overfetch(rows, limit);
+    let next = page.items.last().map(|row| row.endpoint_id.to_string());
+    let items: Vec<DestinationOut> = page.items.into_iter().map(Into::into).collect();
+    Ok(list_response(&req, &items, page.has_more, next))
+}
+
+/// Sends the message to the endpoint once more, now; this attempt is not retried.
+#[utoipa::path(post, path = "/api/v1/applications/{app}/messages/{message}/endpoints/{endpoint}/resend",
+    tag = "attempts",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 202, body = ResendOut), (status = 404, body = Problem)))]
+pub async fn resend(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
+    let job = deliveries::enqueue_manual(&mut conn, message.id, endpoint.id).await?;
+    drop(conn);
+    relay::publish_claimed(&state.db, &state.amqp, std::slice::from_ref(&job)).await;
+    Ok(HttpResponse::Accepted().json(ResendOut {
+        message_id: message.id,
+        endpoint_id: endpoint.id,
+        status: "queued",
+    }))
+}

@@ -1,0 +1,279 @@
+//! Endpoints (seed "Endpoints") and their signing secrets.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use octohooks_db::endpoints::{self as store, EndpointChanges};
+use octohooks_db::{models, pool, Page};
+use octohooks_domain::signing::EndpointSecret;
+use octohooks_domain::validate::{
+    parse_description, parse_headers, parse_name_list, DisplayName, EndpointUrl, Uid,
+};
+
+use super::{conflict_as, find_app, find_endpoint};
+use crate::auth::Tenant;
+use crate::body::JsonBody;
+use crate::dto::{EndpointIn, EndpointOut, EndpointUpdate, RotateIn, SecretOut};
+use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Reply};
+use crate::paging::{list_response, PageQuery};
+use crate::state::AppState;
+
+/// How long a rotated-out secret keeps signing.
+pub const ROTATION_GRACE_HOURS: i64 = 24;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    let one = "/applications/{app}/endpoints/{endpoint}";
+    cfg.route("/applications/{app}/endpoints", web::get().to(list_endpoints))
+        .route("/applications/{app}/endpoints", web::post().to(create_endpoint))
+        .route(one, web::get().to(get_endpoint))
+        .route(one, web::put().to(update_endpoint))
+        .route(one, web::delete().to(delete_endpoint))
+        .route(&format!("{one}/secret"), web::get().to(get_secret))
+        .route(&format!("{one}/secret/rotate"), web::post().to(rotate_secret));
+}
+
+fn parse_optional<T>(
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, octohooks_domain::validate::ValidationError>,
+) -> Result<Option<T>, ApiError> {
+    Ok(value.map(parse).transpose()?)
+}
+
+fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        headers
+            .iter()
+            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+            .collect(),
+    )
+}
+
+fn parse_new_endpoint(
+    body: &EndpointIn,
+) -> Result<(models::Endpoint, EndpointSecret), ApiError> {
+    let now = Utc::now();
+    let secret_text = body
+        .secret
+        .as_deref()
+        .or_else(|| body.secrets.as_ref().and_then(|list| list.first()).map(String::as_str));
+    let secret = match secret_text {
+        Some(text) => EndpointSecret::parse("secret", text)?,
+        None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
+    };
+    let endpoint = models::Endpoint {
+        id: octohooks_domain::new_id(),
+        application_id: uuid::Uuid::nil(),
+        uid: parse_optional(body.uid.as_deref(), |v| Uid::parse("uid", v).map(Uid::into_inner))?,
+        name: parse_optional(body.name.as_deref(), |v| {
+            DisplayName::parse("name", v).map(DisplayName::into_inner)
+        })?
+        .unwrap_or_default(),
+        description: parse_optional(body.description.as_deref(), |v| {
+            parse_description("description", v)
+        })?
+        .unwrap_or_default(),
+        url: EndpointUrl::parse("url", &body.url)?.into_inner(),
+        enabled: body.enabled.unwrap_or(true),
+        disabled_reason: None,
+        channels: parse_name_list("channels", body.channels.as_deref().unwrap_or_default())?,
+        event_types: parse_name_list("eventTypes", body.event_types.as_deref().unwrap_or_default())?,
+        headers: headers_json(&parse_headers(
+            "headers",
+            body.headers.as_ref().unwrap_or(&BTreeMap::new()),
+        )?),
+        created: now,
+        updated: now,
+    };
+    Ok((endpoint, secret))
+}
+
+fn parse_changes(body: &EndpointUpdate, current: models::Endpoint) -> Result<EndpointChanges, ApiError> {
+    let enabled = body.enabled.unwrap_or(current.enabled);
+    Ok(EndpointChanges {
+        uid: parse_optional(body.uid.as_deref(), |v| Uid::parse("uid", v).map(Uid::into_inner))?
+            .or(current.uid),
+        name: parse_optional(body.name.as_deref(), |v| {
+            DisplayName::parse("name", v).map(DisplayName::into_inner)
+        })?
+        .unwrap_or(current.name),
+        description: parse_optional(body.description.as_deref(), |v| {
+            parse_description("description", v)
+        })?
+        .unwrap_or(current.description),
+        url: EndpointUrl::parse("url", &body.url)?.into_inner(),
+        enabled,
+        disabled_reason: if enabled { None } else { current.disabled_reason },
+        channels: match &body.channels {
+            Some(list) => parse_name_list("channels", list)?,
+            None => current.channels,
+        },
+        event_types: match &body.event_types {
+            Some(list) => parse_name_list("eventTypes", list)?,
+            None => current.event_types,
+        },
+        headers: match &body.headers {
+            Some(headers) => headers_json(&parse_headers("headers", headers)?),
+            None => current.headers,
+        },
+        updated: Utc::now(),
+    })
+}
+
+/// Lists an application's endpoints, oldest first.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints", tag = "endpoints",
+    params(("app" = String, Path, description = "Application id or uid"), PageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [EndpointOut]), (status = 404, body = Problem)))]
+pub async fn list_endpoints(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let after = query.uuid_iterator()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let page = Page::from_overfetch(store::list(&mut conn, app.id, after, limit).await?, limit);
+    let cursor = page.items.last().map(|endpoint| endpoint.id.to_string());
+    let items: Vec<EndpointOut> = page.items.into_iter().map(Into::into).collect();
+    Ok(list_response(&req, &items, page.has_more, cursor))
+}
+
+/// Creates an endpoint; a signing secret is generated unless one is given.
+#[utoipa::path(post, path = "/api/v1/applications/{app}/endpoints", tag = "endpoints",
+    request_body = EndpointIn, security(("apiKey" = [])),
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
+    responses((status = 201, body = EndpointOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_endpoint(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<EndpointIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut endpoint, secret) = parse_new_endpoint(&body)?;
+    idempotency::run(&state, tenant.environment_id, &req, || async {
+        let mut conn = pool::connection(&state.db).await?;
+        endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
+        let stored = store::insert(&mut conn, &endpoint, secret.to_whsec())
+            .await
+            .map_err(conflict_as("uid"))?;
+        Reply::json(StatusCode::CREATED, &EndpointOut::from(stored))
+    })
+    .await
+}
+
+/// Gets an endpoint by id or uid.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints/{endpoint}", tag = "endpoints",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = EndpointOut), (status = 404, body = Problem)))]
+pub async fn get_endpoint(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint)))
+}
+
+/// Updates an endpoint; `url` is required, other fields left out keep their value.
+#[utoipa::path(put, path = "/api/v1/applications/{app}/endpoints/{endpoint}", tag = "endpoints",
+    request_body = EndpointUpdate,
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = EndpointOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_endpoint(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<EndpointUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let id = endpoint.id;
+    let changes = parse_changes(&body, endpoint)?;
+    let updated = store::update(&mut conn, id, &changes)
+        .await
+        .map_err(conflict_as("uid"))?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
+}
+
+/// Deletes an endpoint; pending deliveries to it are dropped.
+#[utoipa::path(delete, path = "/api/v1/applications/{app}/endpoints/{endpoint}", tag = "endpoints",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = EndpointOut), (status = 404, body = Problem)))]
+pub async fn delete_endpoint(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let deleted = store::delete(&mut conn, endpoint.id).await?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(deleted)))
+}
+
+/// The endpoint's current signing secret.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints/{endpoint}/secret", tag = "endpoints",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = SecretOut), (status = 404, body = Problem)))]
+pub async fn get_secret(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let key = store::active_secrets(&mut conn, endpoint.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("endpoint without a secret".into()))?;
+    Ok(HttpResponse::Ok().json(SecretOut { key }))
+}
+
+/// Makes a new secret current; the previous one keeps signing for 24 hours.
+#[utoipa::path(post, path = "/api/v1/applications/{app}/endpoints/{endpoint}/secret/rotate",
+    tag = "endpoints", request_body(content = RotateIn, description = "Optional new secret"),
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 204, description = "Rotated"), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn rotate_secret(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateIn::default()
+    } else {
+        crate::body::parse(&body)?
+    };
+    let secret = match input.key.as_deref() {
+        Some(text) => EndpointSecret::parse("key", text)?,
+        None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
+    };
+    let mut conn = pool::connection(&state.db).await?;
+    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
+    store::rotate_secret(&mut conn, endpoint.id, secret.to_whsec(), old_expires).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

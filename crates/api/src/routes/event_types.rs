@@ -1,0 +1,138 @@
+//! Event types of the environment.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use octohooks_db::{event_types as store, models, pool, Page};
+use octohooks_domain::validate::{parse_description, EventTypeName};
+
+use super::{not_found_as, conflict_as};
+use crate::auth::Tenant;
+use crate::body::JsonBody;
+use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate};
+use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Reply};
+use crate::paging::{list_response, PageQuery};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/event-types", web::get().to(list_event_types))
+        .route("/event-types", web::post().to(create_event_type))
+        .route("/event-types/{name}", web::get().to(get_event_type))
+        .route("/event-types/{name}", web::put().to(update_event_type))
+        .route("/event-types/{name}", web::delete().to(delete_event_type));
+}
+
+/// Lists event types in name order.
+#[utoipa::path(get, path = "/api/v1/event-types", tag = "event-types", params(PageQuery),
+    security(("apiKey" = [])), responses((status = 200, body = [EventTypeOut])))]
+pub async fn list_event_types(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let rows =
+        store::list(&mut conn, tenant.environment_id, query.iterator.as_deref(), limit).await?;
+    let page = Page::from_overfetch(rows, limit);
+    let cursor = page.items.last().map(|event_type| event_type.name.clone());
+    let items: Vec<EventTypeOut> = page.items.into_iter().map(Into::into).collect();
+    Ok(list_response(&req, &items, page.has_more, cursor))
+}
+
+/// Creates an event type.
+#[utoipa::path(post, path = "/api/v1/event-types", tag = "event-types", request_body = EventTypeIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
+    security(("apiKey" = [])),
+    responses((status = 201, body = EventTypeOut), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn create_event_type(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<EventTypeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let name = EventTypeName::parse("name", &body.name)?.into_inner();
+    let description = parse_description("description", body.description.as_deref().unwrap_or(""))?;
+    idempotency::run(&state, tenant.environment_id, &req, || async {
+        let now = Utc::now();
+        let row = models::EventType {
+            environment_id: tenant.environment_id,
+            name,
+            description,
+            archived: body.archived.unwrap_or(false),
+            created: now,
+            updated: now,
+        };
+        let mut conn = pool::connection(&state.db).await?;
+        let stored = store::insert(&mut conn, &row).await.map_err(conflict_as("name"))?;
+        Reply::json(StatusCode::CREATED, &EventTypeOut::from(stored))
+    })
+    .await
+}
+
+/// Gets an event type.
+#[utoipa::path(get, path = "/api/v1/event-types/{name}", tag = "event-types",
+    params(("name" = String, Path, description = "Event type name")), security(("apiKey" = [])),
+    responses((status = 200, body = EventTypeOut), (status = 404, body = Problem)))]
+pub async fn get_event_type(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let row = store::find(&mut conn, tenant.environment_id, &path)
+        .await
+        .map_err(not_found_as("event type"))?;
+    Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
+}
+
+/// Updates description and archived flag (fields left out keep their value).
+#[utoipa::path(put, path = "/api/v1/event-types/{name}", tag = "event-types",
+    request_body = EventTypeUpdate,
+    params(("name" = String, Path, description = "Event type name")), security(("apiKey" = [])),
+    responses((status = 200, body = EventTypeOut), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_event_type(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<EventTypeUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let description = body
+        .description
+        .as_deref()
+        .map(|text| parse_description("description", text))
+        .transpose()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let current = store::find(&mut conn, tenant.environment_id, &path)
+        .await
+        .map_err(not_found_as("event type"))?;
+    let row = store::update(
+        &mut conn,
+        tenant.environment_id,
+        &current.name,
+        description.as_deref().unwrap_or(&current.description),
+        body.archived.unwrap_or(current.archived),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
+}
+
+/// Deletes an event type.
+#[utoipa::path(delete, path = "/api/v1/event-types/{name}", tag = "event-types",
+    params(("name" = String, Path, description = "Event type name")), security(("apiKey" = [])),
+    responses((status = 200, body = EventTypeOut), (status = 404, body = Problem)))]
+pub async fn delete_event_type(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let row = store::delete(&mut conn, tenant.environment_id, &path)
+        .await
+        .map_err(not_found_as("event type"))?;
+    Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
+}

@@ -1,0 +1,37 @@
+//! Liveness and readiness probes.
+
+use actix_web::{web, HttpResponse};
+use octohooks_db::pool;
+
+use crate::dto::HealthOut;
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready));
+}
+
+/// The process runs.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, body = HealthOut)))]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(HealthOut { status: "ok", postgres: None, rabbitmq: None })
+}
+
+/// 200 only while Postgres answers and RabbitMQ is connected.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let postgres = pool::ping(&state.db).await;
+    let rabbitmq = state.amqp.is_connected().await;
+    let body = HealthOut {
+        status: if postgres && rabbitmq { "ok" } else { "unavailable" },
+        postgres: Some(postgres),
+        rabbitmq: Some(rabbitmq),
+    };
+    if postgres && rabbitmq {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,169 @@
+//! Messages (seed "Messages"): accepting one is a single transaction that also fans it out
+//! into the outbox; the jobs are then published right away.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, TimeZone, Utc};
+use octohooks_db::messages::{self as store, MessageFilter};
+use octohooks_db::{models, pool, IdOrUid, Page};
+use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
+use octohooks_platform::relay;
+use serde::Deserialize;
+
+use super::{conflict_as, find_app, not_found_as};
+use crate::auth::Tenant;
+use crate::body::JsonBody;
+use crate::dto::{MessageIn, MessageOut};
+use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Reply};
+use crate::paging::{list_response, PageQuery};
+use crate::state::AppState;
+
+/// Largest payload accepted (seed: "up to ~350kb").
+pub const MAX_PAYLOAD_BYTES: usize = 350 * 1024;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/applications/{app}/messages", web::get().to(list_messages))
+        .route("/applications/{app}/messages", web::post().to(create_message))
+        .route("/applications/{app}/messages/{message}", web::get().to(get_message));
+}
+
+fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
+    MessageOut::from_row(row).map_err(|err| ApiError::Internal(err.to_string()))
+}
+
+/// Creates a message and sends it to every matching endpoint of the application.
+#[utoipa::path(post, path = "/api/v1/applications/{app}/messages", tag = "messages",
+    request_body = MessageIn, security(("apiKey" = [])),
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
+    responses((status = 202, body = MessageOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_message(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<MessageIn>,
+) -> Result<HttpResponse, ApiError> {
+    if body.payload.get().len() > MAX_PAYLOAD_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "payload exceeds {MAX_PAYLOAD_BYTES} bytes"
+        )));
+    }
+    let event_type = EventTypeName::parse("eventType", &body.event_type)?.into_inner();
+    let channels = parse_name_list("channels", body.channels.as_deref().unwrap_or_default())?;
+    let uid = body
+        .uid
+        .as_deref()
+        .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
+        .transpose()?;
+    let payload = String::from(Box::<str>::from(body.payload));
+    idempotency::run(&state, tenant.environment_id, &req, || async {
+        let mut conn = pool::connection(&state.db).await?;
+        let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+        let message = models::Message {
+            id: octohooks_domain::new_id(),
+            application_id: app.id,
+            uid,
+            event_type,
+            channels,
+            payload,
+            created: Utc::now(),
+        };
+        let jobs = store::accept(&mut conn, &message)
+            .await
+            .map_err(conflict_as("uid"))?;
+        drop(conn);
+        relay::publish_claimed(&state.db, &state.amqp, &jobs).await;
+        Reply::json(StatusCode::ACCEPTED, &to_out(message)?)
+    })
+    .await
+}
+
+/// Filters of the message list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// Items per page, 1 to 250 (default 50).
+    pub limit: Option<String>,
+    /// Cursor from the previous page's `Link` header.
+    pub iterator: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only messages with this channel.
+    pub channel: Option<String>,
+    /// Only messages created before this time (epoch ms or RFC 3339).
+    pub before: Option<String>,
+    /// Only messages created after this time (epoch ms or RFC 3339).
+    pub after: Option<String>,
+}
+
+fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(millis) = text.parse::<i64>() {
+        if let Some(at) = Utc.timestamp_millis_opt(millis).single() {
+            return Ok(at);
+        }
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| ApiError::invalid(field, "must be epoch milliseconds or an RFC 3339 time"))
+}
+
+/// Lists an application's messages, newest first.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages", tag = "messages",
+    params(("app" = String, Path, description = "Application id or uid"), MessageQuery),
+    security(("apiKey" = [])),
+    responses((status = 200, body = [MessageOut]), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn list_messages(
+    tenant: Tenant,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<MessageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = PageQuery {
+        limit: query.limit.clone(),
+        iterator: query.iterator.clone(),
+    };
+    let limit = paging.limit()?;
+    let cursor = paging.uuid_iterator()?;
+    let filter = MessageFilter {
+        event_type: query.event_type.clone(),
+        channel: query.channel.clone(),
+        before: query.before.as_deref().map(|t| parse_time("before", t)).transpose()?,
+        after: query.after.as_deref().map(|t| parse_time("after", t)).transpose()?,
+    };
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let rows = store::list(&mut conn, app.id, &filter, cursor, limit).await?;
+    let page = Page::from_overfetch(rows, limit);
+    let next = page.items.last().map(|message| message.id.to_string());
+    let items = page
+        .items
+        .into_iter()
+        .map(to_out)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(&req, &items, page.has_more, next))
+}
+
+/// Gets a message by id or uid.
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages/{message}", tag = "messages",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = MessageOut), (status = 404, body = Problem)))]
+pub async fn get_message(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let app = find_app(&mut conn, tenant.environment_id, &path.0).await?;
+    let message = store::find(&mut conn, app.id, &IdOrUid::parse(&path.1))
+        .await
+        .map_err(not_found_as("message"))?;
+    Ok(HttpResponse::Ok().json(to_out(message)?))
+}

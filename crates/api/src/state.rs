@@ -1,0 +1,16 @@
+//! Shared state handed to every handler.
+
+use octohooks_db::DbPool;
+use octohooks_platform::amqp::AmqpLink;
+use octohooks_platform::Settings;
+
+/// What handlers need: the pool, the broker link and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// Postgres pool.
+    pub db: DbPool,
+    /// Supervised RabbitMQ link for publishing jobs.
+    pub amqp: AmqpLink,
+    /// Validated settings.
+    pub settings: Settings,
+}

@@ -1,0 +1,195 @@
+//! The RabbitMQ link. lapin does not reconnect by itself after a broker restart, so a
+//! supervisor task owns the connection: it connects, declares the topology, enables publisher
+//! confirms, then watches the connection and rebuilds everything with backoff when it drops.
+//! Readiness probes read [`AmqpLink::is_connected`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use octohooks_domain::job::DeliveryJob;
+use tokio::sync::{Notify, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait for the broker to confirm a batch of publishes.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the supervisor checks that the connection is still up.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a publish did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    /// No connection to the broker right now.
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    /// The broker refused or failed the operation.
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker answered a publish with a nack.
+    #[error("RabbitMQ refused a message")]
+    Nacked,
+    /// The broker did not confirm in time.
+    #[error("RabbitMQ did not confirm in time")]
+    Timeout,
+    /// A job could not be encoded.
+    #[error("job encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Opens a connection and a channel and declares the durable quorum queue `queue`.
+pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    declare_queue(&channel, queue).await?;
+    Ok((connection, channel))
+}
+
+/// Declares the delivery queue: durable, quorum type (replicated, survives broker restarts).
+pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpError> {
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await?;
+    Ok(())
+}
+
+struct LinkState {
+    channel: RwLock<Option<Channel>>,
+    broken: Notify,
+}
+
+/// A supervised publishing connection, cheap to clone.
+#[derive(Clone)]
+pub struct AmqpLink {
+    state: Arc<LinkState>,
+    queue: Arc<str>,
+}
+
+impl AmqpLink {
+    /// Starts the supervisor; it runs until `shutdown` is cancelled.
+    pub fn start(url: String, queue: String, shutdown: CancellationToken) -> Self {
+        let link = Self {
+            state: Arc::new(LinkState {
+                channel: RwLock::new(None),
+                broken: Notify::new(),
+            }),
+            queue: queue.into(),
+        };
+        tokio::spawn(supervise(link.clone(), url, shutdown));
+        link
+    }
+
+    /// True while a confirmed channel to the broker is open.
+    pub async fn is_connected(&self) -> bool {
+        self.state
+            .channel
+            .read()
+            .await
+            .as_ref()
+            .is_some_and(|channel| channel.status().connected())
+    }
+
+    /// Publishes the jobs as persistent messages and waits until the broker confirmed every one.
+    pub async fn publish(&self, jobs: &[DeliveryJob]) -> Result<(), AmqpError> {
+        let channel = self
+            .state
+            .channel
+            .read()
+            .await
+            .clone()
+            .ok_or(AmqpError::NotConnected)?;
+        let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, jobs))
+            .await
+            .unwrap_or(Err(AmqpError::Timeout));
+        if matches!(result, Err(AmqpError::Broker(_) | AmqpError::Timeout)) {
+            self.state.broken.notify_one();
+        }
+        result
+    }
+
+    async fn publish_on(&self, channel: &Channel, jobs: &[DeliveryJob]) -> Result<(), AmqpError> {
+        let mut confirms = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let body = serde_json::to_vec(job)?;
+            let confirm = channel
+                .basic_publish(
+                    "",
+                    &self.queue,
+                    BasicPublishOptions::default(),
+                    &body,
+                    BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_content_type("application/json".into()),
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            match confirm.await? {
+                Confirmation::Ack(_) => {}
+                Confirmation::Nack(_) => return Err(AmqpError::Nacked),
+                Confirmation::NotRequested => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match open_confirmed(&url, &link.queue).await {
+            Ok((connection, channel)) => {
+                tracing::info!(queue = %link.queue, "connected to RabbitMQ");
+                backoff = Duration::from_millis(100);
+                *link.state.channel.write().await = Some(channel.clone());
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = link.state.broken.notified() => {}
+                        () = tokio::time::sleep(WATCH_INTERVAL) => {}
+                    }
+                    if !connection.status().connected() || !channel.status().connected() {
+                        break;
+                    }
+                }
+                *link.state.channel.write().await = None;
+                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye")).await;
+                if !shutdown.is_cancelled() {
+                    tracing::warn!("lost the RabbitMQ connection; reconnecting");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "cannot connect to RabbitMQ");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn open_confirmed(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
+    let (connection, channel) = tokio::time::timeout(Duration::from_secs(10), connect(url, queue))
+        .await
+        .map_err(|_| AmqpError::Timeout)??;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok((connection, channel))
+}

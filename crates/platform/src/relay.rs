@@ -1,0 +1,92 @@
+//! The outbox relay: moves delivery jobs from Postgres to RabbitMQ.
+//!
+//! The API publishes the jobs of a message right after committing it ([`publish_claimed`]);
+//! the relay loop, run by every API and dispatcher process, picks up whatever that missed (the
+//! broker was down, the process died) and the retries that have come due. A job leaves the
+//! outbox only after the broker confirmed it, so a crash at any point leads to a second
+//! publication, never to a lost job.
+
+use std::time::Duration;
+
+use octohooks_db::models::OutboxJob;
+use octohooks_db::{outbox, pool, DbPool};
+use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::AmqpLink;
+
+/// Jobs claimed per relay pass.
+const BATCH: i64 = 500;
+/// How long a relay's claim on jobs lasts before another relay may take them.
+const CLAIM_SECS: i32 = 30;
+/// Pause between passes when there was nothing to do.
+const IDLE_PAUSE: Duration = Duration::from_millis(200);
+
+/// Turns an outbox row into the job published to the queue.
+pub fn to_job(row: &OutboxJob) -> DeliveryJob {
+    DeliveryJob {
+        v: JOB_VERSION,
+        job_id: row.id,
+        message_id: row.message_id,
+        endpoint_id: row.endpoint_id,
+        attempt: u32::try_from(row.attempt).unwrap_or(0),
+        trigger: TriggerType::from_stored(&row.trigger_type),
+    }
+}
+
+/// Publishes jobs this process has claimed, then removes them from the outbox. On failure the
+/// claims are released so that the next relay pass tries again as soon as the broker is back.
+pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -> bool {
+    if rows.is_empty() {
+        return true;
+    }
+    let jobs: Vec<DeliveryJob> = rows.iter().map(to_job).collect();
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let published = link.publish(&jobs).await;
+    let outcome = match pool::connection(db).await {
+        Ok(mut conn) => match &published {
+            Ok(()) => outbox::remove(&mut conn, &ids).await,
+            Err(_) => outbox::release(&mut conn, &ids).await,
+        },
+        Err(err) => Err(err),
+    };
+    if let Err(err) = &published {
+        tracing::warn!(error = %err, jobs = ids.len(), "publish failed; the relay will retry");
+    }
+    if let Err(err) = outcome {
+        // Harmless: a confirmed job left in the outbox is published again after its claim
+        // lapses and the dispatcher drops the duplicate.
+        tracing::warn!(error = %err, jobs = ids.len(), "could not update the outbox after publishing");
+    }
+    published.is_ok()
+}
+
+/// Runs relay passes until `shutdown`.
+pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let mut busy = false;
+        if link.is_connected().await {
+            match claim(&db).await {
+                Ok(rows) => {
+                    busy = rows.len() as i64 == BATCH;
+                    if !rows.is_empty() {
+                        tracing::debug!(jobs = rows.len(), "relaying due jobs");
+                        busy &= publish_claimed(&db, &link, &rows).await;
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "relay could not read the outbox"),
+            }
+        }
+        if !busy {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(IDLE_PAUSE) => {}
+            }
+        }
+    }
+}
+
+async fn claim(db: &DbPool) -> octohooks_db::DbResult<Vec<OutboxJob>> {
+    let mut conn = pool::connection(db).await?;
+    outbox::claim_due(&mut conn, BATCH, CLAIM_SECS).await
+}

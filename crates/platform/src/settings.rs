@@ -1,0 +1,246 @@
+//! Configuration through the `config` crate: the commented defaults in `defaults.toml` are
+//! compiled in, then an optional file named by `OCTOHOOKS_CONFIG_FILE`, then `OCTOHOOKS_*`
+//! environment variables. Values are checked right after loading, so a bad one stops start-up
+//! with a message naming it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use octohooks_domain::destination::DestinationPolicy;
+use octohooks_domain::retry::RetrySchedule;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// A configuration value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The sources could not be read or a value had the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value was readable but invalid.
+    #[error("configuration: {key} (OCTOHOOKS_{upper}) {message}", upper = key.to_uppercase())]
+    Invalid {
+        /// The key at fault.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawSettings {
+    database_url: String,
+    amqp_url: String,
+    listen_addr: String,
+    dispatcher_listen_addr: String,
+    admin_token: String,
+    retry_schedule: String,
+    allow_private_destinations: bool,
+    allowed_destination_cidrs: String,
+    delivery_timeout: String,
+    queue_name: String,
+    db_pool_size: usize,
+    statement_timeout: String,
+    dispatcher_concurrency: u16,
+    log_format: String,
+}
+
+/// Validated settings of both services. `Debug` hides the connection strings and the token.
+#[derive(Clone)]
+pub struct Settings {
+    /// Postgres connection string.
+    pub database_url: String,
+    /// RabbitMQ connection string.
+    pub amqp_url: String,
+    /// API listen address.
+    pub listen_addr: SocketAddr,
+    /// Dispatcher health listen address.
+    pub dispatcher_listen_addr: SocketAddr,
+    /// Admin bearer token; `None` disables the admin routes.
+    pub admin_token: Option<String>,
+    /// Delays between attempts.
+    pub retry_schedule: RetrySchedule,
+    /// Which destinations deliveries may reach.
+    pub destination_policy: DestinationPolicy,
+    /// Time limit of one attempt.
+    pub delivery_timeout: Duration,
+    /// The delivery queue.
+    pub queue_name: String,
+    /// Postgres pool size per process.
+    pub db_pool_size: usize,
+    /// Per-statement time limit.
+    pub statement_timeout: Duration,
+    /// Concurrent deliveries per dispatcher.
+    pub dispatcher_concurrency: u16,
+    /// `auto`, `json` or `text`.
+    pub log_format: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &"<redacted>")
+            .field("amqp_url", &"<redacted>")
+            .field("listen_addr", &self.listen_addr)
+            .field("dispatcher_listen_addr", &self.dispatcher_listen_addr)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("retry_schedule", &self.retry_schedule)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("queue_name", &self.queue_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Loads from the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::load_from(std::env::vars().collect())
+    }
+
+    /// Loads from the given variables instead of the process environment (used by tests).
+    pub fn load_from(vars: HashMap<String, String>) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = vars.get("OCTOHOOKS_CONFIG_FILE") {
+            builder = builder.add_source(File::with_name(path).required(true));
+        }
+        let env_vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(key, _)| key != "OCTOHOOKS_CONFIG_FILE")
+            .collect();
+        let raw: RawSettings = builder
+            .add_source(
+                Environment::with_prefix("OCTOHOOKS")
+                    .prefix_separator("_")
+                    .try_parsing(true)
+                    .source(Some(env_vars)),
+            )
+            .build()?
+            .try_deserialize()?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, SettingsError> {
+        let invalid = |key: &'static str, message: String| SettingsError::Invalid { key, message };
+        let retry_schedule = RetrySchedule::parse(&raw.retry_schedule)
+            .map_err(|err| invalid("retry_schedule", err.message))?;
+        let allow_list = raw
+            .allowed_destination_cidrs
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(|part| part.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                invalid(
+                    "allowed_destination_cidrs",
+                    "must be comma-separated CIDRs such as 10.0.0.0/8".into(),
+                )
+            })?;
+        if !matches!(raw.log_format.as_str(), "auto" | "json" | "text") {
+            return Err(invalid("log_format", "must be auto, json or text".into()));
+        }
+        if raw.queue_name.trim().is_empty() {
+            return Err(invalid("queue_name", "must not be empty".into()));
+        }
+        if raw.dispatcher_concurrency == 0 {
+            return Err(invalid("dispatcher_concurrency", "must be at least 1".into()));
+        }
+        Ok(Self {
+            listen_addr: parse_addr(&raw.listen_addr)
+                .ok_or_else(|| invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into()))?,
+            dispatcher_listen_addr: parse_addr(&raw.dispatcher_listen_addr).ok_or_else(|| {
+                invalid("dispatcher_listen_addr", "must be host:port, e.g. 0.0.0.0:8081".into())
+            })?,
+            delivery_timeout: parse_duration(&raw.delivery_timeout)
+                .ok_or_else(|| invalid("delivery_timeout", "must be a duration such as 15s".into()))?,
+            statement_timeout: parse_duration(&raw.statement_timeout)
+                .ok_or_else(|| invalid("statement_timeout", "must be a duration such as 30s".into()))?,
+            database_url: raw.database_url,
+            amqp_url: raw.amqp_url,
+            admin_token: Some(raw.admin_token).filter(|token| !token.is_empty()),
+            retry_schedule,
+            destination_policy: DestinationPolicy {
+                allow_private: raw.allow_private_destinations,
+                allow_list,
+            },
+            queue_name: raw.queue_name,
+            db_pool_size: raw.db_pool_size.max(2),
+            dispatcher_concurrency: raw.dispatcher_concurrency,
+            log_format: raw.log_format,
+        })
+    }
+}
+
+fn parse_addr(text: &str) -> Option<SocketAddr> {
+    text.trim().parse().ok()
+}
+
+/// Parses one duration like `15s` or `500ms` (a schedule of one delay).
+fn parse_duration(text: &str) -> Option<Duration> {
+    RetrySchedule::parse(text)
+        .ok()
+        .and_then(|schedule| schedule.delay_after(1))
+        .filter(|_| !text.contains(','))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let settings = Settings::load_from(HashMap::new()).unwrap();
+        assert_eq!(settings.database_url, "postgres://postgres@127.0.0.1:5432/octohooks");
+        assert_eq!(settings.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.dispatcher_listen_addr.to_string(), "127.0.0.1:8081");
+        assert!(settings.admin_token.is_none());
+        assert_eq!(settings.retry_schedule.max_attempts(), 8);
+        assert!(!settings.destination_policy.allow_private);
+        assert_eq!(settings.delivery_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = Settings::load_from(vars(&[
+            ("OCTOHOOKS_DATABASE_URL", "postgres://x@db/y"),
+            ("OCTOHOOKS_LISTEN_ADDR", "0.0.0.0:9000"),
+            ("OCTOHOOKS_ADMIN_TOKEN", "12345"),
+            ("OCTOHOOKS_RETRY_SCHEDULE", "1s,1s,1s"),
+            ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true"),
+            ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.database_url, "postgres://x@db/y");
+        assert_eq!(settings.listen_addr.port(), 9000);
+        assert_eq!(settings.admin_token.as_deref(), Some("12345"));
+        assert_eq!(settings.retry_schedule.max_attempts(), 4);
+        assert!(settings.destination_policy.allow_private);
+        assert!(!format!("{settings:?}").contains("12345"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (key, value, expected) in [
+            ("OCTOHOOKS_LISTEN_ADDR", "nope", "OCTOHOOKS_LISTEN_ADDR"),
+            ("OCTOHOOKS_RETRY_SCHEDULE", "5 parsecs", "OCTOHOOKS_RETRY_SCHEDULE"),
+            ("OCTOHOOKS_DELIVERY_TIMEOUT", "soon", "OCTOHOOKS_DELIVERY_TIMEOUT"),
+            ("OCTOHOOKS_ALLOWED_DESTINATION_CIDRS", "10.0.0.0/99", "OCTOHOOKS_ALLOWED_DESTINATION_CIDRS"),
+        ] {
+            let err = Settings::load_from(vars(&[(key, value)])).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        let err = Settings::load_from(vars(&[("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow_private_destinations"), "{err}");
+    }
+}
