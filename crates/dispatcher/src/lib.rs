@@ -1,1 +1,133 @@
-//! placeholder
+//! The Octohooks dispatcher: consumes delivery jobs from RabbitMQ and sends signed webhooks.
+//! Replicas share the queue; each also runs an outbox relay, which publishes the retries that
+//! come due.
+//!
+//! # Layout
+//! - [`build`] starts the consumer, the relay and the health server; tests call it directly.
+//! - [`consumer`]: the queue side (acks, prefetch, reconnection, drain).
+//! - [`deliver`]: one job from context to recorded attempt.
+//! - [`http`]: the outgoing client with the SSRF guard.
+
+pub mod consumer;
+pub mod deliver;
+pub mod http;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use octohooks_db::pool::{self, PoolOptions};
+use octohooks_platform::amqp::AmqpLink;
+use octohooks_platform::{relay, Settings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::ConsumerConfig;
+use crate::deliver::Deliverer;
+use crate::http::WebhookClient;
+
+/// A started dispatcher.
+pub struct Running {
+    /// Address of the health server.
+    pub addr: SocketAddr,
+    /// The health server; stop it with its handle.
+    pub health: actix_web::dev::Server,
+    /// Cancel to stop consuming; `consumer` then completes once in-flight jobs are done.
+    pub shutdown: CancellationToken,
+    /// Completes when the consumer has drained.
+    pub consumer: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Health {
+    db: octohooks_db::DbPool,
+    link: AmqpLink,
+    consuming: Arc<AtomicBool>,
+}
+
+/// Connects and starts consuming; binds the health server on `dispatcher_listen_addr`.
+pub async fn build(settings: Settings) -> anyhow::Result<Running> {
+    let db = pool::build_pool(
+        &settings.database_url,
+        &PoolOptions {
+            max_size: settings.db_pool_size,
+            statement_timeout: settings.statement_timeout,
+            ..PoolOptions::default()
+        },
+    )?;
+    let shutdown = CancellationToken::new();
+    // The relay and the broker link outlive the consumer's drain, so they get a child token
+    // cancelled only after the consumer is done.
+    let background = CancellationToken::new();
+    let link = AmqpLink::start(
+        settings.amqp_url.clone(),
+        settings.queue_name.clone(),
+        background.clone(),
+    );
+    tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
+    let deliverer = Deliverer {
+        db: db.clone(),
+        client: WebhookClient::new(settings.destination_policy.clone(), settings.delivery_timeout)?,
+        schedule: settings.retry_schedule.clone(),
+    };
+    let consuming = Arc::new(AtomicBool::new(false));
+    let consumer = tokio::spawn({
+        let config = ConsumerConfig {
+            url: settings.amqp_url.clone(),
+            queue: settings.queue_name.clone(),
+            prefetch: settings.dispatcher_concurrency,
+        };
+        let consuming = consuming.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            consumer::run(config, deliverer, consuming, shutdown).await;
+            background.cancel();
+        }
+    });
+
+    let health = Health {
+        db,
+        link,
+        consuming,
+    };
+    let listener = TcpListener::bind(settings.dispatcher_listen_addr)?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(health.clone()))
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(%addr, "dispatcher health listening");
+    Ok(Running {
+        addr,
+        health: server,
+        shutdown,
+        consumer,
+    })
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn ready(health: web::Data<Health>) -> HttpResponse {
+    let postgres = pool::ping(&health.db).await;
+    let rabbitmq = health.link.is_connected().await && health.consuming.load(Ordering::Relaxed);
+    let ok = postgres && rabbitmq;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "postgres": postgres,
+        "rabbitmq": rabbitmq,
+    });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

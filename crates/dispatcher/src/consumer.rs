@@ -1,0 +1,141 @@
+//! The queue consumer: manual acks, bounded prefetch, a connection rebuilt with backoff when it
+//! drops, and a drain on shutdown (stop taking jobs, finish the ones in flight, then close).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
+use octohooks_platform::amqp;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::deliver::{Deliverer, Disposition};
+
+/// Longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Consumer configuration.
+pub struct ConsumerConfig {
+    /// RabbitMQ URL.
+    pub url: String,
+    /// Queue to consume.
+    pub queue: String,
+    /// Unacknowledged jobs at once.
+    pub prefetch: u16,
+}
+
+/// Consumes until `shutdown`, then drains. `connected` mirrors the consumer's broker link.
+pub async fn run(
+    config: ConsumerConfig,
+    deliverer: Deliverer,
+    connected: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match consume_once(&config, &deliverer, &connected, &shutdown, &tracker).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(err) => {
+                connected.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64,
+                    "consumer lost RabbitMQ; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn consume_once(
+    config: &ConsumerConfig,
+    deliverer: &Deliverer,
+    connected: &AtomicBool,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), amqp::AmqpError> {
+    let (connection, channel) = amqp::connect(&config.url, &config.queue).await?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
+    let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
+    let mut consumer = channel
+        .basic_consume(
+            &config.queue,
+            &tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    connected.store(true, Ordering::Relaxed);
+    tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
+    let result = loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => break Ok(()),
+            next = consumer.next() => next,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                let deliverer = deliverer.clone();
+                tracker.spawn(handle(deliverer, delivery));
+            }
+            Some(Err(err)) => break Err(err.into()),
+            None => break Err(amqp::AmqpError::NotConnected),
+        }
+    };
+    if shutdown.is_cancelled() {
+        tracing::info!(in_flight = tracker.len(), "stopping: no new jobs, finishing in-flight ones");
+        let _ = channel
+            .basic_cancel(&tag, BasicCancelOptions::default())
+            .await;
+        tracker.close();
+        tracker.wait().await;
+        let _ = connection.close(200, "shutting down").await;
+        tracing::info!("drained");
+    }
+    connected.store(false, Ordering::Relaxed);
+    result
+}
+
+async fn handle(deliverer: Deliverer, delivery: Delivery) {
+    let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
+        Ok(job) if job.v == JOB_VERSION => deliverer.run(&job).await,
+        Ok(job) => {
+            tracing::error!(version = job.v, "dropping a job of an unknown schema version");
+            Disposition::Ack
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "dropping a job that is not valid JSON");
+            Disposition::Ack
+        }
+    };
+    let result = match disposition {
+        Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
+        Disposition::Requeue => {
+            // Give the database a moment before the job comes around again.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+        }
+    };
+    if let Err(err) = result {
+        // The broker will redeliver the job; the dispatcher drops it as a duplicate if needed.
+        tracing::warn!(error = %err, "could not acknowledge a job");
+    }
+}

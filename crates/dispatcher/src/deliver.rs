@@ -1,0 +1,183 @@
+//! One job, start to finish: read what the attempt needs, sign, send, record the outcome and
+//! schedule the retry. No database connection is held while the HTTP request is in flight.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use hyper::header::HeaderMap;
+use octohooks_db::deliveries::{self, JobContext, ScheduledOutcome};
+use octohooks_db::models::Attempt;
+use octohooks_db::{pool, DbError, DbPool};
+use octohooks_domain::job::{DeliveryJob, TriggerType};
+use octohooks_domain::retry::RetrySchedule;
+use octohooks_domain::signing::{signature_header, EndpointSecret};
+use rand::Rng;
+
+use crate::http::{put_header, Exchange, WebhookClient};
+
+/// The `user-agent` of every delivery.
+pub const USER_AGENT: &str = concat!("octohooks/", env!("CARGO_PKG_VERSION"));
+/// Longest wait a `Retry-After` may impose.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// What the worker does with the broker message once the job ran.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done (delivered, failed for good, retry scheduled, or nothing to do): acknowledge.
+    Ack,
+    /// Could not record the outcome (database trouble): requeue so it runs again.
+    Requeue,
+}
+
+/// What the dispatcher needs to deliver.
+#[derive(Clone)]
+pub struct Deliverer {
+    /// Postgres pool.
+    pub db: DbPool,
+    /// Outgoing HTTP client.
+    pub client: WebhookClient,
+    /// Delays between attempts.
+    pub schedule: RetrySchedule,
+}
+
+impl Deliverer {
+    /// Runs one job.
+    pub async fn run(&self, job: &DeliveryJob) -> Disposition {
+        match self.try_run(job).await {
+            Ok(()) => Disposition::Ack,
+            Err(err) => {
+                tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
+                    "could not read or record a delivery; it will run again");
+                Disposition::Requeue
+            }
+        }
+    }
+
+    async fn try_run(&self, job: &DeliveryJob) -> Result<(), DbError> {
+        let context = {
+            let mut conn = pool::connection(&self.db).await?;
+            let Some(context) =
+                deliveries::job_context(&mut conn, job.message_id, job.endpoint_id).await?
+            else {
+                tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
+                return Ok(());
+            };
+            if job.trigger == TriggerType::Scheduled {
+                let expected = i32::try_from(job.attempt).unwrap_or(i32::MAX);
+                if context.status.as_deref() != Some("pending")
+                    || context.scheduled_attempts != Some(expected)
+                {
+                    tracing::debug!(message_id = %job.message_id, "duplicate job; dropping");
+                    return Ok(());
+                }
+                if !context.enabled {
+                    deliveries::mark_failed(&mut conn, job.message_id, job.endpoint_id).await?;
+                    return Ok(());
+                }
+            }
+            context
+        };
+        let exchange = self.send(job, &context).await;
+        let success = (200..300).contains(&exchange.status);
+        tracing::info!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
+            status = exchange.status, success, duration_ms = exchange.duration.as_millis() as u64,
+            "delivery attempt");
+        let attempt = Attempt {
+            id: octohooks_domain::new_id(),
+            message_id: job.message_id,
+            endpoint_id: job.endpoint_id,
+            url: context.url,
+            status: if success { "success" } else { "failed" }.to_owned(),
+            response_status_code: i32::from(exchange.status),
+            response: exchange.body.clone(),
+            response_duration_ms: i64::try_from(exchange.duration.as_millis()).unwrap_or(i64::MAX),
+            trigger_type: job.trigger.as_str().to_owned(),
+            created: Utc::now(),
+        };
+        let mut conn = pool::connection(&self.db).await?;
+        match job.trigger {
+            TriggerType::Manual => deliveries::record_manual(&mut conn, &attempt).await?,
+            TriggerType::Scheduled => {
+                let outcome = self.outcome(job.attempt + 1, success, &exchange);
+                let recorded = deliveries::record_scheduled(
+                    &mut conn,
+                    &attempt,
+                    i32::try_from(job.attempt).unwrap_or(i32::MAX),
+                    outcome,
+                )
+                .await?;
+                if !recorded {
+                    tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(&self, attempts_made: u32, success: bool, exchange: &Exchange) -> ScheduledOutcome {
+        if success {
+            return ScheduledOutcome::Delivered;
+        }
+        match self.schedule.delay_after(attempts_made) {
+            None => ScheduledOutcome::Exhausted,
+            Some(delay) => {
+                let asked = exchange
+                    .retry_after
+                    .filter(|_| matches!(exchange.status, 429 | 503))
+                    .map(|asked| asked.min(MAX_RETRY_AFTER));
+                let delay = jitter(asked.map_or(delay, |asked| asked.max(delay)));
+                let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                ScheduledOutcome::RetryAt(Utc::now() + delay)
+            }
+        }
+    }
+
+    async fn send(&self, job: &DeliveryJob, context: &JobContext) -> Exchange {
+        let msg_id = job.message_id.to_string();
+        let timestamp = Utc::now().timestamp();
+        let body = Bytes::from(context.payload.clone());
+        let secrets: Vec<EndpointSecret> = context
+            .secrets
+            .iter()
+            .filter_map(|text| EndpointSecret::parse("secret", text).ok())
+            .collect();
+        let mut headers = HeaderMap::new();
+        if let Some(custom) = context.headers.as_object() {
+            for (name, value) in custom {
+                if let Some(value) = value.as_str() {
+                    put_header(&mut headers, name, value);
+                }
+            }
+        }
+        put_header(&mut headers, "content-type", "application/json");
+        put_header(&mut headers, "user-agent", USER_AGENT);
+        put_header(&mut headers, "webhook-id", &msg_id);
+        put_header(&mut headers, "webhook-timestamp", &timestamp.to_string());
+        put_header(
+            &mut headers,
+            "webhook-signature",
+            &signature_header(&secrets, &msg_id, timestamp, &body),
+        );
+        self.client.post(&context.url, headers, body).await
+    }
+}
+
+/// Spreads retries by ±10% so that endpoints coming back are not hit by a thundering herd.
+fn jitter(delay: Duration) -> Duration {
+    let factor = rand::thread_rng().gen_range(0.9..=1.1);
+    delay.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let delay = jitter(Duration::from_secs(100));
+            assert!(delay >= Duration::from_secs(90) && delay <= Duration::from_secs(110));
+        }
+    }
+}
