@@ -1,1 +1,31 @@
-//! harness
+//! The test harness: a fresh database per test cloned from a migrated template, the real API
+//! and dispatcher started in-process on port 0 (or as processes, to kill them), webhook
+//! receivers that are real HTTP servers on 127.0.0.1, and a TCP proxy in front of RabbitMQ to
+//! cut the broker away.
+
+pub mod app;
+pub mod database;
+pub mod process;
+pub mod proxy;
+pub mod receiver;
+
+pub use app::{Options, TestApp};
+pub use receiver::Receiver;
+
+/// Polls `check` every 50 ms until it is true or `secs` seconds passed; returns the last value.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

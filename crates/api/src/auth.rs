@@ -94,7 +94,11 @@ impl FromRequest for Admin {
 
 fn check_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
     let state = state(req)?;
-    let expected = state.settings.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
+    let expected = state
+        .settings
+        .admin_token
+        .as_deref()
+        .ok_or(ApiError::Unauthorized)?;
     let given = bearer(req).ok_or(ApiError::Unauthorized)?;
     // Compare digests so that neither content nor length leaks through timing.
     let equal = hash_key(given).ct_eq(&hash_key(expected));

@@ -48,9 +48,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "the request body exceeds {MAX_BODY_BYTES} bytes"
-    ))
+    ApiError::PayloadTooLarge(format!("the request body exceeds {MAX_BODY_BYTES} bytes"))
 }
 
 /// Parses a body, mapping serde's errors onto 400 and 422.
@@ -59,6 +57,18 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request(
             "invalid_json",
             "a JSON request body is required",
+        ));
+    }
+    if octohooks_domain::validate::json_nesting_exceeds(
+        body,
+        octohooks_domain::validate::MAX_JSON_DEPTH,
+    ) {
+        return Err(ApiError::bad_request(
+            "json_too_deep",
+            format!(
+                "the body nests deeper than {} levels",
+                octohooks_domain::validate::MAX_JSON_DEPTH
+            ),
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);

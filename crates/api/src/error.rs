@@ -165,10 +165,9 @@ impl ResponseError for ApiError {
         }
         let mut response = problem_response(self.status_code(), self.code(), self.detail());
         if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

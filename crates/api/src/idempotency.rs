@@ -103,8 +103,14 @@ where
     let mut conn = pool::connection(&state.db).await?;
     match outcome {
         Ok(reply) if reply.status.is_success() => {
-            idempotency::complete(&mut conn, environment_id, &key, reply.status.as_u16(), &reply.body)
-                .await?;
+            idempotency::complete(
+                &mut conn,
+                environment_id,
+                &key,
+                reply.status.as_u16(),
+                &reply.body,
+            )
+            .await?;
             Ok(reply.into_response(false))
         }
         Ok(reply) => {
@@ -127,7 +133,10 @@ fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         .ok()
         .filter(|key| !key.is_empty() && key.len() <= 256)
         .ok_or_else(|| {
-            ApiError::invalid("Idempotency-Key", "must be 1 to 256 visible ASCII characters")
+            ApiError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 256 visible ASCII characters",
+            )
         })?;
     Ok(Some(key.to_owned()))
 }

@@ -69,12 +69,14 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                ApiError::invalid("query", err.to_string()).into()
-            }))
-            .app_data(web::PathConfig::default().error_handler(|err, _| {
-                ApiError::invalid("path", err.to_string()).into()
-            }))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|err, _| ApiError::invalid("query", err.to_string()).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|err, _| ApiError::invalid("path", err.to_string()).into()),
+            )
             .wrap(cors())
             .configure(routes::configure)
             .default_service(web::to(unknown_route))

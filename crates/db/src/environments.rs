@@ -45,7 +45,9 @@ pub async fn create(
 
 /// Every environment, oldest first, paged by id.
 pub async fn list(conn: &mut Conn, after: Option<Uuid>, limit: i64) -> DbResult<Vec<Environment>> {
-    let mut query = environments::table.into_boxed().order(environments::id.asc());
+    let mut query = environments::table
+        .into_boxed()
+        .order(environments::id.asc());
     if let Some(after) = after {
         query = query.filter(environments::id.gt(after));
     }

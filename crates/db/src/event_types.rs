@@ -53,21 +53,25 @@ pub async fn update(
     description: &str,
     archived: bool,
 ) -> DbResult<EventType> {
-    Ok(diesel::update(event_types::table.find((environment_id, name)))
-        .set((
-            event_types::description.eq(description),
-            event_types::archived.eq(archived),
-            event_types::updated.eq(Utc::now()),
-        ))
-        .returning(EventType::as_returning())
-        .get_result(conn)
-        .await?)
+    Ok(
+        diesel::update(event_types::table.find((environment_id, name)))
+            .set((
+                event_types::description.eq(description),
+                event_types::archived.eq(archived),
+                event_types::updated.eq(Utc::now()),
+            ))
+            .returning(EventType::as_returning())
+            .get_result(conn)
+            .await?,
+    )
 }
 
 /// Deletes an event type. Messages keep their event type text.
 pub async fn delete(conn: &mut Conn, environment_id: Uuid, name: &str) -> DbResult<EventType> {
-    Ok(diesel::delete(event_types::table.find((environment_id, name)))
-        .returning(EventType::as_returning())
-        .get_result(conn)
-        .await?)
+    Ok(
+        diesel::delete(event_types::table.find((environment_id, name)))
+            .returning(EventType::as_returning())
+            .get_result(conn)
+            .await?,
+    )
 }

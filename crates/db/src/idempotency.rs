@@ -117,7 +117,9 @@ pub async fn release(conn: &mut Conn, environment_id: Uuid, key: &str) -> DbResu
 /// Forgets keys older than `max_age_secs`; returns how many went.
 pub async fn expire(conn: &mut Conn, max_age_secs: i64) -> DbResult<usize> {
     let cutoff = Utc::now() - chrono::Duration::seconds(max_age_secs);
-    Ok(diesel::delete(idempotency_keys::table.filter(idempotency_keys::created.lt(cutoff)))
-        .execute(conn)
-        .await?)
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created.lt(cutoff)))
+            .execute(conn)
+            .await?,
+    )
 }

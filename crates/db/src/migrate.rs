@@ -16,8 +16,43 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 /// Arbitrary but fixed key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6f63_746f_686f_6f6b;
 
-/// Applies pending migrations and returns the versions applied.
+/// Creates the database named in `database_url` when it does not exist yet, so that a fresh
+/// Postgres needs no manual step.
+pub async fn ensure_database(database_url: &str) -> DbResult<()> {
+    use diesel_async::AsyncConnection;
+    match AsyncPgConnection::establish(database_url).await {
+        Ok(_) => return Ok(()),
+        Err(err) if err.to_string().contains("does not exist") => {}
+        Err(err) => return Err(DbError::Migration(format!("cannot connect: {err}"))),
+    }
+    let mut url = url::Url::parse(database_url)
+        .map_err(|err| DbError::Migration(format!("invalid database URL: {err}")))?;
+    let name = url.path().trim_start_matches('/').to_owned();
+    if name.is_empty() || name.contains('"') {
+        return Err(DbError::Migration(
+            "the database URL names no usable database".into(),
+        ));
+    }
+    url.set_path("/postgres");
+    let mut conn = AsyncPgConnection::establish(url.as_str())
+        .await
+        .map_err(|err| DbError::Migration(format!("cannot connect: {err}")))?;
+    let create = diesel::sql_query(format!("CREATE DATABASE \"{name}\""));
+    match diesel_async::RunQueryDsl::execute(create, &mut conn).await {
+        Ok(_) => {
+            tracing::info!(database = %name, "created the database");
+            Ok(())
+        }
+        // Another replica created it at the same moment.
+        Err(err) if err.to_string().contains("already exists") => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Creates the database if needed, then applies pending migrations and returns the versions
+/// applied.
 pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
+    ensure_database(database_url).await?;
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)

@@ -43,12 +43,10 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
     config.custom_setup = Box::new(move |url| {
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
-            diesel::sql_query(format!(
-                "SET statement_timeout = {statement_timeout_ms}"
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            diesel::sql_query(format!("SET statement_timeout = {statement_timeout_ms}"))
+                .execute(&mut conn)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         })
     });

@@ -96,7 +96,10 @@ async fn consume_once(
         }
     };
     if shutdown.is_cancelled() {
-        tracing::info!(in_flight = tracker.len(), "stopping: no new jobs, finishing in-flight ones");
+        tracing::info!(
+            in_flight = tracker.len(),
+            "stopping: no new jobs, finishing in-flight ones"
+        );
         let _ = channel
             .basic_cancel(&tag, BasicCancelOptions::default())
             .await;
@@ -113,7 +116,10 @@ async fn handle(deliverer: Deliverer, delivery: Delivery) {
     let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
         Ok(job) if job.v == JOB_VERSION => deliverer.run(&job).await,
         Ok(job) => {
-            tracing::error!(version = job.v, "dropping a job of an unknown schema version");
+            tracing::error!(
+                version = job.v,
+                "dropping a job of an unknown schema version"
+            );
             Disposition::Ack
         }
         Err(err) => {

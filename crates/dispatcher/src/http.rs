@@ -47,9 +47,8 @@ impl tower_service::Service<Name> for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refusal = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -193,7 +192,11 @@ impl WebhookClient {
                 None => break,
             }
         }
-        Ok((status, String::from_utf8_lossy(&read).into_owned(), retry_after))
+        Ok((
+            status,
+            String::from_utf8_lossy(&read).into_owned(),
+            retry_after,
+        ))
     }
 }
 

@@ -68,7 +68,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
     let deliverer = Deliverer {
         db: db.clone(),
-        client: WebhookClient::new(settings.destination_policy.clone(), settings.delivery_timeout)?,
+        client: WebhookClient::new(
+            settings.destination_policy.clone(),
+            settings.delivery_timeout,
+        )?,
         schedule: settings.retry_schedule.clone(),
     };
     let consuming = Arc::new(AtomicBool::new(false));

@@ -116,7 +116,12 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ok in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "8.8.8.8"] {
+        for ok in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "8.8.8.8",
+        ] {
             assert_eq!(reason(ok), None, "{ok}");
         }
     }
@@ -124,10 +129,26 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_refused() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
-            "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::a00:1",
-            "2002:7f00:1::", "2001::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2001::1",
         ] {
             assert!(reason(bad).is_some(), "{bad}");
         }
@@ -143,7 +164,10 @@ mod tests {
         let strict = DestinationPolicy::default();
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(strict.check(loopback).is_err());
-        let open = DestinationPolicy { allow_private: true, allow_list: vec![] };
+        let open = DestinationPolicy {
+            allow_private: true,
+            allow_list: vec![],
+        };
         assert!(open.check(loopback).is_ok());
         let listed = DestinationPolicy {
             allow_private: false,

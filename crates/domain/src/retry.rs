@@ -16,10 +16,18 @@ impl Default for RetrySchedule {
         let minute = 60;
         let hour = 60 * minute;
         Self {
-            delays: [5, 5 * minute, 30 * minute, 2 * hour, 5 * hour, 10 * hour, 10 * hour]
-                .into_iter()
-                .map(Duration::from_secs)
-                .collect(),
+            delays: [
+                5,
+                5 * minute,
+                30 * minute,
+                2 * hour,
+                5 * hour,
+                10 * hour,
+                10 * hour,
+            ]
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect(),
         }
     }
 }
@@ -53,7 +61,9 @@ impl RetrySchedule {
 
     /// How many attempts a delivery gets in all (the first plus the retries).
     pub fn max_attempts(&self) -> u32 {
-        u32::try_from(self.delays.len()).unwrap_or(u32::MAX).saturating_add(1)
+        u32::try_from(self.delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
     }
 
     /// The delay before attempt `attempts_made + 1`, or `None` once the schedule is exhausted.
@@ -98,7 +108,9 @@ mod tests {
         assert_eq!(schedule.delay_after(3), Some(Duration::from_secs(1)));
         assert_eq!(schedule.delay_after(4), None);
         assert_eq!(
-            RetrySchedule::parse("250ms,2m,1h,1d").unwrap().delay_after(4),
+            RetrySchedule::parse("250ms,2m,1h,1d")
+                .unwrap()
+                .delay_after(4),
             Some(Duration::from_secs(86_400))
         );
         assert_eq!(RetrySchedule::parse("").unwrap().max_attempts(), 1);

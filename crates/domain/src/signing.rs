@@ -122,7 +122,10 @@ mod tests {
         let secret = EndpointSecret::parse("key", SECRET).unwrap();
         let good = secret.sign(MSG_ID, TIMESTAMP, BODY);
         assert_ne!(secret.sign(MSG_ID, TIMESTAMP + 1, BODY), good);
-        assert_ne!(secret.sign(MSG_ID, TIMESTAMP, br#"{"test": 2432232315}"#), good);
+        assert_ne!(
+            secret.sign(MSG_ID, TIMESTAMP, br#"{"test": 2432232315}"#),
+            good
+        );
     }
 
     #[test]
@@ -131,7 +134,13 @@ mod tests {
         let second = EndpointSecret::generate().unwrap();
         let header = signature_header(&[first.clone(), second.clone()], MSG_ID, TIMESTAMP, BODY);
         let parts: Vec<&str> = header.split(' ').collect();
-        assert_eq!(parts, [first.sign(MSG_ID, TIMESTAMP, BODY), second.sign(MSG_ID, TIMESTAMP, BODY)]);
+        assert_eq!(
+            parts,
+            [
+                first.sign(MSG_ID, TIMESTAMP, BODY),
+                second.sign(MSG_ID, TIMESTAMP, BODY)
+            ]
+        );
     }
 
     #[test]
@@ -145,7 +154,12 @@ mod tests {
 
     #[test]
     fn parse_refuses_bad_secrets() {
-        for bad in ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_short", "whsec_!!!", "whsec_"] {
+        for bad in [
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_short",
+            "whsec_!!!",
+            "whsec_",
+        ] {
             assert!(EndpointSecret::parse("key", bad).is_err(), "{bad}");
         }
     }

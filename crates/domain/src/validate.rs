@@ -326,3 +326,53 @@ mod tests {
         }
     }
 }
+
+/// Deepest JSON nesting accepted anywhere in a request body.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// True when `json` nests arrays or objects deeper than `max`. A linear scan that runs before
+/// parsing, so that a hostile body costs neither stack nor memory.
+pub fn json_nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn counts_nesting_outside_strings_only() {
+        assert!(!json_nesting_exceeds(br#"{"a":[[1]]}"#, 3));
+        assert!(json_nesting_exceeds(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!json_nesting_exceeds(br#"{"a":"[[[[[[\"[[["}"#, 1));
+        assert!(json_nesting_exceeds(
+            "[".repeat(10_000).as_bytes(),
+            MAX_JSON_DEPTH
+        ));
+    }
+}

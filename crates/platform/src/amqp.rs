@@ -52,7 +52,10 @@ pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), Am
 /// Declares the delivery queue: durable, quorum type (replicated, survives broker restarts).
 pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpError> {
     let mut arguments = FieldTable::default();
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     channel
         .queue_declare(
             queue,
@@ -167,7 +170,8 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
                     }
                 }
                 *link.state.channel.write().await = None;
-                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye")).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye"))
+                    .await;
                 if !shutdown.is_cancelled() {
                     tracing::warn!("lost the RabbitMQ connection; reconnecting");
                 }

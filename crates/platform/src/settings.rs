@@ -86,7 +86,10 @@ impl std::fmt::Debug for Settings {
             .field("amqp_url", &"<redacted>")
             .field("listen_addr", &self.listen_addr)
             .field("dispatcher_listen_addr", &self.dispatcher_listen_addr)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("retry_schedule", &self.retry_schedule)
             .field("delivery_timeout", &self.delivery_timeout)
             .field("queue_name", &self.queue_name)
@@ -102,8 +105,7 @@ impl Settings {
 
     /// Loads from the given variables instead of the process environment (used by tests).
     pub fn load_from(vars: HashMap<String, String>) -> Result<Self, SettingsError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = vars.get("OCTOHOOKS_CONFIG_FILE") {
             builder = builder.add_source(File::with_name(path).required(true));
         }
@@ -147,18 +149,27 @@ impl Settings {
             return Err(invalid("queue_name", "must not be empty".into()));
         }
         if raw.dispatcher_concurrency == 0 {
-            return Err(invalid("dispatcher_concurrency", "must be at least 1".into()));
+            return Err(invalid(
+                "dispatcher_concurrency",
+                "must be at least 1".into(),
+            ));
         }
         Ok(Self {
-            listen_addr: parse_addr(&raw.listen_addr)
-                .ok_or_else(|| invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into()))?,
-            dispatcher_listen_addr: parse_addr(&raw.dispatcher_listen_addr).ok_or_else(|| {
-                invalid("dispatcher_listen_addr", "must be host:port, e.g. 0.0.0.0:8081".into())
+            listen_addr: parse_addr(&raw.listen_addr).ok_or_else(|| {
+                invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into())
             })?,
-            delivery_timeout: parse_duration(&raw.delivery_timeout)
-                .ok_or_else(|| invalid("delivery_timeout", "must be a duration such as 15s".into()))?,
-            statement_timeout: parse_duration(&raw.statement_timeout)
-                .ok_or_else(|| invalid("statement_timeout", "must be a duration such as 30s".into()))?,
+            dispatcher_listen_addr: parse_addr(&raw.dispatcher_listen_addr).ok_or_else(|| {
+                invalid(
+                    "dispatcher_listen_addr",
+                    "must be host:port, e.g. 0.0.0.0:8081".into(),
+                )
+            })?,
+            delivery_timeout: parse_duration(&raw.delivery_timeout).ok_or_else(|| {
+                invalid("delivery_timeout", "must be a duration such as 15s".into())
+            })?,
+            statement_timeout: parse_duration(&raw.statement_timeout).ok_or_else(|| {
+                invalid("statement_timeout", "must be a duration such as 30s".into())
+            })?,
             database_url: raw.database_url,
             amqp_url: raw.amqp_url,
             admin_token: Some(raw.admin_token).filter(|token| !token.is_empty()),
@@ -192,16 +203,25 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
         let settings = Settings::load_from(HashMap::new()).unwrap();
-        assert_eq!(settings.database_url, "postgres://postgres@127.0.0.1:5432/octohooks");
+        assert_eq!(
+            settings.database_url,
+            "postgres://postgres@127.0.0.1:5432/octohooks"
+        );
         assert_eq!(settings.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.dispatcher_listen_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(
+            settings.dispatcher_listen_addr.to_string(),
+            "127.0.0.1:8081"
+        );
         assert!(settings.admin_token.is_none());
         assert_eq!(settings.retry_schedule.max_attempts(), 8);
         assert!(!settings.destination_policy.allow_private);
@@ -231,11 +251,25 @@ mod tests {
     fn bad_values_name_the_variable() {
         for (key, value, expected) in [
             ("OCTOHOOKS_LISTEN_ADDR", "nope", "OCTOHOOKS_LISTEN_ADDR"),
-            ("OCTOHOOKS_RETRY_SCHEDULE", "5 parsecs", "OCTOHOOKS_RETRY_SCHEDULE"),
-            ("OCTOHOOKS_DELIVERY_TIMEOUT", "soon", "OCTOHOOKS_DELIVERY_TIMEOUT"),
-            ("OCTOHOOKS_ALLOWED_DESTINATION_CIDRS", "10.0.0.0/99", "OCTOHOOKS_ALLOWED_DESTINATION_CIDRS"),
+            (
+                "OCTOHOOKS_RETRY_SCHEDULE",
+                "5 parsecs",
+                "OCTOHOOKS_RETRY_SCHEDULE",
+            ),
+            (
+                "OCTOHOOKS_DELIVERY_TIMEOUT",
+                "soon",
+                "OCTOHOOKS_DELIVERY_TIMEOUT",
+            ),
+            (
+                "OCTOHOOKS_ALLOWED_DESTINATION_CIDRS",
+                "10.0.0.0/99",
+                "OCTOHOOKS_ALLOWED_DESTINATION_CIDRS",
+            ),
         ] {
-            let err = Settings::load_from(vars(&[(key, value)])).unwrap_err().to_string();
+            let err = Settings::load_from(vars(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{err}");
         }
         let err = Settings::load_from(vars(&[("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "maybe")]))

@@ -17,8 +17,14 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/environments", web::get().to(list_environments))
         .route("/environments", web::post().to(create_environment))
         .route("/environments/{env}", web::delete().to(delete_environment))
-        .route("/environments/{env}/api-keys", web::post().to(create_api_key))
-        .route("/environments/{env}/api-keys/{key}", web::delete().to(revoke_api_key));
+        .route(
+            "/environments/{env}/api-keys",
+            web::post().to(create_api_key),
+        )
+        .route(
+            "/environments/{env}/api-keys/{key}",
+            web::delete().to(revoke_api_key),
+        );
 }
 
 fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {

@@ -45,7 +45,13 @@ pub async fn list_applications(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let mut conn = pool::connection(&state.db).await?;
-    let rows = store::list(&mut conn, tenant.environment_id, query.uuid_iterator()?, limit).await?;
+    let rows = store::list(
+        &mut conn,
+        tenant.environment_id,
+        query.uuid_iterator()?,
+        limit,
+    )
+    .await?;
     let page = Page::from_overfetch(rows, limit);
     let cursor = page.items.last().map(|app| app.id.to_string());
     let items: Vec<ApplicationOut> = page.items.into_iter().map(Into::into).collect();
@@ -76,7 +82,9 @@ pub async fn create_application(
             updated: now,
         };
         let mut conn = pool::connection(&state.db).await?;
-        let stored = store::insert(&mut conn, &app).await.map_err(conflict_as("uid"))?;
+        let stored = store::insert(&mut conn, &app)
+            .await
+            .map_err(conflict_as("uid"))?;
         Reply::json(StatusCode::CREATED, &ApplicationOut::from(stored))
     })
     .await

@@ -14,14 +14,26 @@ use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     let message = "/applications/{app}/messages/{message}";
-    cfg.route(&format!("{message}/attempts"), web::get().to(list_message_attempts))
-        .route(&format!("{message}/attempts/{{attempt}}"), web::get().to(get_attempt))
-        .route(&format!("{message}/endpoints"), web::get().to(list_destinations))
-        .route(&format!("{message}/endpoints/{{endpoint}}/resend"), web::post().to(resend))
-        .route(
-            "/applications/{app}/endpoints/{endpoint}/attempts",
-            web::get().to(list_endpoint_attempts),
-        );
+    cfg.route(
+        &format!("{message}/attempts"),
+        web::get().to(list_message_attempts),
+    )
+    .route(
+        &format!("{message}/attempts/{{attempt}}"),
+        web::get().to(get_attempt),
+    )
+    .route(
+        &format!("{message}/endpoints"),
+        web::get().to(list_destinations),
+    )
+    .route(
+        &format!("{message}/endpoints/{{endpoint}}/resend"),
+        web::post().to(resend),
+    )
+    .route(
+        "/applications/{app}/endpoints/{endpoint}/attempts",
+        web::get().to(list_endpoint_attempts),
+    );
 }
 
 async fn find_message(

@@ -26,13 +26,22 @@ pub const ROTATION_GRACE_HOURS: i64 = 24;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     let one = "/applications/{app}/endpoints/{endpoint}";
-    cfg.route("/applications/{app}/endpoints", web::get().to(list_endpoints))
-        .route("/applications/{app}/endpoints", web::post().to(create_endpoint))
-        .route(one, web::get().to(get_endpoint))
-        .route(one, web::put().to(update_endpoint))
-        .route(one, web::delete().to(delete_endpoint))
-        .route(&format!("{one}/secret"), web::get().to(get_secret))
-        .route(&format!("{one}/secret/rotate"), web::post().to(rotate_secret));
+    cfg.route(
+        "/applications/{app}/endpoints",
+        web::get().to(list_endpoints),
+    )
+    .route(
+        "/applications/{app}/endpoints",
+        web::post().to(create_endpoint),
+    )
+    .route(one, web::get().to(get_endpoint))
+    .route(one, web::put().to(update_endpoint))
+    .route(one, web::delete().to(delete_endpoint))
+    .route(&format!("{one}/secret"), web::get().to(get_secret))
+    .route(
+        &format!("{one}/secret/rotate"),
+        web::post().to(rotate_secret),
+    );
 }
 
 fn parse_optional<T>(
@@ -51,14 +60,14 @@ fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
     )
 }
 
-fn parse_new_endpoint(
-    body: &EndpointIn,
-) -> Result<(models::Endpoint, EndpointSecret), ApiError> {
+fn parse_new_endpoint(body: &EndpointIn) -> Result<(models::Endpoint, EndpointSecret), ApiError> {
     let now = Utc::now();
-    let secret_text = body
-        .secret
-        .as_deref()
-        .or_else(|| body.secrets.as_ref().and_then(|list| list.first()).map(String::as_str));
+    let secret_text = body.secret.as_deref().or_else(|| {
+        body.secrets
+            .as_ref()
+            .and_then(|list| list.first())
+            .map(String::as_str)
+    });
     let secret = match secret_text {
         Some(text) => EndpointSecret::parse("secret", text)?,
         None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
@@ -66,7 +75,9 @@ fn parse_new_endpoint(
     let endpoint = models::Endpoint {
         id: octohooks_domain::new_id(),
         application_id: uuid::Uuid::nil(),
-        uid: parse_optional(body.uid.as_deref(), |v| Uid::parse("uid", v).map(Uid::into_inner))?,
+        uid: parse_optional(body.uid.as_deref(), |v| {
+            Uid::parse("uid", v).map(Uid::into_inner)
+        })?,
         name: parse_optional(body.name.as_deref(), |v| {
             DisplayName::parse("name", v).map(DisplayName::into_inner)
         })?
@@ -79,7 +90,10 @@ fn parse_new_endpoint(
         enabled: body.enabled.unwrap_or(true),
         disabled_reason: None,
         channels: parse_name_list("channels", body.channels.as_deref().unwrap_or_default())?,
-        event_types: parse_name_list("eventTypes", body.event_types.as_deref().unwrap_or_default())?,
+        event_types: parse_name_list(
+            "eventTypes",
+            body.event_types.as_deref().unwrap_or_default(),
+        )?,
         headers: headers_json(&parse_headers(
             "headers",
             body.headers.as_ref().unwrap_or(&BTreeMap::new()),
@@ -90,11 +104,16 @@ fn parse_new_endpoint(
     Ok((endpoint, secret))
 }
 
-fn parse_changes(body: &EndpointUpdate, current: models::Endpoint) -> Result<EndpointChanges, ApiError> {
+fn parse_changes(
+    body: &EndpointUpdate,
+    current: models::Endpoint,
+) -> Result<EndpointChanges, ApiError> {
     let enabled = body.enabled.unwrap_or(current.enabled);
     Ok(EndpointChanges {
-        uid: parse_optional(body.uid.as_deref(), |v| Uid::parse("uid", v).map(Uid::into_inner))?
-            .or(current.uid),
+        uid: parse_optional(body.uid.as_deref(), |v| {
+            Uid::parse("uid", v).map(Uid::into_inner)
+        })?
+        .or(current.uid),
         name: parse_optional(body.name.as_deref(), |v| {
             DisplayName::parse("name", v).map(DisplayName::into_inner)
         })?
@@ -105,7 +124,11 @@ fn parse_changes(body: &EndpointUpdate, current: models::Endpoint) -> Result<End
         .unwrap_or(current.description),
         url: EndpointUrl::parse("url", &body.url)?.into_inner(),
         enabled,
-        disabled_reason: if enabled { None } else { current.disabled_reason },
+        disabled_reason: if enabled {
+            None
+        } else {
+            current.disabled_reason
+        },
         channels: match &body.channels {
             Some(list) => parse_name_list("channels", list)?,
             None => current.channels,

@@ -6,7 +6,7 @@ use chrono::Utc;
 use octohooks_db::{event_types as store, models, pool, Page};
 use octohooks_domain::validate::{parse_description, EventTypeName};
 
-use super::{not_found_as, conflict_as};
+use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate};
@@ -34,8 +34,13 @@ pub async fn list_event_types(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let mut conn = pool::connection(&state.db).await?;
-    let rows =
-        store::list(&mut conn, tenant.environment_id, query.iterator.as_deref(), limit).await?;
+    let rows = store::list(
+        &mut conn,
+        tenant.environment_id,
+        query.iterator.as_deref(),
+        limit,
+    )
+    .await?;
     let page = Page::from_overfetch(rows, limit);
     let cursor = page.items.last().map(|event_type| event_type.name.clone());
     let items: Vec<EventTypeOut> = page.items.into_iter().map(Into::into).collect();
@@ -67,7 +72,9 @@ pub async fn create_event_type(
             updated: now,
         };
         let mut conn = pool::connection(&state.db).await?;
-        let stored = store::insert(&mut conn, &row).await.map_err(conflict_as("name"))?;
+        let stored = store::insert(&mut conn, &row)
+            .await
+            .map_err(conflict_as("name"))?;
         Reply::json(StatusCode::CREATED, &EventTypeOut::from(stored))
     })
     .await

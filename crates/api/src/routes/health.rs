@@ -15,7 +15,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/health/live", tag = "health",
     responses((status = 200, body = HealthOut)))]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(HealthOut { status: "ok", postgres: None, rabbitmq: None })
+    HttpResponse::Ok().json(HealthOut {
+        status: "ok",
+        postgres: None,
+        rabbitmq: None,
+    })
 }
 
 /// 200 only while Postgres answers and RabbitMQ is connected.
@@ -25,7 +29,11 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let postgres = pool::ping(&state.db).await;
     let rabbitmq = state.amqp.is_connected().await;
     let body = HealthOut {
-        status: if postgres && rabbitmq { "ok" } else { "unavailable" },
+        status: if postgres && rabbitmq {
+            "ok"
+        } else {
+            "unavailable"
+        },
         postgres: Some(postgres),
         rabbitmq: Some(rabbitmq),
     };

@@ -24,8 +24,14 @@ pub const MAX_PAYLOAD_BYTES: usize = 350 * 1024;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/applications/{app}/messages", web::get().to(list_messages))
-        .route("/applications/{app}/messages", web::post().to(create_message))
-        .route("/applications/{app}/messages/{message}", web::get().to(get_message));
+        .route(
+            "/applications/{app}/messages",
+            web::post().to(create_message),
+        )
+        .route(
+            "/applications/{app}/messages/{message}",
+            web::get().to(get_message),
+        );
 }
 
 fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
@@ -133,8 +139,16 @@ pub async fn list_messages(
     let filter = MessageFilter {
         event_type: query.event_type.clone(),
         channel: query.channel.clone(),
-        before: query.before.as_deref().map(|t| parse_time("before", t)).transpose()?,
-        after: query.after.as_deref().map(|t| parse_time("after", t)).transpose()?,
+        before: query
+            .before
+            .as_deref()
+            .map(|t| parse_time("before", t))
+            .transpose()?,
+        after: query
+            .after
+            .as_deref()
+            .map(|t| parse_time("after", t))
+            .transpose()?,
     };
     let mut conn = pool::connection(&state.db).await?;
     let app = find_app(&mut conn, tenant.environment_id, &path).await?;

@@ -11,7 +11,9 @@ pub mod messages;
 
 use actix_web::web;
 use octohooks_db::models::{Application, Endpoint};
-use octohooks_db::{applications as app_store, endpoints as endpoint_store, Conn, DbError, IdOrUid};
+use octohooks_db::{
+    applications as app_store, endpoints as endpoint_store, Conn, DbError, IdOrUid,
+};
 use uuid::Uuid;
 
 use crate::error::ApiError;

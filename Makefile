@@ -1,0 +1,24 @@
+# The two commands of the README are `make up` and `make test`.
+.PHONY: up down test lint fmt deps openapi
+
+up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
+	scripts/up.sh
+
+down: ## stop what `make up` started
+	scripts/down.sh
+
+test: ## every test, against real Postgres and RabbitMQ
+	scripts/test.sh
+
+lint: ## formatting and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+deps: ## install and start the services only
+	scripts/deps.sh
+
+openapi: ## regenerate proto-docs/openapi.json from the code
+	cargo run -q -p octohooks-api --bin octohooks-api -- openapi > proto-docs/openapi.json

@@ -1,0 +1,210 @@
+//! Environments, API keys, authentication and isolation between environments.
+
+use octohooks_tests::app::ADMIN_TOKEN;
+use octohooks_tests::{Options, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn api_only() -> Options {
+    Options {
+        dispatcher: false,
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let path = "/api/v1/environments";
+    for token in [None, Some("wrong"), Some(app.api_key.as_str())] {
+        let answer = app.request(Method::GET, path, token, None, &[]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(answer.header("content-type"), "application/problem+json");
+        assert_eq!(answer.json["code"], "unauthorized");
+    }
+    let listed = app.admin(Method::GET, path, None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.json.as_array().unwrap().len(), 1);
+    assert!(
+        listed.json[0].get("apiKey").is_none(),
+        "keys are shown once"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_token_never_reads_tenant_data() {
+    let app = TestApp::spawn_with(api_only()).await;
+    app.create_app("tenant-app").await;
+    let answer = app
+        .request(
+            Method::GET,
+            "/api/v1/applications",
+            Some(ADMIN_TOKEN),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tenant_routes_refuse_missing_and_unknown_keys() {
+    let app = TestApp::spawn_with(api_only()).await;
+    for token in [None, Some("ohk_unknown"), Some("garbage")] {
+        let answer = app
+            .request(Method::GET, "/api/v1/applications", token, None, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(answer.json["code"], "unauthorized");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_can_be_added_and_revoked_at_once() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let path = format!("/api/v1/environments/{}/api-keys", app.environment_id);
+    let created = app.admin(Method::POST, &path, None).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let second_key = created.json["apiKey"].as_str().unwrap().to_owned();
+    assert!(second_key.starts_with("ohk_") && second_key.len() > 40);
+    let key_id = created.json["id"].as_str().unwrap().to_owned();
+
+    let ok = app
+        .request(
+            Method::GET,
+            "/api/v1/applications",
+            Some(&second_key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    let revoked = app
+        .admin(Method::DELETE, &format!("{path}/{key_id}"), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    let refused = app
+        .request(
+            Method::GET,
+            "/api/v1/applications",
+            Some(&second_key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // The first key still works.
+    assert_eq!(app.get("/api/v1/applications").await.status, StatusCode::OK);
+    // Revoking again, or in another environment, is a 404.
+    let again = app
+        .admin(Method::DELETE, &format!("{path}/{key_id}"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    // The database holds only a hash of the key.
+    let plain = app
+        .count(&format!(
+            "SELECT count(*) FROM api_keys WHERE encode(key_hash, 'escape') LIKE '%{}%'",
+            &app.api_key[4..20]
+        ))
+        .await;
+    assert_eq!(plain, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn environments_are_isolated() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let app_id = app.create_app("shared-uid").await;
+    let other = app
+        .admin(
+            Method::POST,
+            "/api/v1/environments",
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    let other_key = other.json["apiKey"].as_str().unwrap().to_owned();
+
+    let listed = app
+        .request(
+            Method::GET,
+            "/api/v1/applications",
+            Some(&other_key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(listed.json, json!([]));
+    for path in [
+        format!("/api/v1/applications/{app_id}"),
+        "/api/v1/applications/shared-uid".to_owned(),
+        format!("/api/v1/applications/{app_id}/endpoints"),
+        format!("/api/v1/applications/{app_id}/messages"),
+    ] {
+        let answer = app
+            .request(Method::GET, &path, Some(&other_key), None, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let deleted = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/applications/{app_id}"),
+            Some(&other_key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NOT_FOUND);
+    // The same uid is free in the other environment.
+    let same_uid = app
+        .request(
+            Method::POST,
+            "/api/v1/applications",
+            Some(&other_key),
+            Some(json!({"name": "mine", "uid": "shared-uid"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(same_uid.status, StatusCode::CREATED);
+    // And the original is untouched.
+    assert_eq!(
+        app.get(&format!("/api/v1/applications/{app_id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_environment_removes_its_keys_and_data() {
+    let app = TestApp::spawn_with(api_only()).await;
+    app.create_app("doomed").await;
+    let path = format!("/api/v1/environments/{}", app.environment_id);
+    let deleted = app.admin(Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.json["id"], app.environment_id.as_str());
+    assert_eq!(
+        app.get("/api/v1/applications").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.count("SELECT count(*) FROM applications").await, 0);
+    assert_eq!(
+        app.admin(Method::DELETE, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let bad = app
+        .admin(
+            Method::POST,
+            "/api/v1/environments",
+            Some(json!({"name": " "})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
