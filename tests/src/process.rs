@@ -30,7 +30,7 @@ pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
         .envs(vars)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .kill_on_drop(true);
     command.spawn().expect("spawn binary")
 }

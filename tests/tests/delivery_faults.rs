@@ -1,0 +1,205 @@
+//! Nothing accepted is lost: a dispatcher killed mid-stream, the broker gone while messages are
+//! posted, an API that stops before publishing, and a SIGTERM drain.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use octohooks_tests::proxy::Proxy;
+use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn unique_ids(receiver: &Receiver) -> HashSet<String> {
+    receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect()
+}
+
+async fn post_messages(app: &TestApp, count: usize) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for i in 0..count {
+        let answer = app
+            .post(
+                "/api/v1/applications/app/messages",
+                json!({"eventType": "t", "payload": {"i": i}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+        ids.insert(answer.json["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+fn report(name: &str, accepted: &HashSet<String>, receiver: &Receiver) -> usize {
+    let delivered = unique_ids(receiver);
+    let total = receiver.received().len();
+    let lost = accepted.difference(&delivered).count();
+    println!(
+        "{name}: accepted={} delivered={} duplicates={} lost={lost}",
+        accepted.len(),
+        delivered.len(),
+        total - delivered.len()
+    );
+    lost
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_mid_stream_loses_nothing() {
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(300));
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let accepted = post_messages(&app, 60).await;
+    let mut first = process::spawn("octohooks-dispatcher", &app.env_vars());
+    receiver.wait_for("/hook", 5, 30).await;
+    first.kill().await.expect("SIGKILL the dispatcher");
+    let in_flight_when_killed = 60 - receiver.received().len();
+    assert!(in_flight_when_killed > 0, "the kill happened mid-stream");
+
+    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    assert!(
+        eventually(60, || async {
+            unique_ids(&receiver).len() == accepted.len()
+        })
+        .await
+    );
+    assert_eq!(report("dispatcher SIGKILL", &accepted, &receiver), 0);
+    assert!(
+        eventually(20, || async {
+            app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+                .await
+                == 60
+        })
+        .await
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn messages_posted_while_the_broker_is_down_are_delivered_when_it_returns() {
+    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let mut app = TestApp::spawn_with(Options {
+        amqp_url: proxy.amqp_url(),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let dispatcher_ready = app.dispatcher_health().unwrap();
+    let ready = |url: String| async move {
+        reqwest::get(url)
+            .await
+            .map(|r| r.status() == StatusCode::OK)
+            .unwrap_or(false)
+    };
+    let api_ready = format!("{}/health/ready", app.base);
+    assert!(eventually(10, || ready(api_ready.clone())).await);
+    assert!(eventually(10, || ready(dispatcher_ready.clone())).await);
+
+    proxy.cut();
+    assert!(
+        eventually(10, || async { !ready(api_ready.clone()).await }).await,
+        "API readiness drops"
+    );
+    assert!(
+        eventually(10, || async { !ready(dispatcher_ready.clone()).await }).await,
+        "dispatcher readiness drops"
+    );
+    let accepted = post_messages(&app, 25).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received().is_empty());
+
+    proxy.restore();
+    assert!(
+        eventually(20, || ready(api_ready.clone())).await,
+        "API readiness returns"
+    );
+    assert!(
+        eventually(20, || ready(dispatcher_ready.clone())).await,
+        "dispatcher readiness returns"
+    );
+    assert!(
+        eventually(30, || async {
+            unique_ids(&receiver).len() == accepted.len()
+        })
+        .await
+    );
+    assert_eq!(report("broker outage", &accepted, &receiver), 0);
+    app.stop_dispatcher().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_of_an_api_that_stopped_before_publishing_are_published_by_another_relay() {
+    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let mut app = TestApp::spawn_with(Options {
+        amqp_url: proxy.amqp_url(),
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    proxy.cut();
+    let accepted = post_messages(&app, 10).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        10,
+        "jobs wait in the outbox"
+    );
+    // The accepting API goes away; a dispatcher (with its own relay) comes up.
+    app.options.amqp_url = octohooks_tests::app::AMQP_URL.to_owned();
+    app.start_dispatcher().await;
+    assert!(
+        eventually(30, || async {
+            unique_ids(&receiver).len() == accepted.len()
+        })
+        .await
+    );
+    assert_eq!(report("relay takeover", &accepted, &receiver), 0);
+    assert!(
+        eventually(10, || async {
+            app.count("SELECT count(*) FROM outbox").await == 0
+        })
+        .await
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_drain_finishes_and_records_in_flight_deliveries() {
+    let mut app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(700));
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/slow")}))
+        .await;
+    post_messages(&app, 5).await;
+    receiver.wait_for("/slow", 5, 15).await;
+    app.stop_dispatcher().await;
+    let received = receiver.received().len() as i64;
+    assert_eq!(received, 5);
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
+            .await,
+        received,
+        "every request in flight at shutdown was finished and recorded"
+    );
+    let ready = app
+        .request(Method::GET, "/health/live", None, None, &[])
+        .await;
+    assert_eq!(ready.status, StatusCode::OK);
+    app.stop().await;
+}
