@@ -1,5 +1,5 @@
 # The two commands of the README are `make up` and `make test`.
-.PHONY: up down test lint fmt deps openapi
+.PHONY: up down test lint fmt deps openapi validate-deploy
 
 up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
 	scripts/up.sh
@@ -22,3 +22,6 @@ deps: ## install and start the services only
 
 openapi: ## regenerate proto-docs/openapi.json from the code
 	cargo run -q -p octohooks-api --bin octohooks-api -- openapi > proto-docs/openapi.json
+
+validate-deploy: ## offline checks of Dockerfile, docker-compose.yml and deploy/ (kustomize + Kubernetes schemas)
+	scripts/validate-deploy.sh

@@ -10,4 +10,5 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
   | psql -h 127.0.0.1 -U postgres -d postgres -q >/dev/null
 # The end-to-end tests start the real binaries as processes (to SIGKILL them).
 cargo build --bins
+scripts/validate-deploy.sh
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

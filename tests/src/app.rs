@@ -108,6 +108,13 @@ impl TestApp {
 
     /// Starts with `options`.
     pub async fn spawn_with(options: Options) -> Self {
+        // Spans (and so trace propagation) need the subscriber; tests log warnings only.
+        std::mem::forget(octohooks_platform::telemetry::init(
+            "octohooks-tests",
+            "text",
+            None,
+            "warn",
+        ));
         let (database_name, database_url) = database::fresh().await;
         let queue = format!("octohooks.test.{}", uuid::Uuid::new_v4().simple());
         let settings =
@@ -171,6 +178,13 @@ impl TestApp {
         self.dispatcher
             .as_ref()
             .map(|d| format!("http://{}/health/ready", d.addr))
+    }
+
+    /// The in-process dispatcher's base URL (health and metrics).
+    pub fn dispatcher_base(&self) -> Option<String> {
+        self.dispatcher
+            .as_ref()
+            .map(|d| format!("http://{}", d.addr))
     }
 
     /// Stops the in-process dispatcher the way SIGTERM does (drain, then exit).
@@ -290,6 +304,11 @@ impl TestApp {
     /// Counts rows on the test database: `count(&app, "SELECT count(*) FROM attempts")`.
     pub async fn count(&self, sql: &str) -> i64 {
         database::count(&self.database_url, sql).await
+    }
+
+    /// Runs one SQL statement on the test database (to stage a fault).
+    pub async fn execute(&self, sql: &str) -> usize {
+        database::execute(&self.database_url, sql).await
     }
 
     /// Stops everything and drops the database and the queue.

@@ -96,3 +96,12 @@ pub async fn count(url: &str, sql: &str) -> i64 {
         .expect("query");
     row.n
 }
+
+/// Runs one SQL statement on a test database and returns the rows it touched.
+pub async fn execute(url: &str, sql: &str) -> usize {
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .expect("statement")
+}

@@ -187,3 +187,32 @@ async fn messages_list_newest_first_with_filters() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_seed_quickstart_works_with_a_uuid_as_uid() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let app_id = app.create_app("application-name").await;
+    let uid = "774fa91a-510b-4a35-9799-6c233f6af790";
+    let sent = app
+        .post(&format!("/api/v1/applications/{app_id}/messages"), json!({
+            "channels": [], "eventType": "customer.created", "uid": uid,
+            "payload": {"email": "customer@email.com", "integration": 100032, "identifications": null}
+        }))
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let id = sent.json["id"].as_str().unwrap();
+    let by_uid = app
+        .get(&format!(
+            "/api/v1/applications/application-name/messages/{uid}"
+        ))
+        .await;
+    assert_eq!(by_uid.status, StatusCode::OK);
+    assert_eq!(by_uid.json["id"], id);
+    let by_id = app
+        .get(&format!(
+            "/api/v1/applications/application-name/messages/{id}"
+        ))
+        .await;
+    assert_eq!(by_id.json["uid"], uid);
+    app.stop().await;
+}

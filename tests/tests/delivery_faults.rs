@@ -203,3 +203,49 @@ async fn sigterm_drain_finishes_and_records_in_flight_deliveries() {
     assert_eq!(ready.status, StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deliveries_whose_job_the_broker_lost_are_requeued() {
+    let mut app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let accepted = post_messages(&app, 3).await;
+    assert!(
+        eventually(10, || async {
+            app.count("SELECT count(*) FROM outbox").await == 0
+        })
+        .await
+    );
+    // The broker loses the queue's contents; the deliveries are long overdue.
+    let connection = lapin::Connection::connect(
+        octohooks_tests::app::AMQP_URL,
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let purged = channel
+        .queue_purge(&app.queue, lapin::options::QueuePurgeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(purged, 3);
+    let moved = app
+        .execute("UPDATE message_destinations SET next_attempt = now() - interval '1 hour'")
+        .await;
+    assert_eq!(moved, 3);
+    app.start_dispatcher().await;
+    assert!(
+        eventually(30, || async {
+            unique_ids(&receiver).len() == accepted.len()
+        })
+        .await
+    );
+    assert_eq!(report("broker data loss", &accepted, &receiver), 0);
+    app.stop().await;
+}

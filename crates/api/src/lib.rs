@@ -19,15 +19,17 @@ pub mod routes;
 pub mod state;
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use octohooks_db::pool::{self, PoolOptions};
 use octohooks_platform::amqp::AmqpLink;
-use octohooks_platform::{relay, Settings};
+use octohooks_platform::{relay, telemetry, Settings};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::error::{problem_response, ApiError};
 use crate::state::AppState;
@@ -65,7 +67,13 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
 
     let listener = TcpListener::bind(settings.listen_addr)?;
     let addr = listener.local_addr()?;
-    let state = AppState { db, amqp, settings };
+    let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
+    let state = AppState {
+        db,
+        amqp,
+        settings,
+        metrics,
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -77,6 +85,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
                 web::PathConfig::default()
                     .error_handler(|err, _| ApiError::invalid("path", err.to_string()).into()),
             )
+            .wrap_fn(observe)
             .wrap(cors())
             .configure(routes::configure)
             .default_service(web::to(unknown_route))
@@ -108,6 +117,58 @@ fn cors() -> Cors {
         ])
         .expose_headers([header::LINK])
         .max_age(3600)
+}
+
+/// Wraps every request in a span (continuing an incoming `traceparent`) and counts it.
+fn observe<S>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "http.request",
+        http.method = %method,
+        http.route = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let incoming = req
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok());
+    telemetry::continue_trace(&span, incoming);
+    if let Some(trace_id) = telemetry::trace_id(&span) {
+        span.record("trace_id", trace_id);
+    }
+    let started = Instant::now();
+    let response = span.in_scope(|| service.call(req)).instrument(span.clone());
+    async move {
+        let response = response.await?;
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16();
+        span.record("http.route", route.as_str());
+        span.record("http.status", status);
+        if let Some(metrics) = metrics {
+            metrics
+                .http_requests
+                .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+                .inc();
+            metrics
+                .http_duration
+                .with_label_values(&[method.as_str(), route.as_str()])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Ok(response)
+    }
 }
 
 async fn unknown_route() -> HttpResponse {

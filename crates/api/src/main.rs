@@ -1,7 +1,7 @@
 //! `octohooks-api [serve|migrate|openapi]`.
 
 use anyhow::Context as _;
-use octohooks_platform::{logging, Settings};
+use octohooks_platform::{telemetry, Settings};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,7 +11,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    logging::init(&settings.log_format);
+    let telemetry = telemetry::init(
+        "octohooks-api",
+        &settings.log_format,
+        settings.otlp_endpoint.as_deref(),
+        "info",
+    );
     match command.as_str() {
         "migrate" => {
             let applied = octohooks_db::migrate::run_pending(&settings.database_url)
@@ -26,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
             // actix stops the server gracefully on SIGTERM/SIGINT; then stop the rest.
             running.server.await?;
             running.shutdown.cancel();
+            telemetry.shutdown();
             Ok(())
         }
         other => anyhow::bail!("unknown command {other:?}; use serve, migrate or openapi"),

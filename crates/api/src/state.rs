@@ -1,7 +1,10 @@
 //! Shared state handed to every handler.
 
+use std::sync::Arc;
+
 use octohooks_db::DbPool;
 use octohooks_platform::amqp::AmqpLink;
+use octohooks_platform::metrics::Metrics;
 use octohooks_platform::Settings;
 
 /// What handlers need: the pool, the broker link and the settings.
@@ -13,4 +16,6 @@ pub struct AppState {
     pub amqp: AmqpLink,
     /// Validated settings.
     pub settings: Settings,
+    /// This instance's metrics.
+    pub metrics: Arc<Metrics>,
 }

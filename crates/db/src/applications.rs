@@ -16,7 +16,9 @@ pub async fn find(conn: &mut Conn, environment_id: Uuid, app: &IdOrUid) -> DbRes
         .select(Application::as_select())
         .into_boxed();
     let query = match app {
-        IdOrUid::Id(id) => query.filter(applications::id.eq(*id)),
+        IdOrUid::Id { id, text } => query
+            .filter(applications::id.eq(*id).or(applications::uid.eq(text)))
+            .order(applications::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(applications::uid.eq(uid)),
     };
     Ok(query.first(conn).await?)

@@ -20,6 +20,9 @@ pub struct JobContext {
     /// Raw payload text.
     #[diesel(sql_type = Text)]
     pub payload: String,
+    /// When the message was accepted.
+    #[diesel(sql_type = Timestamptz)]
+    pub accepted: DateTime<Utc>,
     /// Endpoint URL.
     #[diesel(sql_type = Text)]
     pub url: String,
@@ -47,7 +50,7 @@ pub async fn job_context(
     endpoint_id: Uuid,
 ) -> DbResult<Option<JobContext>> {
     Ok(diesel::sql_query(
-        "SELECT m.payload, e.url, e.headers, e.enabled, d.status, d.scheduled_attempts, \
+        "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, d.status, d.scheduled_attempts, \
            ARRAY(SELECT s.secret FROM endpoint_secrets s \
                  WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
                  ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets \
@@ -82,6 +85,7 @@ pub async fn record_scheduled(
     attempt: &Attempt,
     attempts_before: i32,
     outcome: ScheduledOutcome,
+    traceparent: Option<&str>,
 ) -> DbResult<bool> {
     let (status, next_attempt) = match outcome {
         ScheduledOutcome::Delivered => ("success", None),
@@ -121,6 +125,7 @@ pub async fn record_scheduled(
                         outbox::attempt.eq(attempts_before + 1),
                         outbox::trigger_type.eq("scheduled"),
                         outbox::due.eq(due),
+                        outbox::traceparent.eq(traceparent),
                     ))
                     .execute(conn)
                     .await?;
@@ -188,6 +193,7 @@ pub async fn enqueue_manual(
     conn: &mut Conn,
     message_id: Uuid,
     endpoint_id: Uuid,
+    traceparent: Option<&str>,
 ) -> DbResult<OutboxJob> {
     let now = Utc::now();
     Ok(diesel::insert_into(outbox::table)
@@ -199,6 +205,7 @@ pub async fn enqueue_manual(
             outbox::due.eq(now),
             outbox::claimed_until
                 .eq(now + chrono::Duration::seconds(crate::messages::ACCEPT_CLAIM_SECS)),
+            outbox::traceparent.eq(traceparent),
         ))
         .returning(OutboxJob::as_returning())
         .get_result(conn)

@@ -17,7 +17,9 @@ pub async fn find(conn: &mut Conn, application_id: Uuid, endpoint: &IdOrUid) -> 
         .select(Endpoint::as_select())
         .into_boxed();
     let query = match endpoint {
-        IdOrUid::Id(id) => query.filter(endpoints::id.eq(*id)),
+        IdOrUid::Id { id, text } => query
+            .filter(endpoints::id.eq(*id).or(endpoints::uid.eq(text)))
+            .order(endpoints::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(endpoints::uid.eq(uid)),
     };
     Ok(query.first(conn).await?)

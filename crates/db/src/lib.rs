@@ -74,12 +74,19 @@ impl<T> Page<T> {
 }
 
 /// Either a UUID id or a user uid, as taken by every `{app}`, `{endpoint}` or `{message}` path
-/// segment. Uids can never parse as UUIDs, so the two never collide.
+/// segment. A uid may itself look like a UUID (the seed quickstart uses one), so a segment that
+/// parses as a UUID matches the entity with that id first and the one with that uid otherwise:
+/// an id wins over a uid.
 #[derive(Debug, Clone)]
 pub enum IdOrUid {
-    /// The entity's id.
-    Id(uuid::Uuid),
-    /// The entity's uid.
+    /// A UUID: the entity's id, or else a uid spelled like one.
+    Id {
+        /// The parsed id.
+        id: uuid::Uuid,
+        /// The segment as given, for the uid comparison.
+        text: String,
+    },
+    /// Anything else: the entity's uid.
     Uid(String),
 }
 
@@ -87,7 +94,10 @@ impl IdOrUid {
     /// Interprets a path segment.
     pub fn parse(segment: &str) -> Self {
         match uuid::Uuid::try_parse(segment) {
-            Ok(id) => Self::Id(id),
+            Ok(id) => Self::Id {
+                id,
+                text: segment.to_owned(),
+            },
             Err(_) => Self::Uid(segment.to_owned()),
         }
     }

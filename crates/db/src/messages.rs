@@ -20,7 +20,11 @@ pub const ACCEPT_CLAIM_SECS: i64 = 10;
 ///
 /// Two statements whatever the number of endpoints. The jobs come back already claimed by the
 /// caller, which publishes them right away.
-pub async fn accept(conn: &mut Conn, message: &Message) -> DbResult<Vec<OutboxJob>> {
+pub async fn accept(
+    conn: &mut Conn,
+    message: &Message,
+    traceparent: Option<&str>,
+) -> DbResult<Vec<OutboxJob>> {
     conn.transaction(|conn| {
         async move {
             diesel::insert_into(messages::table)
@@ -36,9 +40,9 @@ pub async fn accept(conn: &mut Conn, message: &Message) -> DbResult<Vec<OutboxJo
                      AND (cardinality(e.event_types) = 0 OR $3 = ANY(e.event_types)) \
                      AND (cardinality(e.channels) = 0 OR e.channels && $5) \
                    RETURNING endpoint_id) \
-                 INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until) \
-                 SELECT $1, endpoint_id, 0, 'scheduled', $4, $6 FROM dest \
-                 RETURNING id, message_id, endpoint_id, attempt, trigger_type",
+                 INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
+                 SELECT $1, endpoint_id, 0, 'scheduled', $4, $6, $7 FROM dest \
+                 RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent",
             )
             .bind::<SqlUuid, _>(message.id)
             .bind::<SqlUuid, _>(message.application_id)
@@ -46,6 +50,7 @@ pub async fn accept(conn: &mut Conn, message: &Message) -> DbResult<Vec<OutboxJo
             .bind::<Timestamptz, _>(message.created)
             .bind::<Array<Text>, _>(&message.channels)
             .bind::<Timestamptz, _>(claim_until)
+            .bind::<diesel::sql_types::Nullable<Text>, _>(traceparent)
             .load::<OutboxJob>(conn)
             .await?;
             Ok(jobs)
@@ -62,7 +67,9 @@ pub async fn find(conn: &mut Conn, application_id: Uuid, message: &IdOrUid) -> D
         .select(Message::as_select())
         .into_boxed();
     let query = match message {
-        IdOrUid::Id(id) => query.filter(messages::id.eq(*id)),
+        IdOrUid::Id { id, text } => query
+            .filter(messages::id.eq(*id).or(messages::uid.eq(text)))
+            .order(messages::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(messages::uid.eq(uid)),
     };
     Ok(query.first(conn).await?)

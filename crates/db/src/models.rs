@@ -182,4 +182,6 @@ pub struct OutboxJob {
     pub attempt: i32,
     /// `scheduled` or `manual`.
     pub trigger_type: String,
+    /// Trace context of the request that caused the job.
+    pub traceparent: Option<String>,
 }

@@ -17,11 +17,34 @@ pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
            SELECT id FROM outbox \
            WHERE due <= now() AND (claimed_until IS NULL OR claimed_until < now()) \
            ORDER BY due LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, message_id, endpoint_id, attempt, trigger_type",
+         RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent",
     )
     .bind::<BigInt, _>(batch)
     .bind::<Integer, _>(claim_secs)
     .load(conn)
+    .await?)
+}
+
+/// Re-enqueues deliveries that are pending, overdue by more than `overdue_secs` and have no job
+/// in the outbox: their job was published but never came back (a broker that lost its data, a
+/// queue deleted by hand). A job that is merely slow and still in the queue becomes a
+/// duplicate, which the dispatcher drops. Returns how many were re-enqueued.
+pub async fn requeue_stranded(conn: &mut Conn, overdue_secs: i32) -> DbResult<usize> {
+    Ok(diesel::sql_query(
+        "WITH stranded AS ( \
+           UPDATE message_destinations d SET next_attempt = now() \
+           WHERE (d.message_id, d.endpoint_id) IN ( \
+             SELECT p.message_id, p.endpoint_id FROM message_destinations p \
+             WHERE p.status = 'pending' AND p.next_attempt < now() - make_interval(secs => $1) \
+               AND NOT EXISTS (SELECT 1 FROM outbox o \
+                               WHERE o.message_id = p.message_id AND o.endpoint_id = p.endpoint_id) \
+             LIMIT 1000 FOR UPDATE SKIP LOCKED) \
+           RETURNING d.message_id, d.endpoint_id, d.scheduled_attempts) \
+         INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due) \
+         SELECT message_id, endpoint_id, scheduled_attempts, 'scheduled', now() FROM stranded",
+    )
+    .bind::<Integer, _>(overdue_secs)
+    .execute(conn)
     .await?)
 }
 

@@ -116,6 +116,7 @@ diesel::table! {
         trigger_type -> Text,
         due -> Timestamptz,
         claimed_until -> Nullable<Timestamptz>,
+        traceparent -> Nullable<Text>,
     }
 }
 

@@ -12,9 +12,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
-use octohooks_platform::amqp;
+use octohooks_platform::{amqp, telemetry};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::deliver::{Deliverer, Disposition};
 
@@ -113,8 +114,26 @@ async fn consume_once(
 }
 
 async fn handle(deliverer: Deliverer, delivery: Delivery) {
+    let traceparent = amqp::traceparent_of(&delivery.properties);
     let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
-        Ok(job) if job.v == JOB_VERSION => deliverer.run(&job).await,
+        Ok(job) if job.v == JOB_VERSION => {
+            let span = tracing::info_span!(
+                "delivery.attempt",
+                message_id = %job.message_id,
+                endpoint_id = %job.endpoint_id,
+                trigger = job.trigger.as_str(),
+                attempt = job.attempt,
+                trace_id = tracing::field::Empty,
+            );
+            telemetry::continue_trace(&span, traceparent.as_deref());
+            if let Some(trace_id) = telemetry::trace_id(&span) {
+                span.record("trace_id", trace_id);
+            }
+            deliverer
+                .run(&job, traceparent.as_deref())
+                .instrument(span)
+                .await
+        }
         Ok(job) => {
             tracing::error!(
                 version = job.v,

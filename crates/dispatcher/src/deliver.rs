@@ -12,7 +12,9 @@ use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
 use octohooks_domain::retry::RetrySchedule;
 use octohooks_domain::signing::{signature_header, EndpointSecret};
+use octohooks_platform::metrics::Metrics;
 use rand::Rng;
+use std::sync::Arc;
 
 use crate::http::{put_header, Exchange, WebhookClient};
 
@@ -39,12 +41,14 @@ pub struct Deliverer {
     pub client: WebhookClient,
     /// Delays between attempts.
     pub schedule: RetrySchedule,
+    /// This instance's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Deliverer {
     /// Runs one job.
-    pub async fn run(&self, job: &DeliveryJob) -> Disposition {
-        match self.try_run(job).await {
+    pub async fn run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Disposition {
+        match self.try_run(job, traceparent).await {
             Ok(()) => Disposition::Ack,
             Err(err) => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
@@ -54,7 +58,7 @@ impl Deliverer {
         }
     }
 
-    async fn try_run(&self, job: &DeliveryJob) -> Result<(), DbError> {
+    async fn try_run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Result<(), DbError> {
         let context = {
             let mut conn = pool::connection(&self.db).await?;
             let Some(context) =
@@ -78,8 +82,17 @@ impl Deliverer {
             }
             context
         };
+        self.metrics.attempts_in_flight.inc();
         let exchange = self.send(job, &context).await;
+        self.metrics.attempts_in_flight.dec();
         let success = (200..300).contains(&exchange.status);
+        self.metrics
+            .attempts
+            .with_label_values(&[if success { "success" } else { "failed" }])
+            .inc();
+        self.metrics
+            .attempt_duration
+            .observe(exchange.duration.as_secs_f64());
         tracing::info!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
             status = exchange.status, success, duration_ms = exchange.duration.as_millis() as u64,
             "delivery attempt");
@@ -87,7 +100,7 @@ impl Deliverer {
             id: octohooks_domain::new_id(),
             message_id: job.message_id,
             endpoint_id: job.endpoint_id,
-            url: context.url,
+            url: context.url.clone(),
             status: if success { "success" } else { "failed" }.to_owned(),
             response_status_code: i32::from(exchange.status),
             response: exchange.body.clone(),
@@ -105,10 +118,22 @@ impl Deliverer {
                     &attempt,
                     i32::try_from(job.attempt).unwrap_or(i32::MAX),
                     outcome,
+                    traceparent,
                 )
                 .await?;
                 if !recorded {
                     tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
+                    return Ok(());
+                }
+                match outcome {
+                    ScheduledOutcome::Delivered => {
+                        let latency = (attempt.created - context.accepted)
+                            .to_std()
+                            .unwrap_or_default();
+                        self.metrics.delivery_latency.observe(latency.as_secs_f64());
+                    }
+                    ScheduledOutcome::RetryAt(_) => self.metrics.retries_scheduled.inc(),
+                    ScheduledOutcome::Exhausted => self.metrics.deliveries_exhausted.inc(),
                 }
             }
         }
@@ -126,7 +151,8 @@ impl Deliverer {
                     .retry_after
                     .filter(|_| matches!(exchange.status, 429 | 503))
                     .map(|asked| asked.min(MAX_RETRY_AFTER));
-                let delay = jitter(asked.map_or(delay, |asked| asked.max(delay)));
+                // Jitter spreads the schedule; a receiver's Retry-After is honoured as asked.
+                let delay = asked.map_or(jitter(delay), |asked| asked.max(jitter(delay)));
                 let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                 ScheduledOutcome::RetryAt(Utc::now() + delay)
             }

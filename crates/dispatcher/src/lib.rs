@@ -41,6 +41,7 @@ pub struct Running {
 
 #[derive(Clone)]
 struct Health {
+    metrics: Arc<octohooks_platform::metrics::Metrics>,
     db: octohooks_db::DbPool,
     link: AmqpLink,
     consuming: Arc<AtomicBool>,
@@ -66,7 +67,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         background.clone(),
     );
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
+    let metrics = Arc::new(octohooks_platform::metrics::Metrics::new()?);
     let deliverer = Deliverer {
+        metrics: metrics.clone(),
         db: db.clone(),
         client: WebhookClient::new(
             settings.destination_policy.clone(),
@@ -90,6 +93,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     });
 
     let health = Health {
+        metrics,
         db,
         link,
         consuming,
@@ -101,6 +105,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
             .app_data(web::Data::new(health.clone()))
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(serve_metrics))
     })
     .workers(1)
     .disable_signals()
@@ -117,6 +122,16 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
 
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn serve_metrics(health: web::Data<Health>) -> HttpResponse {
+    health.metrics.refresh_outbox(&health.db).await;
+    if let Some(depth) = health.link.queue_depth().await {
+        health.metrics.queue_depth.set(i64::from(depth));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(health.metrics.render())
 }
 
 async fn ready(health: web::Data<Health>) -> HttpResponse {

@@ -1,13 +1,18 @@
 //! `octohooks-dispatcher`: runs until SIGTERM or SIGINT, then stops taking jobs, finishes the
 //! ones in flight and exits.
 
-use octohooks_platform::{logging, Settings};
+use octohooks_platform::{telemetry, Settings};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    logging::init(&settings.log_format);
+    let telemetry = telemetry::init(
+        "octohooks-dispatcher",
+        &settings.log_format,
+        settings.otlp_endpoint.as_deref(),
+        "info",
+    );
     let running = octohooks_dispatcher::build(settings).await?;
     let health = running.health.handle();
     let server = tokio::spawn(running.health);
@@ -21,5 +26,6 @@ async fn main() -> anyhow::Result<()> {
     health.stop(true).await;
     let _ = server.await;
     tracing::info!("dispatcher stopped");
+    telemetry.shutdown();
     Ok(())
 }

@@ -43,7 +43,7 @@ impl TriggerType {
 pub struct DeliveryJob {
     /// Schema version, [`JOB_VERSION`].
     pub v: u32,
-    /// The outbox row this job came from: unique per job, used to drop duplicates.
+    /// The outbox row this job came from: unique per job, for logs and support.
     pub job_id: i64,
     /// The message to deliver.
     pub message_id: Uuid,

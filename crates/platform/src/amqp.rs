@@ -15,7 +15,9 @@ use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
 /// Longest wait for the broker to confirm a batch of publishes.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shorter than the accepting API's claim on its jobs, so that no relay republishes a job
+/// while its first publication may still be confirmed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the supervisor checks that the connection is still up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest pause between reconnection attempts.
@@ -69,6 +71,28 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpErr
     Ok(())
 }
 
+/// A job to publish with the trace context it carries in the `traceparent` message header.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The job.
+    pub job: DeliveryJob,
+    /// W3C trace context of the request that caused it.
+    pub traceparent: Option<String>,
+}
+
+/// The `traceparent` header of a consumed message, if any.
+pub fn traceparent_of(properties: &BasicProperties) -> Option<String> {
+    properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get("traceparent")
+        .and_then(|value| match value {
+            AMQPValue::LongString(text) => Some(text.to_string()),
+            _ => None,
+        })
+}
+
 struct LinkState {
     channel: RwLock<Option<Channel>>,
     broken: Notify,
@@ -105,8 +129,25 @@ impl AmqpLink {
             .is_some_and(|channel| channel.status().connected())
     }
 
+    /// Jobs waiting in the queue, as the broker counts them (`None` while disconnected).
+    pub async fn queue_depth(&self) -> Option<u32> {
+        let channel = self.state.channel.read().await.clone()?;
+        let queue = channel
+            .queue_declare(
+                &self.queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        Some(queue.message_count())
+    }
+
     /// Publishes the jobs as persistent messages and waits until the broker confirmed every one.
-    pub async fn publish(&self, jobs: &[DeliveryJob]) -> Result<(), AmqpError> {
+    pub async fn publish(&self, jobs: &[Outgoing]) -> Result<(), AmqpError> {
         let channel = self
             .state
             .channel
@@ -123,19 +164,28 @@ impl AmqpLink {
         result
     }
 
-    async fn publish_on(&self, channel: &Channel, jobs: &[DeliveryJob]) -> Result<(), AmqpError> {
+    async fn publish_on(&self, channel: &Channel, jobs: &[Outgoing]) -> Result<(), AmqpError> {
         let mut confirms = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let body = serde_json::to_vec(job)?;
+        for outgoing in jobs {
+            let body = serde_json::to_vec(&outgoing.job)?;
+            let mut properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into());
+            if let Some(traceparent) = &outgoing.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    "traceparent".into(),
+                    AMQPValue::LongString(traceparent.as_str().into()),
+                );
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     "",
                     &self.queue,
                     BasicPublishOptions::default(),
                     &body,
-                    BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_content_type("application/json".into()),
+                    properties,
                 )
                 .await?;
             confirms.push(confirm);

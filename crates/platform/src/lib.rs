@@ -5,11 +5,13 @@
 //! - [`amqp`]: the RabbitMQ link: a supervisor that rebuilds connection, channel and topology
 //!   with backoff, and confirmed publishing.
 //! - [`relay`]: the outbox relay that moves due jobs from Postgres to RabbitMQ.
-//! - [`logging`]: structured logs.
+//! - [`telemetry`]: structured logs and OpenTelemetry traces.
+//! - [`metrics`]: Prometheus metrics.
 
 pub mod amqp;
-pub mod logging;
+pub mod metrics;
 pub mod relay;
 pub mod settings;
+pub mod telemetry;
 
 pub use settings::Settings;

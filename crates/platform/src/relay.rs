@@ -13,7 +13,7 @@ use octohooks_db::{outbox, pool, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::AmqpLink;
+use crate::amqp::{AmqpLink, Outgoing};
 
 /// Jobs claimed per relay pass.
 const BATCH: i64 = 500;
@@ -23,14 +23,17 @@ const CLAIM_SECS: i32 = 30;
 const IDLE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Turns an outbox row into the job published to the queue.
-pub fn to_job(row: &OutboxJob) -> DeliveryJob {
-    DeliveryJob {
-        v: JOB_VERSION,
-        job_id: row.id,
-        message_id: row.message_id,
-        endpoint_id: row.endpoint_id,
-        attempt: u32::try_from(row.attempt).unwrap_or(0),
-        trigger: TriggerType::from_stored(&row.trigger_type),
+pub fn to_job(row: &OutboxJob) -> Outgoing {
+    Outgoing {
+        job: DeliveryJob {
+            v: JOB_VERSION,
+            job_id: row.id,
+            message_id: row.message_id,
+            endpoint_id: row.endpoint_id,
+            attempt: u32::try_from(row.attempt).unwrap_or(0),
+            trigger: TriggerType::from_stored(&row.trigger_type),
+        },
+        traceparent: row.traceparent.clone(),
     }
 }
 
@@ -40,7 +43,7 @@ pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -
     if rows.is_empty() {
         return true;
     }
-    let jobs: Vec<DeliveryJob> = rows.iter().map(to_job).collect();
+    let jobs: Vec<Outgoing> = rows.iter().map(to_job).collect();
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let published = link.publish(&jobs).await;
     let outcome = match pool::connection(db).await {
@@ -61,9 +64,19 @@ pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -
     published.is_ok()
 }
 
-/// Runs relay passes until `shutdown`.
+/// A pending delivery overdue by this much without a job anywhere is re-enqueued.
+const STRANDED_AFTER_SECS: i32 = 15 * 60;
+/// How often the relay looks for such deliveries.
+const STRANDED_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs relay passes until `shutdown`; now and then also re-enqueues stranded deliveries.
 pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
+    let mut next_sweep = tokio::time::Instant::now();
     while !shutdown.is_cancelled() {
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep += STRANDED_SWEEP_EVERY;
+            sweep_stranded(&db).await;
+        }
         let mut busy = false;
         if link.is_connected().await {
             match claim(&db).await {
@@ -83,6 +96,18 @@ pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
                 () = tokio::time::sleep(IDLE_PAUSE) => {}
             }
         }
+    }
+}
+
+async fn sweep_stranded(db: &DbPool) {
+    let swept = match pool::connection(db).await {
+        Ok(mut conn) => outbox::requeue_stranded(&mut conn, STRANDED_AFTER_SECS).await,
+        Err(err) => Err(err),
+    };
+    match swept {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "re-enqueued deliveries whose job went missing"),
+        Err(err) => tracing::warn!(error = %err, "could not look for stranded deliveries"),
     }
 }
 

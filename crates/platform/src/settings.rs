@@ -46,6 +46,7 @@ struct RawSettings {
     statement_timeout: String,
     dispatcher_concurrency: u16,
     log_format: String,
+    otlp_endpoint: String,
 }
 
 /// Validated settings of both services. `Debug` hides the connection strings and the token.
@@ -77,6 +78,8 @@ pub struct Settings {
     pub dispatcher_concurrency: u16,
     /// `auto`, `json` or `text`.
     pub log_format: String,
+    /// OTLP/HTTP collector base URL; `None` keeps traces in-process.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -117,7 +120,6 @@ impl Settings {
             .add_source(
                 Environment::with_prefix("OCTOHOOKS")
                     .prefix_separator("_")
-                    .try_parsing(true)
                     .source(Some(env_vars)),
             )
             .build()?
@@ -182,6 +184,7 @@ impl Settings {
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
             log_format: raw.log_format,
+            otlp_endpoint: Some(raw.otlp_endpoint).filter(|url| !url.trim().is_empty()),
         })
     }
 }
@@ -233,7 +236,7 @@ mod tests {
         let settings = Settings::load_from(vars(&[
             ("OCTOHOOKS_DATABASE_URL", "postgres://x@db/y"),
             ("OCTOHOOKS_LISTEN_ADDR", "0.0.0.0:9000"),
-            ("OCTOHOOKS_ADMIN_TOKEN", "12345"),
+            ("OCTOHOOKS_ADMIN_TOKEN", "012345"),
             ("OCTOHOOKS_RETRY_SCHEDULE", "1s,1s,1s"),
             ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true"),
             ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0"),
@@ -241,7 +244,11 @@ mod tests {
         .unwrap();
         assert_eq!(settings.database_url, "postgres://x@db/y");
         assert_eq!(settings.listen_addr.port(), 9000);
-        assert_eq!(settings.admin_token.as_deref(), Some("12345"));
+        assert_eq!(
+            settings.admin_token.as_deref(),
+            Some("012345"),
+            "kept as text"
+        );
         assert_eq!(settings.retry_schedule.max_attempts(), 4);
         assert!(settings.destination_policy.allow_private);
         assert!(!format!("{settings:?}").contains("12345"));

@@ -159,7 +159,10 @@ pub async fn resend(
     let mut conn = pool::connection(&state.db).await?;
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
-    let job = deliveries::enqueue_manual(&mut conn, message.id, endpoint.id).await?;
+    let traceparent = octohooks_platform::telemetry::current_traceparent();
+    let job =
+        deliveries::enqueue_manual(&mut conn, message.id, endpoint.id, traceparent.as_deref())
+            .await?;
     drop(conn);
     relay::publish_claimed(&state.db, &state.amqp, std::slice::from_ref(&job)).await;
     Ok(HttpResponse::Accepted().json(ResendOut {

@@ -8,7 +8,16 @@ use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready));
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Prometheus metrics of this API instance.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.refresh_outbox(&state.db).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }
 
 /// The process runs.

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::{models, pool, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
-use octohooks_platform::relay;
+use octohooks_platform::{relay, telemetry};
 use serde::Deserialize;
 
 use super::{conflict_as, find_app, not_found_as};
@@ -65,6 +65,7 @@ pub async fn create_message(
         .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
         .transpose()?;
     let payload = String::from(Box::<str>::from(body.payload));
+    let traceparent = telemetry::current_traceparent();
     idempotency::run(&state, tenant.environment_id, &req, || async {
         let mut conn = pool::connection(&state.db).await?;
         let app = find_app(&mut conn, tenant.environment_id, &path).await?;
@@ -77,10 +78,11 @@ pub async fn create_message(
             payload,
             created: Utc::now(),
         };
-        let jobs = store::accept(&mut conn, &message)
+        let jobs = store::accept(&mut conn, &message, traceparent.as_deref())
             .await
             .map_err(conflict_as("uid"))?;
         drop(conn);
+        state.metrics.messages_accepted.inc();
         relay::publish_claimed(&state.db, &state.amqp, &jobs).await;
         Reply::json(StatusCode::ACCEPTED, &to_out(message)?)
     })

@@ -1,0 +1,146 @@
+//! Prometheus metrics of both services, served at `GET /metrics`. Each service instance owns a
+//! registry (no global state), so several instances can live in one test process.
+//! Names follow Prometheus conventions: `octohooks_` prefix, units in names, `_total` counters.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric Octohooks exports. The API fills the HTTP and ingest families, the dispatcher
+/// the delivery families; both report the outbox.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by method, route pattern and status.
+    pub http_requests: IntCounterVec,
+    /// Request latency by method and route pattern.
+    pub http_duration: HistogramVec,
+    /// Messages accepted (202).
+    pub messages_accepted: IntCounter,
+    /// Outbox jobs that are due and not yet published.
+    pub outbox_backlog: IntGauge,
+    /// Age of the oldest due job in the outbox, in seconds.
+    pub outbox_oldest_age: prometheus::Gauge,
+    /// Delivery attempts by outcome (`success`, `failed`).
+    pub attempts: IntCounterVec,
+    /// Retries scheduled after a failed attempt.
+    pub retries_scheduled: IntCounter,
+    /// Deliveries given up after the last attempt.
+    pub deliveries_exhausted: IntCounter,
+    /// Time from acceptance of a message to its successful delivery.
+    pub delivery_latency: Histogram,
+    /// Duration of one HTTP attempt.
+    pub attempt_duration: Histogram,
+    /// Attempts running right now.
+    pub attempts_in_flight: IntGauge,
+    /// Jobs waiting in the delivery queue (consumer lag).
+    pub queue_depth: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 3600.0,
+];
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("octohooks".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "route"],
+        )?;
+        let messages_accepted =
+            IntCounter::new("messages_accepted_total", "Messages accepted by the API")?;
+        let outbox_backlog =
+            IntGauge::new("outbox_backlog_jobs", "Due delivery jobs not yet published")?;
+        let outbox_oldest_age = prometheus::Gauge::new(
+            "outbox_oldest_job_age_seconds",
+            "Age of the oldest due job in the outbox",
+        )?;
+        let attempts = IntCounterVec::new(
+            Opts::new("delivery_attempts_total", "Delivery attempts by outcome"),
+            &["outcome"],
+        )?;
+        let retries_scheduled =
+            IntCounter::new("delivery_retries_scheduled_total", "Retries scheduled")?;
+        let deliveries_exhausted = IntCounter::new(
+            "deliveries_exhausted_total",
+            "Deliveries failed for good after the last attempt",
+        )?;
+        let delivery_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "delivery_latency_seconds",
+                "Time from acceptance of a message to its successful delivery",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let attempt_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "delivery_attempt_duration_seconds",
+                "Duration of one attempt",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let attempts_in_flight =
+            IntGauge::new("delivery_attempts_in_flight", "Attempts running right now")?;
+        let queue_depth = IntGauge::new(
+            "delivery_queue_depth_messages",
+            "Jobs waiting in the delivery queue (consumer lag)",
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(messages_accepted.clone()))?;
+        registry.register(Box::new(outbox_backlog.clone()))?;
+        registry.register(Box::new(outbox_oldest_age.clone()))?;
+        registry.register(Box::new(attempts.clone()))?;
+        registry.register(Box::new(retries_scheduled.clone()))?;
+        registry.register(Box::new(deliveries_exhausted.clone()))?;
+        registry.register(Box::new(delivery_latency.clone()))?;
+        registry.register(Box::new(attempt_duration.clone()))?;
+        registry.register(Box::new(attempts_in_flight.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            messages_accepted,
+            outbox_backlog,
+            outbox_oldest_age,
+            attempts,
+            retries_scheduled,
+            deliveries_exhausted,
+            delivery_latency,
+            attempt_duration,
+            attempts_in_flight,
+            queue_depth,
+        })
+    }
+
+    /// Refreshes the outbox gauges from the database (called on scrape).
+    pub async fn refresh_outbox(&self, db: &octohooks_db::DbPool) {
+        if let Ok(mut conn) = octohooks_db::pool::connection(db).await {
+            if let Ok((count, oldest)) = octohooks_db::outbox::backlog(&mut conn).await {
+                self.outbox_backlog.set(count);
+                self.outbox_oldest_age.set(oldest);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(error = %err, "could not encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

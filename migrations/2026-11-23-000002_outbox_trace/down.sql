@@ -1,0 +1,2 @@
+DROP INDEX message_destinations_pending;
+ALTER TABLE outbox DROP COLUMN traceparent;
