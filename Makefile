@@ -1,5 +1,5 @@
 # The two commands of the README are `make up` and `make test`.
-.PHONY: up down test lint fmt deps openapi validate-deploy
+.PHONY: up down test lint fmt deps openapi validate-deploy bench
 
 up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
 	scripts/up.sh
@@ -25,3 +25,8 @@ openapi: ## regenerate proto-docs/openapi.json from the code
 
 validate-deploy: ## offline checks of Dockerfile, docker-compose.yml and deploy/ (kustomize + Kubernetes schemas)
 	scripts/validate-deploy.sh
+
+bench: ## the reproducible benchmark (release build; prints a table, writes bench-results.json)
+	scripts/deps.sh
+	cargo build --release --bins
+	target/release/octohooks-bench $(BENCH_ARGS)

@@ -14,6 +14,9 @@ export OCTOHOOKS_DISPATCHER_LISTEN_ADDR=${OCTOHOOKS_DISPATCHER_LISTEN_ADDR:-127.
 export OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=${OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS:-true}
 [ -s "$run/admin-token" ] || head -c 32 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9' > "$run/admin-token"
 export OCTOHOOKS_ADMIN_TOKEN=${OCTOHOOKS_ADMIN_TOKEN:-$(cat "$run/admin-token")}
+# Endpoint signing secrets are encrypted at rest with this key; keep .run/encryption-key safe.
+[ -s "$run/encryption-key" ] || head -c 32 /dev/urandom | base64 > "$run/encryption-key"
+export OCTOHOOKS_SECRET_ENCRYPTION_KEY=${OCTOHOOKS_SECRET_ENCRYPTION_KEY:-$(cat "$run/encryption-key")}
 
 echo "==> building" >&2
 cargo build --release --bins -q

@@ -29,6 +29,8 @@ pub struct Options {
     pub delivery_timeout: String,
     /// Broker URL (a proxy's, to cut the broker away).
     pub amqp_url: String,
+    /// More `OCTOHOOKS_*` variables.
+    pub extra: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             allow_private: true,
             delivery_timeout: "5s".into(),
             amqp_url: AMQP_URL.into(),
+            extra: Vec::new(),
         }
     }
 }
@@ -353,5 +356,6 @@ fn vars(options: &Options, database_url: &str, queue: &str) -> HashMap<String, S
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(options.extra.iter().cloned())
     .collect()
 }

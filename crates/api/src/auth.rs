@@ -74,6 +74,10 @@ impl FromRequest for Tenant {
                 octohooks_db::environments::environment_for_key(&mut conn, &hash_key(&token))
                     .await?
                     .ok_or(ApiError::Unauthorized)?;
+            state
+                .rate_limiter
+                .check(environment_id)
+                .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))?;
             Ok(Tenant { environment_id })
         })
     }

@@ -39,6 +39,10 @@ pub enum ApiError {
     /// The body or the payload is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The environment sent more requests than its rate limit allows; retry after this many
+    /// seconds.
+    #[error("rate limit exceeded; retry in {0} s")]
+    RateLimited(u64),
     /// A dependency is unavailable; retry later.
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
@@ -68,6 +72,7 @@ impl ApiError {
             Self::Conflict { code, .. } | Self::BadRequest { code, .. } => code,
             Self::Validation(_) => "validation_error",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -152,6 +157,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +170,11 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = problem_response(self.status_code(), self.code(), self.detail());
+        if let Self::RateLimited(secs) = self {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
         if matches!(self, Self::Unauthorized) {
             response
                 .headers_mut()

@@ -13,8 +13,10 @@ pub mod body;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod ingest;
 pub mod openapi;
 pub mod paging;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 
@@ -68,7 +70,16 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let listener = TcpListener::bind(settings.listen_addr)?;
     let addr = listener.local_addr()?;
     let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
+    let publisher = relay::Publisher::start(db.clone(), amqp.clone());
+    let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
+    let rate_limiter = std::sync::Arc::new(ratelimit::RateLimiter::new(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+    ));
     let state = AppState {
+        rate_limiter,
+        ingest,
+        publisher,
         db,
         amqp,
         settings,

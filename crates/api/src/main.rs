@@ -1,4 +1,4 @@
-//! `octohooks-api [serve|migrate|openapi]`.
+//! `octohooks-api [serve|migrate|reseal-secrets|openapi]`.
 
 use anyhow::Context as _;
 use octohooks_platform::{telemetry, Settings};
@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         "octohooks-api",
         &settings.log_format,
         settings.otlp_endpoint.as_deref(),
-        "info",
+        "info,tokio_postgres=warn",
     );
     match command.as_str() {
         "migrate" => {
@@ -23,6 +23,36 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("applying migrations")?;
             tracing::info!(count = applied.len(), ?applied, "migrations applied");
+            Ok(())
+        }
+        "reseal-secrets" => {
+            let db = octohooks_db::pool::build_pool(
+                &settings.database_url,
+                &octohooks_db::pool::PoolOptions::default(),
+            )?;
+            let mut conn = octohooks_db::pool::connection(&db).await?;
+            let sealer = settings.sealer.clone();
+            anyhow::ensure!(
+                sealer.is_sealing(),
+                "set OCTOHOOKS_SECRET_ENCRYPTION_KEY first"
+            );
+            let mut failures = 0;
+            let changed = octohooks_db::endpoints::rewrite_secrets(&mut conn, |stored| {
+                if !sealer.needs_reseal(stored) {
+                    return None;
+                }
+                match sealer.open(stored).and_then(|plain| sealer.seal(&plain)) {
+                    Ok(sealed) => Some(sealed),
+                    Err(err) => {
+                        failures += 1;
+                        tracing::error!(error = %err, "cannot reseal a secret");
+                        None
+                    }
+                }
+            })
+            .await?;
+            tracing::info!(changed, failures, "secrets resealed under the current key");
+            anyhow::ensure!(failures == 0, "{failures} secrets could not be opened");
             Ok(())
         }
         "serve" => {
@@ -34,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
             telemetry.shutdown();
             Ok(())
         }
-        other => anyhow::bail!("unknown command {other:?}; use serve, migrate or openapi"),
+        other => anyhow::bail!(
+            "unknown command {other:?}; use serve, migrate, reseal-secrets or openapi"
+        ),
     }
 }

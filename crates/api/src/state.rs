@@ -18,4 +18,10 @@ pub struct AppState {
     pub settings: Settings,
     /// This instance's metrics.
     pub metrics: Arc<Metrics>,
+    /// Group commit of accepted messages.
+    pub ingest: crate::ingest::Ingest,
+    /// Per-environment request rate limit.
+    pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Background publication of claimed jobs.
+    pub publisher: octohooks_platform::relay::Publisher,
 }

@@ -32,6 +32,9 @@ pub struct JobContext {
     /// Whether the endpoint is enabled.
     #[diesel(sql_type = Bool)]
     pub enabled: bool,
+    /// Whether the endpoint is in a run of failed deliveries.
+    #[diesel(sql_type = Bool)]
+    pub failing: bool,
     /// Destination status, `None` when no destination row exists.
     #[diesel(sql_type = Nullable<Text>)]
     pub status: Option<String>,
@@ -50,7 +53,8 @@ pub async fn job_context(
     endpoint_id: Uuid,
 ) -> DbResult<Option<JobContext>> {
     Ok(diesel::sql_query(
-        "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, d.status, d.scheduled_attempts, \
+        "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
+           e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
            ARRAY(SELECT s.secret FROM endpoint_secrets s \
                  WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
                  ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets \
@@ -92,49 +96,45 @@ pub async fn record_scheduled(
         ScheduledOutcome::RetryAt(at) => ("pending", Some(at)),
         ScheduledOutcome::Exhausted => ("failed", None),
     };
-    conn.transaction(|conn| {
-        async move {
-            let updated = diesel::update(
-                message_destinations::table
-                    .filter(message_destinations::message_id.eq(attempt.message_id))
-                    .filter(message_destinations::endpoint_id.eq(attempt.endpoint_id))
-                    .filter(message_destinations::status.eq("pending"))
-                    .filter(message_destinations::scheduled_attempts.eq(attempts_before)),
-            )
-            .set((
-                message_destinations::scheduled_attempts.eq(attempts_before + 1),
-                message_destinations::attempt_count.eq(message_destinations::attempt_count + 1),
-                message_destinations::status.eq(status),
-                message_destinations::next_attempt.eq(next_attempt),
-                message_destinations::updated.eq(attempt.created),
-            ))
-            .execute(conn)
-            .await?;
-            if updated == 0 {
-                return Ok(false);
-            }
-            diesel::insert_into(attempts::table)
-                .values(attempt)
-                .execute(conn)
-                .await?;
-            if let Some(due) = next_attempt {
-                diesel::insert_into(outbox::table)
-                    .values((
-                        outbox::message_id.eq(attempt.message_id),
-                        outbox::endpoint_id.eq(attempt.endpoint_id),
-                        outbox::attempt.eq(attempts_before + 1),
-                        outbox::trigger_type.eq("scheduled"),
-                        outbox::due.eq(due),
-                        outbox::traceparent.eq(traceparent),
-                    ))
-                    .execute(conn)
-                    .await?;
-            }
-            Ok(true)
-        }
-        .scope_boxed()
-    })
-    .await
+    #[derive(QueryableByName)]
+    struct Recorded {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    // One statement, so one round trip and one commit per attempt: the destination moves on only
+    // if nobody recorded this attempt yet, and the attempt and the retry exist only if it did.
+    let recorded: Recorded = diesel::sql_query(
+        "WITH upd AS ( \
+           UPDATE message_destinations SET scheduled_attempts = $3 + 1, \
+             attempt_count = attempt_count + 1, status = $4, next_attempt = $5, updated = $6 \
+           WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending' \
+             AND scheduled_attempts = $3 \
+           RETURNING message_id), \
+         ins AS ( \
+           INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
+             response, response_duration_ms, trigger_type, created) \
+           SELECT $7, $1, $2, $8, $9, $10, $11, $12, 'scheduled', $6 FROM upd), \
+         retry AS ( \
+           INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
+           SELECT $1, $2, $3 + 1, 'scheduled', $5, $13 FROM upd WHERE $5 IS NOT NULL) \
+         SELECT count(*) AS n FROM upd",
+    )
+    .bind::<SqlUuid, _>(attempt.message_id)
+    .bind::<SqlUuid, _>(attempt.endpoint_id)
+    .bind::<Integer, _>(attempts_before)
+    .bind::<Text, _>(status)
+    .bind::<Nullable<Timestamptz>, _>(next_attempt)
+    .bind::<Timestamptz, _>(attempt.created)
+    .bind::<SqlUuid, _>(attempt.id)
+    .bind::<Text, _>(&attempt.url)
+    .bind::<Text, _>(&attempt.status)
+    .bind::<Integer, _>(attempt.response_status_code)
+    .bind::<Text, _>(&attempt.response)
+    .bind::<diesel::sql_types::BigInt, _>(attempt.response_duration_ms)
+    .bind::<Nullable<Text>, _>(traceparent)
+    .get_result(conn)
+    .await?;
+    Ok(recorded.n == 1)
 }
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are

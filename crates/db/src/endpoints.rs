@@ -93,6 +93,8 @@ pub struct EndpointChanges {
     pub headers: serde_json::Value,
     /// Now.
     pub updated: DateTime<Utc>,
+    /// Cleared when the endpoint is enabled again, so the failure clock starts afresh.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// Replaces an endpoint's fields.
@@ -102,6 +104,104 @@ pub async fn update(conn: &mut Conn, id: Uuid, changes: &EndpointChanges) -> DbR
         .returning(Endpoint::as_returning())
         .get_result(conn)
         .await?)
+}
+
+/// Rewrites every stored secret for which `rewrite` returns a new value (used to re-encrypt under
+/// a new key); returns how many changed. Works in pages so that memory stays flat.
+pub async fn rewrite_secrets<F>(conn: &mut Conn, mut rewrite: F) -> DbResult<usize>
+where
+    F: FnMut(&str) -> Option<String>,
+{
+    let mut changed = 0;
+    let mut after = Uuid::nil();
+    loop {
+        let page: Vec<(Uuid, String)> = endpoint_secrets::table
+            .filter(endpoint_secrets::id.gt(after))
+            .order(endpoint_secrets::id.asc())
+            .select((endpoint_secrets::id, endpoint_secrets::secret))
+            .limit(500)
+            .load(conn)
+            .await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(changed);
+        };
+        after = *last;
+        for (id, stored) in page {
+            if let Some(new) = rewrite(&stored) {
+                diesel::update(endpoint_secrets::table.find(id))
+                    .set(endpoint_secrets::secret.eq(new))
+                    .execute(conn)
+                    .await?;
+                changed += 1;
+            }
+        }
+    }
+}
+
+/// Why an endpoint was disabled after answering 410 Gone.
+pub const GONE_REASON: &str = "the endpoint answered 410 Gone";
+
+/// Keeps an endpoint's health up to date after an attempt, writing only when something changes:
+/// a success ends a failing run; a 410 disables the endpoint at once; a failure starts a failing
+/// run, or disables the endpoint when the run has lasted `disable_after_secs`. Returns true when
+/// the endpoint was disabled now.
+pub async fn note_outcome(
+    conn: &mut Conn,
+    endpoint_id: Uuid,
+    success: bool,
+    status_code: i32,
+    disable_after_secs: i64,
+) -> DbResult<bool> {
+    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    if success {
+        diesel::update(
+            endpoints::table
+                .find(endpoint_id)
+                .filter(endpoints::failing_since.is_not_null()),
+        )
+        .set(endpoints::failing_since.eq(None::<DateTime<Utc>>))
+        .execute(conn)
+        .await?;
+        return Ok(false);
+    }
+    if status_code == 410 {
+        let disabled = diesel::update(
+            endpoints::table
+                .find(endpoint_id)
+                .filter(endpoints::enabled),
+        )
+        .set((
+            endpoints::enabled.eq(false),
+            endpoints::disabled_reason.eq(GONE_REASON),
+            endpoints::updated.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        return Ok(disabled == 1);
+    }
+    #[derive(QueryableByName)]
+    struct Disabled {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        disabled: bool,
+    }
+    let changed: Option<Disabled> = diesel::sql_query(
+        "UPDATE endpoints SET \
+           failing_since = COALESCE(failing_since, now()), \
+           enabled = CASE WHEN failing_since < now() - make_interval(secs => $2) THEN false ELSE enabled END, \
+           disabled_reason = CASE WHEN failing_since < now() - make_interval(secs => $2) \
+             THEN 'every delivery failed since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             ELSE disabled_reason END, \
+           updated = CASE WHEN failing_since < now() - make_interval(secs => $2) THEN now() ELSE updated END \
+         WHERE id = $1 AND (failing_since IS NULL \
+           OR (enabled AND failing_since < now() - make_interval(secs => $2))) \
+         RETURNING NOT enabled AS disabled",
+    )
+    .bind::<SqlUuid, _>(endpoint_id)
+    .bind::<BigInt, _>(disable_after_secs)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(changed.is_some_and(|row| row.disabled))
 }
 
 /// Deletes an endpoint, its secrets, destinations and attempts.

@@ -66,6 +66,8 @@ pub struct Endpoint {
     pub created: DateTime<Utc>,
     /// Last change.
     pub updated: DateTime<Utc>,
+    /// Start of the current run of failed deliveries, if one is going on.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// A signing secret of an endpoint.

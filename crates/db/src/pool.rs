@@ -40,6 +40,9 @@ impl Default for PoolOptions {
 pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool> {
     let statement_timeout_ms = options.statement_timeout.as_millis();
     let mut config = ManagerConfig::default();
+    // Broken connections are dropped by the pool when returned; a test query on every
+    // checkout would double the round trips of every request.
+    config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;

@@ -44,6 +44,7 @@ diesel::table! {
         headers -> Jsonb,
         created -> Timestamptz,
         updated -> Timestamptz,
+        failing_since -> Nullable<Timestamptz>,
     }
 }
 

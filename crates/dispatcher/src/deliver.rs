@@ -43,6 +43,10 @@ pub struct Deliverer {
     pub schedule: RetrySchedule,
     /// This instance's metrics.
     pub metrics: Arc<Metrics>,
+    /// An endpoint failing for this long is disabled.
+    pub disable_after: Duration,
+    /// Opens the stored signing secrets.
+    pub sealer: Arc<octohooks_domain::sealing::Sealer>,
 }
 
 impl Deliverer {
@@ -109,6 +113,21 @@ impl Deliverer {
             created: Utc::now(),
         };
         let mut conn = pool::connection(&self.db).await?;
+        let disable_after = i64::try_from(self.disable_after.as_secs()).unwrap_or(i64::MAX);
+        // A success of a healthy endpoint changes nothing: skip the round trip.
+        let health_changes = !success || context.failing;
+        if health_changes
+            && octohooks_db::endpoints::note_outcome(
+                &mut conn,
+                job.endpoint_id,
+                success,
+                attempt.response_status_code,
+                disable_after,
+            )
+            .await?
+        {
+            tracing::warn!(endpoint_id = %job.endpoint_id, "endpoint disabled after failing");
+        }
         match job.trigger {
             TriggerType::Manual => deliveries::record_manual(&mut conn, &attempt).await?,
             TriggerType::Scheduled => {
@@ -166,7 +185,13 @@ impl Deliverer {
         let secrets: Vec<EndpointSecret> = context
             .secrets
             .iter()
-            .filter_map(|text| EndpointSecret::parse("secret", text).ok())
+            .filter_map(|stored| match self.sealer.open(stored) {
+                Ok(text) => EndpointSecret::parse("secret", &text).ok(),
+                Err(err) => {
+                    tracing::error!(error = %err, endpoint_id = %job.endpoint_id, "cannot open a signing secret");
+                    None
+                }
+            })
             .collect();
         let mut headers = HeaderMap::new();
         if let Some(custom) = context.headers.as_object() {

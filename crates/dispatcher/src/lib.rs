@@ -76,6 +76,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
             settings.delivery_timeout,
         )?,
         schedule: settings.retry_schedule.clone(),
+        disable_after: settings.endpoint_disable_after,
+        sealer: settings.sealer.clone(),
     };
     let consuming = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn({

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
         "octohooks-dispatcher",
         &settings.log_format,
         settings.otlp_endpoint.as_deref(),
-        "info",
+        "info,tokio_postgres=warn",
     );
     let running = octohooks_dispatcher::build(settings).await?;
     let health = running.health.handle();

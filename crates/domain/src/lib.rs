@@ -8,10 +8,12 @@
 //! - [`retry`]: the retry schedule and how `OCTOHOOKS_RETRY_SCHEDULE` is parsed.
 //! - [`job`]: the versioned delivery job carried through RabbitMQ.
 //! - [`destination`]: which IP addresses a webhook may never be sent to (SSRF guard).
+//! - [`sealing`]: encryption at rest of endpoint secrets.
 
 pub mod destination;
 pub mod job;
 pub mod retry;
+pub mod sealing;
 pub mod signing;
 pub mod validate;
 

@@ -69,6 +69,51 @@ const STRANDED_AFTER_SECS: i32 = 15 * 60;
 /// How often the relay looks for such deliveries.
 const STRANDED_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// Publishes jobs claimed by this process in the background, many per broker round trip and
+/// one outbox delete per batch. Requests hand their jobs over and answer at once: the jobs are
+/// already durable in the outbox, so a process that dies with jobs in this queue loses nothing
+/// (their claims lapse and any relay publishes them).
+#[derive(Clone)]
+pub struct Publisher {
+    queue: tokio::sync::mpsc::Sender<Vec<OutboxJob>>,
+}
+
+/// Jobs handed over but not yet published, at most; beyond that, the relay takes over.
+const PUBLISHER_BACKLOG: usize = 4096;
+/// Jobs per publication batch, at most.
+const PUBLISH_BATCH: usize = 1000;
+
+impl Publisher {
+    /// Starts the publishing task; it stops when every `Publisher` clone is dropped.
+    pub fn start(db: DbPool, link: AmqpLink) -> Self {
+        let (queue, mut jobs) = tokio::sync::mpsc::channel::<Vec<OutboxJob>>(PUBLISHER_BACKLOG);
+        tokio::spawn(async move {
+            while let Some(first) = jobs.recv().await {
+                let mut batch = first;
+                while batch.len() < PUBLISH_BATCH {
+                    match jobs.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                publish_claimed(&db, &link, &batch).await;
+            }
+        });
+        Self { queue }
+    }
+
+    /// Hands jobs over for publication. Never waits: when the backlog is full the jobs stay in
+    /// the outbox and the relay publishes them once their claim lapses.
+    pub fn enqueue(&self, jobs: Vec<OutboxJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if self.queue.try_send(jobs).is_err() {
+            tracing::warn!("publisher backlog full; the relay will publish these jobs");
+        }
+    }
+}
+
 /// Runs relay passes until `shutdown`; now and then also re-enqueues stranded deliveries.
 pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
     let mut next_sweep = tokio::time::Instant::now();

@@ -10,7 +10,9 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use octohooks_domain::destination::DestinationPolicy;
 use octohooks_domain::retry::RetrySchedule;
+use octohooks_domain::sealing::Sealer;
 use serde::Deserialize;
+use std::sync::Arc;
 
 const DEFAULTS: &str = include_str!("defaults.toml");
 
@@ -47,6 +49,11 @@ struct RawSettings {
     dispatcher_concurrency: u16,
     log_format: String,
     otlp_endpoint: String,
+    endpoint_disable_after: String,
+    secret_encryption_key: String,
+    secret_decryption_keys: String,
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
 }
 
 /// Validated settings of both services. `Debug` hides the connection strings and the token.
@@ -80,6 +87,14 @@ pub struct Settings {
     pub log_format: String,
     /// OTLP/HTTP collector base URL; `None` keeps traces in-process.
     pub otlp_endpoint: Option<String>,
+    /// An endpoint whose deliveries all failed for this long is disabled.
+    pub endpoint_disable_after: Duration,
+    /// Encrypts endpoint secrets at rest (or passes them through when no key is set).
+    pub sealer: Arc<Sealer>,
+    /// Requests per second per environment and API process; 0 turns the limit off.
+    pub rate_limit_per_second: u32,
+    /// Requests an environment may send at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -185,6 +200,20 @@ impl Settings {
             dispatcher_concurrency: raw.dispatcher_concurrency,
             log_format: raw.log_format,
             otlp_endpoint: Some(raw.otlp_endpoint).filter(|url| !url.trim().is_empty()),
+            sealer: Arc::new(
+                Sealer::new(&raw.secret_encryption_key, &raw.secret_decryption_keys)
+                    .map_err(|err| invalid("secret_encryption_key", err.to_string()))?,
+            ),
+            rate_limit_per_second: raw.rate_limit_per_second,
+            rate_limit_burst: raw.rate_limit_burst,
+            endpoint_disable_after: parse_duration(&raw.endpoint_disable_after).ok_or_else(
+                || {
+                    invalid(
+                        "endpoint_disable_after",
+                        "must be a duration such as 5d".into(),
+                    )
+                },
+            )?,
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use octohooks_db::{deliveries, messages, models, pool, Conn, IdOrUid, Page};
-use octohooks_platform::relay;
 use uuid::Uuid;
 
 use super::{find_app, find_endpoint, not_found_as};
@@ -164,7 +163,7 @@ pub async fn resend(
         deliveries::enqueue_manual(&mut conn, message.id, endpoint.id, traceparent.as_deref())
             .await?;
     drop(conn);
-    relay::publish_claimed(&state.db, &state.amqp, std::slice::from_ref(&job)).await;
+    state.publisher.enqueue(vec![job]);
     Ok(HttpResponse::Accepted().json(ResendOut {
         message_id: message.id,
         endpoint_id: endpoint.id,

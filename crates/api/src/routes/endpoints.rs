@@ -100,6 +100,7 @@ fn parse_new_endpoint(body: &EndpointIn) -> Result<(models::Endpoint, EndpointSe
         )?),
         created: now,
         updated: now,
+        failing_since: None,
     };
     Ok((endpoint, secret))
 }
@@ -129,6 +130,11 @@ fn parse_changes(
         } else {
             current.disabled_reason
         },
+        failing_since: if enabled && !current.enabled {
+            None
+        } else {
+            current.failing_since
+        },
         channels: match &body.channels {
             Some(list) => parse_name_list("channels", list)?,
             None => current.channels,
@@ -143,6 +149,14 @@ fn parse_changes(
         },
         updated: Utc::now(),
     })
+}
+
+fn seal(state: &AppState, secret: &EndpointSecret) -> Result<String, ApiError> {
+    state
+        .settings
+        .sealer
+        .seal(&secret.to_whsec())
+        .map_err(|err| ApiError::Internal(err.to_string()))
 }
 
 /// Lists an application's endpoints, oldest first.
@@ -185,7 +199,8 @@ pub async fn create_endpoint(
     idempotency::run(&state, tenant.environment_id, &req, || async {
         let mut conn = pool::connection(&state.db).await?;
         endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
-        let stored = store::insert(&mut conn, &endpoint, secret.to_whsec())
+        let sealed = seal(&state, &secret)?;
+        let stored = store::insert(&mut conn, &endpoint, sealed)
             .await
             .map_err(conflict_as("uid"))?;
         Reply::json(StatusCode::CREATED, &EndpointOut::from(stored))
@@ -263,11 +278,16 @@ pub async fn get_secret(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let key = store::active_secrets(&mut conn, endpoint.id)
+    let stored = store::active_secrets(&mut conn, endpoint.id)
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal("endpoint without a secret".into()))?;
+    let key = state
+        .settings
+        .sealer
+        .open(&stored)
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
     Ok(HttpResponse::Ok().json(SecretOut { key }))
 }
 
@@ -297,6 +317,6 @@ pub async fn rotate_secret(
     let mut conn = pool::connection(&state.db).await?;
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
     let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
-    store::rotate_secret(&mut conn, endpoint.id, secret.to_whsec(), old_expires).await?;
+    store::rotate_secret(&mut conn, endpoint.id, seal(&state, &secret)?, old_expires).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,10 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::{models, pool, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
-use octohooks_platform::{relay, telemetry};
+use octohooks_platform::telemetry;
 use serde::Deserialize;
 
-use super::{conflict_as, find_app, not_found_as};
+use super::{find_app, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{MessageIn, MessageOut};
@@ -67,8 +67,10 @@ pub async fn create_message(
     let payload = String::from(Box::<str>::from(body.payload));
     let traceparent = telemetry::current_traceparent();
     idempotency::run(&state, tenant.environment_id, &req, || async {
-        let mut conn = pool::connection(&state.db).await?;
-        let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+        let app = {
+            let mut conn = pool::connection(&state.db).await?;
+            find_app(&mut conn, tenant.environment_id, &path).await?
+        };
         let message = models::Message {
             id: octohooks_domain::new_id(),
             application_id: app.id,
@@ -78,13 +80,10 @@ pub async fn create_message(
             payload,
             created: Utc::now(),
         };
-        let jobs = store::accept(&mut conn, &message, traceparent.as_deref())
-            .await
-            .map_err(conflict_as("uid"))?;
-        drop(conn);
+        let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
+        state.ingest.accept(message, traceparent).await?;
         state.metrics.messages_accepted.inc();
-        relay::publish_claimed(&state.db, &state.amqp, &jobs).await;
-        Reply::json(StatusCode::ACCEPTED, &to_out(message)?)
+        Ok(reply)
     })
     .await
 }

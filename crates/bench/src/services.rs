@@ -1,0 +1,85 @@
+//! The services under test, started as release binaries so that their memory is their own.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// Where the benchmark's services listen and what they use.
+pub struct Environment {
+    /// Postgres URL of the benchmark database.
+    pub database_url: String,
+    /// Queue of this run.
+    pub queue: String,
+    /// Admin token.
+    pub admin_token: String,
+}
+
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    target.join("release").join(name)
+}
+
+impl Environment {
+    fn vars(&self, listen: &str) -> HashMap<String, String> {
+        [
+            ("OCTOHOOKS_DATABASE_URL", self.database_url.clone()),
+            ("OCTOHOOKS_QUEUE_NAME", self.queue.clone()),
+            ("OCTOHOOKS_ADMIN_TOKEN", self.admin_token.clone()),
+            ("OCTOHOOKS_LISTEN_ADDR", listen.to_owned()),
+            ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", listen.to_owned()),
+            ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true".to_owned()),
+            ("OCTOHOOKS_LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+            ("OCTOHOOKS_RATE_LIMIT_PER_SECOND", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Starts a service binary listening on `listen` and waits until it is ready.
+    pub async fn start(&self, name: &str, listen: &str) -> anyhow::Result<Child> {
+        let child = Command::new(binary(name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.vars(listen))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let url = format!("http://{listen}/health/ready");
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(&url).await {
+                if response.status().is_success() {
+                    return Ok(child);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("{name} did not become ready on {listen}")
+    }
+}
+
+/// Resident memory of a process in MiB: (current, peak).
+pub fn rss_mib(child: &Child) -> (f64, f64) {
+    let Some(pid) = child.id() else {
+        return (f64::NAN, f64::NAN);
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

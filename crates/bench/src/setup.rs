@@ -1,0 +1,182 @@
+//! Database, environment, applications and endpoints for a run; and the raw Postgres limit.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+/// Recreates the benchmark database (the API migrates it on start).
+pub fn recreate_database(name: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+        ])
+        .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .status()?;
+    anyhow::ensure!(status.success(), "could not drop {name}");
+    Ok(())
+}
+
+/// A tiny client for the setup calls.
+pub struct Admin {
+    client: reqwest::Client,
+    api: String,
+}
+
+impl Admin {
+    /// A client of `api`.
+    pub fn new(api: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            api: api.to_owned(),
+        }
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
+    /// Creates an environment and returns its API key.
+    pub async fn environment(&self, admin_token: &str) -> anyhow::Result<String> {
+        let env = self
+            .post(
+                admin_token,
+                "/api/v1/environments",
+                json!({"name": "bench"}),
+            )
+            .await?;
+        Ok(env["apiKey"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Creates application `uid` with endpoints at `urls`; returns its id.
+    pub async fn application(
+        &self,
+        key: &str,
+        uid: &str,
+        urls: &[String],
+    ) -> anyhow::Result<String> {
+        let app = self
+            .post(
+                key,
+                "/api/v1/applications",
+                json!({"name": uid, "uid": uid}),
+            )
+            .await?;
+        for url in urls {
+            self.post(
+                key,
+                &format!("/api/v1/applications/{uid}/endpoints"),
+                json!({"url": url}),
+            )
+            .await?;
+        }
+        Ok(app["id"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// Prepares a separate database with the same schema, one application and one endpoint, so that
+/// pgbench's rows never reach the running services. Returns the application id.
+pub fn prepare_pgbench_database(name: &str) -> anyhow::Result<String> {
+    recreate_database(name)?;
+    let api =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/octohooks-api");
+    let status = Command::new(api)
+        .arg("migrate")
+        .env(
+            "OCTOHOOKS_DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        )
+        .env("RUST_LOG", "warn")
+        .status()?;
+    anyhow::ensure!(status.success(), "could not migrate {name}");
+    let app = uuid::Uuid::now_v7();
+    let sql = format!(
+        "INSERT INTO environments (id, name) VALUES ('{env}', 'pgbench'); \
+         INSERT INTO applications (id, environment_id, uid, name, created, updated) \
+           VALUES ('{app}', '{env}', 'pgbench', 'pgbench', now(), now()); \
+         INSERT INTO endpoints (id, application_id, name, url, enabled, channels, event_types, headers, created, updated) \
+           VALUES ('{endpoint}', '{app}', '', 'http://127.0.0.1:9/', true, '{{}}', '{{}}', '{{}}', now(), now());",
+        env = uuid::Uuid::now_v7(),
+        endpoint = uuid::Uuid::now_v7(),
+    );
+    let status = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            name,
+            "-q",
+            "-c",
+            &sql,
+        ])
+        .status()?;
+    anyhow::ensure!(status.success(), "could not seed {name}");
+    Ok(app.to_string())
+}
+
+/// Transactions per second pgbench commits holding the API's statements for one message (the
+/// message row, then the destination and outbox job of each matching endpoint), at `clients`
+/// connections for `secs` seconds.
+pub fn pgbench_limit(database: &str, app_id: &str, clients: u32, secs: u32) -> anyhow::Result<f64> {
+    let script = std::env::temp_dir().join("octohooks-bench.sql");
+    std::fs::write(
+        &script,
+        "BEGIN;\n\
+         INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
+           VALUES (gen_random_uuid(), :app, NULL, 'invoice.paid', '{}', repeat('x', 400), now()) \
+           RETURNING id AS mid \\gset\n\
+         WITH dest AS (INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
+             SELECT :mid, e.id, 'pending', now(), now() FROM endpoints e \
+             WHERE e.application_id = :app AND e.enabled RETURNING endpoint_id) \
+         INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due) \
+           SELECT :mid, endpoint_id, 0, 'scheduled', now() FROM dest;\n\
+         COMMIT;\n",
+    )?;
+    let output = Command::new("pgbench")
+        .args(["-n", "-h", "127.0.0.1", "-U", "postgres", "-M", "prepared"])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+        ])
+        .arg("-D")
+        .arg(format!("app={app_id}"))
+        .arg("-f")
+        .arg(&script)
+        .arg(database)
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find(|line| line.starts_with("tps = "))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "pgbench printed no tps: {text} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}

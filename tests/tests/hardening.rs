@@ -1,0 +1,352 @@
+//! Other people's servers misbehave and clients send anything: hostile receivers, endpoint
+//! health, rate limits, secrets at rest, oversized and slow requests.
+
+use std::time::Duration;
+
+use octohooks_domain::sealing::Sealer;
+use octohooks_tests::hostile::{self, Misbehaviour};
+use octohooks_tests::{eventually, Options, Receiver, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+fn with(extra: &[(&str, &str)], options: Options) -> Options {
+    Options {
+        extra: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..options
+    }
+}
+
+async fn attempts(app: &TestApp, message_id: &str) -> Vec<Value> {
+    app.get(&format!(
+        "/api/v1/applications/app/messages/{message_id}/attempts"
+    ))
+    .await
+    .json
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn hostile_receivers_become_failed_attempts_without_harm() {
+    let app = TestApp::spawn_with(Options {
+        retry_schedule: String::new(),
+        delivery_timeout: "1s".into(),
+        ..Options::default()
+    })
+    .await;
+    app.create_app("app").await;
+    let mut endpoints = std::collections::HashMap::new();
+    for (uid, kind) in [
+        ("reset", Misbehaviour::Reset),
+        ("hang", Misbehaviour::Hang),
+        ("trickle", Misbehaviour::Trickle),
+        ("huge", Misbehaviour::Huge),
+    ] {
+        let url = hostile::start(kind).await;
+        let endpoint = app
+            .create_endpoint("app", json!({"url": url, "uid": uid}))
+            .await;
+        endpoints.insert(uid, endpoint["id"].clone());
+    }
+    let message = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    let id = message.json["id"].as_str().unwrap().to_owned();
+    assert!(eventually(20, || async { attempts(&app, &id).await.len() == 4 }).await);
+    let listed = attempts(&app, &id).await;
+    let find = |uid: &str| {
+        listed
+            .iter()
+            .find(|a| a["endpointId"] == endpoints[uid])
+            .unwrap()
+            .clone()
+    };
+    let reset = find("reset");
+    assert_eq!(
+        (
+            reset["status"].as_str(),
+            reset["responseStatusCode"].as_i64()
+        ),
+        (Some("failed"), Some(0))
+    );
+    for uid in ["hang", "trickle"] {
+        let attempt = find(uid);
+        assert_eq!(attempt["status"], "failed", "{uid}");
+        assert!(
+            attempt["response"].as_str().unwrap().contains("timed out"),
+            "{uid}: {attempt}"
+        );
+        assert!(
+            attempt["responseDurationMs"].as_i64().unwrap() < 3000,
+            "{uid}"
+        );
+    }
+    let huge = find("huge");
+    assert_eq!(huge["status"], "success");
+    assert!(
+        huge["response"].as_str().unwrap().len() <= 64 * 1024,
+        "the stored response is capped"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_answering_410_is_disabled_until_enabled_again() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.default_status(410);
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/gone"), "uid": "ep"}))
+        .await;
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {}}),
+    )
+    .await;
+    assert!(
+        eventually(15, || async {
+            app.get("/api/v1/applications/app/endpoints/ep").await.json["enabled"] == false
+        })
+        .await
+    );
+    let endpoint = app.get("/api/v1/applications/app/endpoints/ep").await.json;
+    assert_eq!(endpoint["disabledReason"], "the endpoint answered 410 Gone");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "no retries to a disabled endpoint"
+    );
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "no new deliveries either");
+
+    let enabled = app
+        .call(
+            Method::PUT,
+            "/api/v1/applications/app/endpoints/ep",
+            Some(json!({"url": receiver.url("/gone"), "enabled": true})),
+        )
+        .await;
+    assert_eq!(enabled.json["enabled"], true);
+    assert!(enabled.json.get("disabledReason").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_whole_period_is_disabled() {
+    let options = with(
+        &[("OCTOHOOKS_ENDPOINT_DISABLE_AFTER", "1s")],
+        Options {
+            retry_schedule: "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms".into(),
+            ..Options::default()
+        },
+    );
+    let app = TestApp::spawn_with(options).await;
+    let receiver = Receiver::start().await;
+    receiver.default_status(500);
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/down"), "uid": "ep"}))
+        .await;
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {}}),
+    )
+    .await;
+    assert!(
+        eventually(20, || async {
+            app.get("/api/v1/applications/app/endpoints/ep").await.json["enabled"] == false
+        })
+        .await
+    );
+    let reason =
+        app.get("/api/v1/applications/app/endpoints/ep").await.json["disabledReason"].clone();
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("every delivery failed since"),
+        "{reason}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_per_environment() {
+    let options = with(
+        &[
+            ("OCTOHOOKS_RATE_LIMIT_PER_SECOND", "5"),
+            ("OCTOHOOKS_RATE_LIMIT_BURST", "5"),
+        ],
+        Options {
+            dispatcher: false,
+            ..Options::default()
+        },
+    );
+    let app = TestApp::spawn_with(options).await;
+    let mut limited = None;
+    for _ in 0..20 {
+        let answer = app.get("/api/v1/applications").await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("the limit was reached");
+    assert_eq!(limited.json["code"], "rate_limited");
+    assert!(limited.header("retry-after").parse::<u64>().unwrap() >= 1);
+    let other = app
+        .admin(
+            Method::POST,
+            "/api/v1/environments",
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    let other_key = other.json["apiKey"].as_str().unwrap().to_owned();
+    let fine = app
+        .request(
+            Method::GET,
+            "/api/v1/applications",
+            Some(&other_key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        fine.status,
+        StatusCode::OK,
+        "another environment has its own budget"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
+    let app = TestApp::spawn_with(with(
+        &[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)],
+        Options::default(),
+    ))
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    app.create_endpoint(
+        "app",
+        json!({"url": receiver.url("/hook"), "uid": "ep", "secret": given}),
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoint_secrets WHERE secret LIKE 'enc1:%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoint_secrets WHERE secret LIKE '%whsec_%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/applications/app/endpoints/ep/secret")
+            .await
+            .json["key"],
+        given
+    );
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {"a": 1}}),
+    )
+    .await;
+    let got = receiver.wait_for("/hook", 1, 15).await;
+    let secret = octohooks_domain::signing::EndpointSecret::parse("k", given).unwrap();
+    let timestamp: i64 = got[0].header("webhook-timestamp").parse().unwrap();
+    assert_eq!(
+        got[0].header("webhook-signature"),
+        secret.sign(got[0].header("webhook-id"), timestamp, &got[0].body)
+    );
+
+    // Rotate the key: reseal every secret under the new one.
+    let mut vars = app.env_vars();
+    vars.insert("OCTOHOOKS_SECRET_ENCRYPTION_KEY".into(), KEY_B.into());
+    vars.insert("OCTOHOOKS_SECRET_DECRYPTION_KEYS".into(), KEY_A.into());
+    let status = tokio::process::Command::new(octohooks_tests::process::binary("octohooks-api"))
+        .arg("reseal-secrets")
+        .env_clear()
+        .envs(&vars)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        secret: String,
+    }
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT secret FROM endpoint_secrets")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let new_only = Sealer::new(KEY_B, "").unwrap();
+    assert_eq!(
+        new_only.open(&rows[0].secret).unwrap(),
+        given,
+        "opens with the new key alone"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_headers_and_slow_clients_do_not_hurt_the_api() {
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let huge = "x".repeat(128 * 1024);
+    let key = app.api_key.clone();
+    let client = reqwest::Client::new();
+    let answer = client
+        .get(format!("{}/api/v1/applications", app.base))
+        .bearer_auth(&key)
+        .header("x-padding", &huge)
+        .send()
+        .await;
+    if let Ok(response) = answer {
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    // Slow clients that never finish their headers hold no worker.
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        socket
+            .write_all(b"GET /api/v1/applications HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(socket);
+    }
+    let started = std::time::Instant::now();
+    let ok = app.get("/api/v1/applications").await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(slow);
+    app.stop().await;
+}
