@@ -1,5 +1,5 @@
 # The two commands of the README are `make up` and `make test`.
-.PHONY: up down test lint fmt deps openapi validate-deploy bench
+.PHONY: up down test lint fmt deps openapi validate-deploy bench chaos fuzz deny
 
 up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
 	scripts/up.sh
@@ -30,3 +30,12 @@ bench: ## the reproducible benchmark (release build; prints a table, writes benc
 	scripts/deps.sh
 	cargo build --release --bins
 	target/release/octohooks-bench $(BENCH_ARGS)
+
+chaos: ## fault tests: RabbitMQ stopped, Postgres restarted, API killed, under load
+	scripts/chaos.sh
+
+fuzz: ## schemathesis against proto-docs/openapi.json: no 5xx, every answer as documented
+	scripts/fuzz-api.sh
+
+deny: ## cargo-deny: advisories, licenses, bans, sources
+	scripts/deny.sh

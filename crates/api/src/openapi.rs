@@ -27,7 +27,7 @@ use crate::routes::{admin, applications, attempts, endpoints, event_types, healt
         attempts::list_message_attempts, attempts::list_endpoint_attempts,
         attempts::get_attempt, attempts::list_destinations, attempts::resend,
     ),
-    modifiers(&Security)
+    modifiers(&Security, &Problems)
 )]
 pub struct ApiDoc;
 
@@ -41,6 +41,68 @@ impl Modify for Security {
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// Every error answer is an RFC 9457 problem document; these statuses can come from any API
+/// route (malformed body, credentials, validation, size, rate limit, dependencies).
+struct Problems;
+
+const COMMON_PROBLEMS: &[(&str, &str)] = &[
+    ("400", "Malformed request (invalid JSON, nesting too deep)"),
+    ("401", "Missing, unknown or revoked credentials"),
+    ("404", "No such object in this environment"),
+    ("413", "Body or payload too large"),
+    ("422", "Invalid value; `detail` names the field"),
+    ("429", "Rate limit exceeded; see Retry-After"),
+    ("500", "Internal error (nothing internal is shown)"),
+    ("503", "A dependency is unavailable; see Retry-After"),
+];
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, response) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let description = match response {
+                            RefOr::T(response) => response.description.clone(),
+                            RefOr::Ref(_) => String::new(),
+                        };
+                        *response = problem(&description);
+                    }
+                }
+                for (status, description) in COMMON_PROBLEMS {
+                    responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| problem(description));
+                }
+            }
         }
     }
 }
