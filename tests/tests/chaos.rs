@@ -13,17 +13,15 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// Posts messages with `workers` concurrent clients until cancelled; collects accepted ids.
-fn load(
-    base: &str,
-    key: &str,
-    workers: usize,
-    stop: CancellationToken,
-) -> (
+/// Ids accepted, requests refused, and the client tasks of a load run.
+type LoadRun = (
     Arc<Mutex<HashSet<String>>>,
     Arc<Mutex<u64>>,
     Vec<tokio::task::JoinHandle<()>>,
-) {
+);
+
+/// Posts messages with `workers` concurrent clients until cancelled; collects accepted ids.
+fn load(base: &str, key: &str, workers: usize, stop: CancellationToken) -> LoadRun {
     let accepted = Arc::new(Mutex::new(HashSet::new()));
     let refused = Arc::new(Mutex::new(0u64));
     let url = format!("{base}/api/v1/applications/app/messages");
@@ -162,13 +160,8 @@ async fn rabbitmq_stopped_and_started_under_load() {
     stop.cancel();
     futures::future::join_all(workers).await;
     let accepted = accepted.lock().unwrap().clone();
-    settle_and_report(
-        "rabbitmq stop/start",
-        &receiver,
-        &accepted,
-        *refused.lock().unwrap(),
-    )
-    .await;
+    let refused = *refused.lock().unwrap();
+    settle_and_report("rabbitmq stop/start", &receiver, &accepted, refused).await;
     app.stop().await;
 }
 
@@ -225,13 +218,8 @@ async fn postgres_restarted_under_load() {
     futures::future::join_all(workers).await;
     let accepted = accepted.lock().unwrap().clone();
     assert!(!accepted.is_empty());
-    settle_and_report(
-        "postgres restart",
-        &receiver,
-        &accepted,
-        *refused.lock().unwrap(),
-    )
-    .await;
+    let refused = *refused.lock().unwrap();
+    settle_and_report("postgres restart", &receiver, &accepted, refused).await;
     app.stop().await;
 }
 
@@ -264,12 +252,7 @@ async fn api_killed_under_load_loses_nothing() {
     futures::future::join_all(workers).await;
     let accepted = accepted.lock().unwrap().clone();
     assert!(!accepted.is_empty());
-    settle_and_report(
-        "API SIGKILL",
-        &receiver,
-        &accepted,
-        *refused.lock().unwrap(),
-    )
-    .await;
+    let refused = *refused.lock().unwrap();
+    settle_and_report("API SIGKILL", &receiver, &accepted, refused).await;
     app.stop().await;
 }
