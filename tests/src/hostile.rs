@@ -18,6 +18,8 @@ pub enum Misbehaviour {
     Trickle,
     /// Answers 200 with a 20 MiB body.
     Huge,
+    /// Answers 200 with a binary body full of NUL bytes.
+    Binary,
 }
 
 /// Starts a misbehaving receiver; returns its URL.
@@ -54,6 +56,13 @@ pub async fn start(kind: Misbehaviour) -> String {
                             }
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
+                    }
+                    Misbehaviour::Binary => {
+                        let body = b"\x00\x01\x02binary\x00\xff";
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        let _ = socket.write_all(body).await;
                     }
                     Misbehaviour::Huge => {
                         let size = 20 * 1024 * 1024;

@@ -49,6 +49,7 @@ async fn hostile_receivers_become_failed_attempts_without_harm() {
         ("hang", Misbehaviour::Hang),
         ("trickle", Misbehaviour::Trickle),
         ("huge", Misbehaviour::Huge),
+        ("binary", Misbehaviour::Binary),
     ] {
         let url = hostile::start(kind).await;
         let endpoint = app
@@ -63,7 +64,7 @@ async fn hostile_receivers_become_failed_attempts_without_harm() {
         )
         .await;
     let id = message.json["id"].as_str().unwrap().to_owned();
-    assert!(eventually(20, || async { attempts(&app, &id).await.len() == 4 }).await);
+    assert!(eventually(20, || async { attempts(&app, &id).await.len() == 5 }).await);
     let listed = attempts(&app, &id).await;
     let find = |uid: &str| {
         listed
@@ -92,6 +93,12 @@ async fn hostile_receivers_become_failed_attempts_without_harm() {
             "{uid}"
         );
     }
+    let binary = find("binary");
+    assert_eq!(
+        binary["status"], "success",
+        "a binary answer is stored, not retried forever"
+    );
+    assert!(binary["response"].as_str().unwrap().contains("binary"));
     let huge = find("huge");
     assert_eq!(huge["status"], "success");
     assert!(
@@ -348,5 +355,43 @@ async fn oversized_headers_and_slow_clients_do_not_hurt_the_api() {
     assert_eq!(ok.status, StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(slow);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn nul_characters_and_absurd_times_are_client_errors() {
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    app.create_app("app").await;
+    for path in [
+        "/api/v1/applications/a%00b",
+        "/api/v1/applications/app/messages?eventType=a%00b",
+        "/api/v1/applications/app/messages?before=-99999999999999999",
+        "/api/v1/applications/app/messages?after=300000-01-01T00:00:00Z",
+        "/api/v1/event-types/x%00y",
+    ] {
+        let answer = app.get(path).await;
+        assert!(
+            answer.status.is_client_error(),
+            "{path}: {} {}",
+            answer.status,
+            answer.text
+        );
+    }
+    let answer = app
+        .post(
+            "/api/v1/event-types",
+            json!({"name": "t", "description": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
     app.stop().await;
 }

@@ -97,6 +97,15 @@ impl From<DbError> for ApiError {
                 detail: "an object with this uid already exists".into(),
             },
             DbError::Query(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("invalid byte sequence")
+                    || info.message().contains("out of range") =>
+            {
+                Self::Validation(ValidationError::new(
+                    "request",
+                    "a value cannot be stored (a NUL character, or a time out of range)",
+                ))
+            }
+            DbError::Query(diesel::result::Error::DatabaseError(_, info))
                 if info.message().contains("statement timeout")
                     || info.message().contains("canceling statement") =>
             {

@@ -22,8 +22,9 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long keys are kept (at least; a janitor removes older ones).
 pub const RETENTION_SECS: i64 = 48 * 3600;
-/// A claim older than this belongs to a request that died; it may be taken over.
-const STALE_CLAIM_SECS: i64 = 60;
+/// A claim older than this belongs to a request that died; it may be taken over. Far longer than
+/// any request may run (statement timeout, pool waits), so a live request is never overtaken.
+const STALE_CLAIM_SECS: i64 = 300;
 /// How long a concurrent request waits for the first one before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 

@@ -94,6 +94,11 @@ async fn write_batches(
 fn answer_error(err: &DbError) -> ApiError {
     match err {
         DbError::Unavailable(cause) => ApiError::Unavailable(cause.clone()),
+        // The application was deleted between the lookup and the insert.
+        DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )) => ApiError::NotFound("application"),
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -102,9 +107,21 @@ async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
     if batch.len() > 1 {
         if let Err(batch) = write_together(db, publisher, batch).await {
             // One bad message (say, its application was deleted meanwhile) must not fail the
-            // others: store them one by one.
+            // others: store them one by one. A commit that failed on the wire may have happened
+            // after all, so messages already stored are answered as accepted.
+            let ids: Vec<_> = batch.iter().map(|pending| pending.message.id).collect();
+            let stored = match pool::connection(db).await {
+                Ok(mut conn) => messages::existing_ids(&mut conn, &ids)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
             for pending in batch {
-                let _ = Box::pin(write_together(db, publisher, vec![pending])).await;
+                if stored.contains(&pending.message.id) {
+                    let _ = pending.reply.send(Ok(()));
+                } else {
+                    let _ = Box::pin(write_together(db, publisher, vec![pending])).await;
+                }
             }
         }
     } else {

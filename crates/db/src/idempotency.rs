@@ -50,12 +50,16 @@ pub async fn acquire(
     if inserted == 1 {
         return Ok(KeyState::Acquired);
     }
-    let stale_before = Utc::now() - chrono::Duration::seconds(stale_secs);
+    // Ages are measured on the database's clock, the one that wrote `created`.
+    let stale = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "created < now() - interval '{} seconds'",
+        stale_secs.max(1)
+    ));
     let taken_over = diesel::update(idempotency_keys::table.find((environment_id, key)))
         .filter(idempotency_keys::status_code.is_null())
-        .filter(idempotency_keys::created.lt(stale_before))
+        .filter(stale)
         .set((
-            idempotency_keys::created.eq(Utc::now()),
+            idempotency_keys::created.eq(diesel::dsl::now),
             idempotency_keys::request_path.eq(request_path),
         ))
         .execute(conn)

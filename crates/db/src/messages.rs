@@ -83,6 +83,15 @@ pub async fn accept_batch(
     .await
 }
 
+/// Which of `ids` are stored (to tell, after a failed commit, what was committed after all).
+pub async fn existing_ids(conn: &mut Conn, ids: &[Uuid]) -> DbResult<Vec<Uuid>> {
+    Ok(messages::table
+        .filter(messages::id.eq_any(ids))
+        .select(messages::id)
+        .load(conn)
+        .await?)
+}
+
 /// Finds a message of the application by id or uid; `NotFound` otherwise.
 pub async fn find(conn: &mut Conn, application_id: Uuid, message: &IdOrUid) -> DbResult<Message> {
     let query = messages::table

@@ -68,11 +68,16 @@ async fn consume_once(
     tracker: &TaskTracker,
 ) -> Result<(), amqp::AmqpError> {
     let (connection, channel) = amqp::connect(&config.url, &config.queue).await?;
-    channel
-        .basic_qos(config.prefetch, BasicQosOptions::default())
-        .await?;
+    // The prefetch applies per consumer: first attempts get three quarters of it, retries the
+    // rest, so retries of failing endpoints never hold every slot.
+    let retry_prefetch = (config.prefetch / 4).max(1);
+    let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
     let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
-    let mut consumer = channel
+    let retry_tag = format!("{tag}-retry");
+    channel
+        .basic_qos(first_prefetch, BasicQosOptions::default())
+        .await?;
+    let first = channel
         .basic_consume(
             &config.queue,
             &tag,
@@ -80,6 +85,18 @@ async fn consume_once(
             FieldTable::default(),
         )
         .await?;
+    channel
+        .basic_qos(retry_prefetch, BasicQosOptions::default())
+        .await?;
+    let retries = channel
+        .basic_consume(
+            &amqp::retry_queue(&config.queue),
+            &retry_tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut consumer = futures::stream::select(first, retries);
     connected.store(true, Ordering::Relaxed);
     tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
     let result = loop {
@@ -101,9 +118,11 @@ async fn consume_once(
             in_flight = tracker.len(),
             "stopping: no new jobs, finishing in-flight ones"
         );
-        let _ = channel
-            .basic_cancel(&tag, BasicCancelOptions::default())
-            .await;
+        for tag in [&tag, &retry_tag] {
+            let _ = channel
+                .basic_cancel(tag, BasicCancelOptions::default())
+                .await;
+        }
         tracker.close();
         tracker.wait().await;
         let _ = connection.close(200, "shutting down").await;

@@ -54,6 +54,21 @@ impl Deliverer {
     pub async fn run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Disposition {
         match self.try_run(job, traceparent).await {
             Ok(()) => Disposition::Ack,
+            Err(err @ DbError::Unavailable(_)) => {
+                tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
+                    "could not read or record a delivery; it will run again");
+                Disposition::Requeue
+            }
+            Err(DbError::Query(diesel::result::Error::DatabaseError(kind, info)))
+                if !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection)
+                    && !info.message().contains("timeout")
+                    && !info.message().contains("terminat") =>
+            {
+                // A permanent refusal would fail the same way on every run: do not loop.
+                tracing::error!(error = %info.message(), message_id = %job.message_id,
+                    endpoint_id = %job.endpoint_id, "dropping a job whose outcome cannot be recorded");
+                Disposition::Ack
+            }
             Err(err) => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
                     "could not read or record a delivery; it will run again");
@@ -113,21 +128,6 @@ impl Deliverer {
             created: Utc::now(),
         };
         let mut conn = pool::connection(&self.db).await?;
-        let disable_after = i64::try_from(self.disable_after.as_secs()).unwrap_or(i64::MAX);
-        // A success of a healthy endpoint changes nothing: skip the round trip.
-        let health_changes = !success || context.failing;
-        if health_changes
-            && octohooks_db::endpoints::note_outcome(
-                &mut conn,
-                job.endpoint_id,
-                success,
-                attempt.response_status_code,
-                disable_after,
-            )
-            .await?
-        {
-            tracing::warn!(endpoint_id = %job.endpoint_id, "endpoint disabled after failing");
-        }
         match job.trigger {
             TriggerType::Manual => deliveries::record_manual(&mut conn, &attempt).await?,
             TriggerType::Scheduled => {
@@ -154,6 +154,23 @@ impl Deliverer {
                     ScheduledOutcome::RetryAt(_) => self.metrics.retries_scheduled.inc(),
                     ScheduledOutcome::Exhausted => self.metrics.deliveries_exhausted.inc(),
                 }
+            }
+        }
+        // Only attempts that were recorded count towards the endpoint's health; a success of a
+        // healthy endpoint changes nothing, so it costs no round trip.
+        if !success || context.failing {
+            let disable_after = i64::try_from(self.disable_after.as_secs()).unwrap_or(i64::MAX);
+            let status = attempt.response_status_code;
+            let disabled = octohooks_db::endpoints::note_outcome(
+                &mut conn,
+                job.endpoint_id,
+                success,
+                status,
+                disable_after,
+            )
+            .await?;
+            if disabled {
+                tracing::warn!(endpoint_id = %job.endpoint_id, "endpoint disabled after failing");
             }
         }
         Ok(())
@@ -193,6 +210,14 @@ impl Deliverer {
                 }
             })
             .collect();
+        if secrets.is_empty() {
+            return Exchange {
+                status: 0,
+                body: "not sent: no signing secret could be opened (check OCTOHOOKS_SECRET_ENCRYPTION_KEY and OCTOHOOKS_SECRET_DECRYPTION_KEYS)".into(),
+                retry_after: None,
+                duration: std::time::Duration::ZERO,
+            };
+        }
         let mut headers = HeaderMap::new();
         if let Some(custom) = context.headers.as_object() {
             for (name, value) in custom {

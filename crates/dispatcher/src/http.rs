@@ -194,7 +194,8 @@ impl WebhookClient {
         }
         Ok((
             status,
-            String::from_utf8_lossy(&read).into_owned(),
+            // Postgres text cannot hold NUL: binary answers are stored with it replaced.
+            String::from_utf8_lossy(&read).replace('\0', "\u{FFFD}"),
             retry_after,
         ))
     }

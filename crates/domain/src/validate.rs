@@ -145,6 +145,15 @@ pub fn parse_description(field: &str, value: &str) -> Result<String, ValidationE
             "must be at most 4096 characters long",
         ));
     }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
     Ok(value.to_owned())
 }
 

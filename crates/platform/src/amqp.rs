@@ -43,11 +43,20 @@ pub enum AmqpError {
     Encode(#[from] serde_json::Error),
 }
 
-/// Opens a connection and a channel and declares the durable quorum queue `queue`.
+/// The queue that carries retries of `queue`. Retries wait apart from first attempts so that an
+/// endpoint that keeps failing cannot make everyone else's new messages queue behind its retries;
+/// dispatchers give it a smaller share of their prefetch.
+pub fn retry_queue(queue: &str) -> String {
+    format!("{queue}.retry")
+}
+
+/// Opens a connection and a channel and declares the durable quorum queue `queue` and its
+/// retry queue.
 pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
     let connection = Connection::connect(url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     declare_queue(&channel, queue).await?;
+    declare_queue(&channel, &retry_queue(queue)).await?;
     Ok((connection, channel))
 }
 
@@ -103,6 +112,7 @@ struct LinkState {
 pub struct AmqpLink {
     state: Arc<LinkState>,
     queue: Arc<str>,
+    retry_queue: Arc<str>,
 }
 
 impl AmqpLink {
@@ -113,6 +123,7 @@ impl AmqpLink {
                 channel: RwLock::new(None),
                 broken: Notify::new(),
             }),
+            retry_queue: retry_queue(&queue).into(),
             queue: queue.into(),
         };
         tokio::spawn(supervise(link.clone(), url, shutdown));
@@ -179,10 +190,16 @@ impl AmqpLink {
                 );
                 properties = properties.with_headers(headers);
             }
+            let retry = outgoing.job.attempt > 0
+                && outgoing.job.trigger == octohooks_domain::job::TriggerType::Scheduled;
             let confirm = channel
                 .basic_publish(
                     "",
-                    &self.queue,
+                    if retry {
+                        &self.retry_queue
+                    } else {
+                        &self.queue
+                    },
                     BasicPublishOptions::default(),
                     &body,
                     properties,

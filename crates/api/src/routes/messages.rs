@@ -108,14 +108,26 @@ pub struct MessageQuery {
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(millis) = text.parse::<i64>() {
-        if let Some(at) = Utc.timestamp_millis_opt(millis).single() {
-            return Ok(at);
-        }
+    use chrono::Datelike as _;
+    let invalid = || {
+        ApiError::invalid(
+            field,
+            "must be epoch milliseconds or an RFC 3339 time between the years 1 and 9999",
+        )
+    };
+    let at = match text.parse::<i64>() {
+        Ok(millis) => Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .ok_or_else(invalid)?,
+        Err(_) => DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| invalid())?,
+    };
+    if !(1..=9999).contains(&at.year()) {
+        return Err(invalid());
     }
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|_| ApiError::invalid(field, "must be epoch milliseconds or an RFC 3339 time"))
+    Ok(at)
 }
 
 /// Lists an application's messages, newest first.
