@@ -302,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         admin.application(&key, "healthy", &healthy).await?;
         admin.application(&key, "mixed", &mixed).await?;
-        let rate = 50;
+        let rate = 20;
         let baseline = load::open_loop(
             &Poster::new(&api, &key, "healthy", 400),
             rate,
@@ -342,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
             "isolation: healthy endpoints p99, all healthy",
             base_p99,
             "ms",
-            "10 endpoints, 50 msg/s",
+            "10 endpoints, 20 msg/s",
         ));
         rows.push(row(
             "isolation: healthy endpoints p99, half failing",
