@@ -27,7 +27,7 @@ use actix_cors::Cors;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use octohooks_db::pool::{self, PoolOptions};
+use octohooks_db::pool;
 use octohooks_platform::amqp::AmqpLink;
 use octohooks_platform::{relay, telemetry, Settings};
 use tokio_util::sync::CancellationToken;
@@ -50,14 +50,7 @@ pub struct Running {
 /// Applies migrations, connects, starts the relay and binds the HTTP server.
 pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running> {
     octohooks_db::migrate::run_pending(&settings.database_url).await?;
-    let db = pool::build_pool(
-        &settings.database_url,
-        &PoolOptions {
-            max_size: settings.db_pool_size,
-            statement_timeout: settings.statement_timeout,
-            ..PoolOptions::default()
-        },
-    )?;
+    let db = settings.database_pool()?;
     let shutdown = CancellationToken::new();
     let amqp = AmqpLink::start(
         settings.amqp_url.clone(),

@@ -26,10 +26,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         "reseal-secrets" => {
-            let db = octohooks_db::pool::build_pool(
-                &settings.database_url,
-                &octohooks_db::pool::PoolOptions::default(),
-            )?;
+            let db = settings.database_pool()?;
             let mut conn = octohooks_db::pool::connection(&db).await?;
             let sealer = settings.sealer.clone();
             anyhow::ensure!(

@@ -212,36 +212,30 @@ pub async fn enqueue_manual(
         .await?)
 }
 
-/// Attempts for a message, newest first, older than the cursor.
-pub async fn attempts_for_message(
-    conn: &mut Conn,
-    message_id: Uuid,
-    older_than: Option<Uuid>,
-    limit: i64,
-) -> DbResult<Vec<Attempt>> {
-    let mut query = attempts::table
-        .filter(attempts::message_id.eq(message_id))
-        .order(attempts::id.desc())
-        .select(Attempt::as_select())
-        .into_boxed();
-    if let Some(cursor) = older_than {
-        query = query.filter(attempts::id.lt(cursor));
-    }
-    Ok(query.limit(limit + 1).load(conn).await?)
+/// Whose attempts to list.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptsOf {
+    /// Every attempt of a message, to any endpoint.
+    Message(Uuid),
+    /// Every attempt made to an endpoint.
+    Endpoint(Uuid),
 }
 
-/// Attempts for an endpoint, newest first, older than the cursor.
-pub async fn attempts_for_endpoint(
+/// Attempts of a message or an endpoint, newest first, older than the cursor.
+pub async fn attempts(
     conn: &mut Conn,
-    endpoint_id: Uuid,
+    of: AttemptsOf,
     older_than: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Attempt>> {
     let mut query = attempts::table
-        .filter(attempts::endpoint_id.eq(endpoint_id))
         .order(attempts::id.desc())
         .select(Attempt::as_select())
         .into_boxed();
+    query = match of {
+        AttemptsOf::Message(id) => query.filter(attempts::message_id.eq(id)),
+        AttemptsOf::Endpoint(id) => query.filter(attempts::endpoint_id.eq(id)),
+    };
     if let Some(cursor) = older_than {
         query = query.filter(attempts::id.lt(cursor));
     }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use octohooks_db::pool::{self, PoolOptions};
+use octohooks_db::pool;
 use octohooks_platform::amqp::AmqpLink;
 use octohooks_platform::{relay, Settings};
 use tokio::task::JoinHandle;
@@ -49,14 +49,7 @@ struct Health {
 
 /// Connects and starts consuming; binds the health server on `dispatcher_listen_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<Running> {
-    let db = pool::build_pool(
-        &settings.database_url,
-        &PoolOptions {
-            max_size: settings.db_pool_size,
-            statement_timeout: settings.statement_timeout,
-            ..PoolOptions::default()
-        },
-    )?;
+    let db = settings.database_pool()?;
     let shutdown = CancellationToken::new();
     // The relay and the broker link outlive the consumer's drain, so they get a child token
     // cancelled only after the consumer is done.

@@ -218,6 +218,20 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The Postgres pool both services use, sized and bounded by these settings.
+    pub fn database_pool(&self) -> octohooks_db::DbResult<octohooks_db::DbPool> {
+        octohooks_db::pool::build_pool(
+            &self.database_url,
+            &octohooks_db::pool::PoolOptions {
+                max_size: self.db_pool_size,
+                statement_timeout: self.statement_timeout,
+                ..octohooks_db::pool::PoolOptions::default()
+            },
+        )
+    }
+}
+
 fn parse_addr(text: &str) -> Option<SocketAddr> {
     text.trim().parse().ok()
 }

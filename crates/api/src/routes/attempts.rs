@@ -1,7 +1,8 @@
 //! Delivery attempts (seed "Attempts"), per-endpoint delivery status and manual resends.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use octohooks_db::{deliveries, messages, models, pool, Conn, IdOrUid, Page};
+use octohooks_db::deliveries::{self, AttemptsOf};
+use octohooks_db::{messages, models, pool, Conn, IdOrUid, Page};
 use uuid::Uuid;
 
 use super::{find_app, find_endpoint, not_found_as};
@@ -71,7 +72,8 @@ pub async fn list_message_attempts(
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = deliveries::attempts_for_message(&mut conn, message.id, cursor, limit).await?;
+    let rows =
+        deliveries::attempts(&mut conn, AttemptsOf::Message(message.id), cursor, limit).await?;
     Ok(attempt_page(&req, rows, limit))
 }
 
@@ -92,7 +94,8 @@ pub async fn list_endpoint_attempts(
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = deliveries::attempts_for_endpoint(&mut conn, endpoint.id, cursor, limit).await?;
+    let rows =
+        deliveries::attempts(&mut conn, AttemptsOf::Endpoint(endpoint.id), cursor, limit).await?;
     Ok(attempt_page(&req, rows, limit))
 }
 
