@@ -105,3 +105,66 @@ async fn the_trace_context_travels_from_the_request_to_the_retries() {
     assert!(carried);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn spans_are_exported_over_otlp_and_a_missing_collector_breaks_nothing() {
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let collector = Receiver::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut apis = Vec::new();
+    for endpoint in [collector.base.clone(), format!("http://{closed}")] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut vars = app.env_vars();
+        vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
+        vars.insert("OCTOHOOKS_OTLP_ENDPOINT".into(), endpoint);
+        let child = octohooks_tests::process::spawn("octohooks-api", &vars);
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = format!("{base}/health/ready");
+        assert!(
+            eventually(30, || async {
+                reqwest::get(&ready)
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            })
+            .await
+        );
+        apis.push((child, base));
+    }
+    app.create_app("app").await;
+    for (_, base) in &apis {
+        let answer = app
+            .request(
+                Method::POST,
+                &format!("{base}/api/v1/applications/app/messages"),
+                Some(&app.api_key.clone()),
+                Some(json!({"eventType": "t", "payload": {}}).to_string()),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            answer.status.as_u16(),
+            202,
+            "accepted with or without a collector"
+        );
+    }
+    let exported = collector.wait_for("/v1/traces", 1, 30).await;
+    assert!(
+        !exported.is_empty(),
+        "the batch exporter posted spans to the collector"
+    );
+    assert_eq!(exported[0].header("content-type"), "application/x-protobuf");
+    drop(apis);
+    app.stop().await;
+}

@@ -22,8 +22,16 @@ const CLAIM_SECS: i32 = 30;
 /// Pause between passes when there was nothing to do.
 const IDLE_PAUSE: Duration = Duration::from_millis(200);
 
-/// Turns an outbox row into the job published to the queue.
+/// Turns an outbox row into the job published to the queue. A job with a trace gets an
+/// `outbox.publish` span in it, and the job carries that span's context onwards, so a trace reads
+/// request → publish → attempt.
 pub fn to_job(row: &OutboxJob) -> Outgoing {
+    let traceparent = row.traceparent.as_deref().and_then(|parent| {
+        let span =
+            tracing::info_span!("outbox.publish", job_id = row.id, message_id = %row.message_id);
+        crate::telemetry::continue_trace(&span, Some(parent));
+        span.in_scope(crate::telemetry::current_traceparent)
+    });
     Outgoing {
         job: DeliveryJob {
             v: JOB_VERSION,
@@ -33,7 +41,7 @@ pub fn to_job(row: &OutboxJob) -> Outgoing {
             attempt: u32::try_from(row.attempt).unwrap_or(0),
             trigger: TriggerType::from_stored(&row.trigger_type),
         },
-        traceparent: row.traceparent.clone(),
+        traceparent: traceparent.or_else(|| row.traceparent.clone()),
     }
 }
 

@@ -9,6 +9,7 @@ use octohooks_db::{models, pool, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
 use octohooks_platform::telemetry;
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use super::{find_app, not_found_as};
 use crate::auth::Tenant;
@@ -81,7 +82,11 @@ pub async fn create_message(
             created: Utc::now(),
         };
         let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
-        state.ingest.accept(message, traceparent).await?;
+        state
+            .ingest
+            .accept(message, traceparent)
+            .instrument(tracing::info_span!("message.commit"))
+            .await?;
         state.metrics.messages_accepted.inc();
         Ok(reply)
     })
