@@ -289,3 +289,60 @@ fn openapi_document_matches_the_checked_in_copy() {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_claim_left_by_a_dead_request_is_taken_over_after_five_minutes_only() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let key = app.api_key.clone();
+    let env = app.environment_id.clone();
+    // A request that died holding two keys: one claimed just now, one six minutes ago.
+    app.execute(&format!(
+        "INSERT INTO idempotency_keys (environment_id, key, request_path, created, owner) VALUES \
+         ('{env}', 'fresh', '/api/v1/applications', now(), gen_random_uuid()), \
+         ('{env}', 'stale', '/api/v1/applications', now() - interval '6 minutes', gen_random_uuid())"
+    ))
+    .await;
+    let body = json!({"name": "n"}).to_string();
+    let stale = app
+        .request(
+            Method::POST,
+            "/api/v1/applications",
+            Some(&key),
+            Some(body.clone()),
+            &[("idempotency-key", "stale")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CREATED, "{}", stale.text);
+    let replay = app
+        .request(
+            Method::POST,
+            "/api/v1/applications",
+            Some(&key),
+            Some(body.clone()),
+            &[("idempotency-key", "stale")],
+        )
+        .await;
+    assert_eq!(replay.text, stale.text);
+    let started = std::time::Instant::now();
+    let fresh = app
+        .request(
+            Method::POST,
+            "/api/v1/applications",
+            Some(&key),
+            Some(body),
+            &[("idempotency-key", "fresh")],
+        )
+        .await;
+    assert_eq!(
+        fresh.status,
+        StatusCode::CONFLICT,
+        "a live claim is never overtaken"
+    );
+    assert_eq!(fresh.json["code"], "idempotency_in_progress");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(10),
+        "it waited for the first request"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM applications").await, 1);
+    app.stop().await;
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use octohooks_db::idempotency::{self, KeyState};
 use octohooks_db::pool;
 use uuid::Uuid;
@@ -55,29 +55,31 @@ impl Reply {
     }
 }
 
-/// Runs `work` once per idempotency key (or every time when the request has none).
+/// Runs `work` once per idempotency key (or every time when the request has none). Once the key
+/// is claimed, the work and the storing of its response run in a task of their own, so that a
+/// client that hangs up cannot leave an object created with no response stored for its retry.
 pub async fn run<F, Fut>(
-    state: &AppState,
+    state: web::Data<AppState>,
     environment_id: Uuid,
     req: &HttpRequest,
     work: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Reply, ApiError>>,
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + 'static,
 {
     let Some(key) = key(req)? else {
         return Ok(work().await?.into_response(false));
     };
     let path = req.path().to_owned();
     let started = Instant::now();
-    loop {
+    let owner = loop {
         let held = {
             let mut conn = pool::connection(&state.db).await?;
             idempotency::acquire(&mut conn, environment_id, &key, &path, STALE_CLAIM_SECS).await?
         };
         match held {
-            KeyState::Acquired => break,
+            KeyState::Acquired(owner) => break owner,
             KeyState::Completed {
                 request_path,
                 status_code,
@@ -99,30 +101,30 @@ where
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
-    }
-    let outcome = work().await;
-    let mut conn = pool::connection(&state.db).await?;
-    match outcome {
-        Ok(reply) if reply.status.is_success() => {
-            idempotency::complete(
-                &mut conn,
-                environment_id,
-                &key,
-                reply.status.as_u16(),
-                &reply.body,
-            )
-            .await?;
-            Ok(reply.into_response(false))
+    };
+    let task = actix_web::rt::spawn(async move {
+        let outcome = work().await;
+        let mut conn = pool::connection(&state.db).await?;
+        match &outcome {
+            Ok(reply) if reply.status.is_success() => {
+                idempotency::complete(
+                    &mut conn,
+                    environment_id,
+                    &key,
+                    owner,
+                    reply.status.as_u16(),
+                    &reply.body,
+                )
+                .await?
+            }
+            _ => idempotency::release(&mut conn, environment_id, &key, owner).await?,
         }
-        Ok(reply) => {
-            idempotency::release(&mut conn, environment_id, &key).await?;
-            Ok(reply.into_response(false))
-        }
-        Err(err) => {
-            idempotency::release(&mut conn, environment_id, &key).await?;
-            Err(err)
-        }
-    }
+        outcome
+    });
+    let reply = task
+        .await
+        .map_err(|err| ApiError::Internal(format!("idempotent request task: {err}")))??;
+    Ok(reply.into_response(false))
 }
 
 fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {

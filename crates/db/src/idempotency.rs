@@ -11,8 +11,8 @@ use crate::{Conn, DbResult};
 /// What a key holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyState {
-    /// The caller now owns the key and must run the request.
-    Acquired,
+    /// The caller now owns the key (with this token) and must run the request.
+    Acquired(Uuid),
     /// Another request with this key is still running.
     InProgress {
         /// The path the key was first used on.
@@ -38,17 +38,19 @@ pub async fn acquire(
     request_path: &str,
     stale_secs: i64,
 ) -> DbResult<KeyState> {
+    let owner = Uuid::new_v4();
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::environment_id.eq(environment_id),
             idempotency_keys::key.eq(key),
             idempotency_keys::request_path.eq(request_path),
+            idempotency_keys::owner.eq(owner),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
     if inserted == 1 {
-        return Ok(KeyState::Acquired);
+        return Ok(KeyState::Acquired(owner));
     }
     // Ages are measured on the database's clock, the one that wrote `created`.
     let stale = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
@@ -61,11 +63,12 @@ pub async fn acquire(
         .set((
             idempotency_keys::created.eq(diesel::dsl::now),
             idempotency_keys::request_path.eq(request_path),
+            idempotency_keys::owner.eq(owner),
         ))
         .execute(conn)
         .await?;
     if taken_over == 1 {
-        return Ok(KeyState::Acquired);
+        return Ok(KeyState::Acquired(owner));
     }
     let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = idempotency_keys::table
         .find((environment_id, key))
@@ -91,15 +94,18 @@ pub async fn acquire(
     })
 }
 
-/// Stores the successful response of the request that owns the key.
+/// Stores the successful response of the request that owns the key (a request whose claim was
+/// taken over stores nothing).
 pub async fn complete(
     conn: &mut Conn,
     environment_id: Uuid,
     key: &str,
+    owner: Uuid,
     status_code: u16,
     body: &[u8],
 ) -> DbResult<()> {
     diesel::update(idempotency_keys::table.find((environment_id, key)))
+        .filter(idempotency_keys::owner.eq(owner))
         .set((
             idempotency_keys::status_code.eq(i32::from(status_code)),
             idempotency_keys::response_body.eq(body),
@@ -109,10 +115,17 @@ pub async fn complete(
     Ok(())
 }
 
-/// Frees the key after a failed request, so that the client's retry runs for real.
-pub async fn release(conn: &mut Conn, environment_id: Uuid, key: &str) -> DbResult<()> {
+/// Frees the key after a failed request, so that the client's retry runs for real (only the
+/// owner may).
+pub async fn release(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    key: &str,
+    owner: Uuid,
+) -> DbResult<()> {
     diesel::delete(idempotency_keys::table.find((environment_id, key)))
         .filter(idempotency_keys::status_code.is_null())
+        .filter(idempotency_keys::owner.eq(owner))
         .execute(conn)
         .await?;
     Ok(())

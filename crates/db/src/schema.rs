@@ -129,6 +129,7 @@ diesel::table! {
         status_code -> Nullable<Int4>,
         response_body -> Nullable<Bytea>,
         created -> Timestamptz,
+        owner -> Nullable<Uuid>,
     }
 }
 

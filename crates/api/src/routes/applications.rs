@@ -71,22 +71,27 @@ pub async fn create_application(
     JsonBody(body): JsonBody<ApplicationIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, uid) = parse_input(&body)?;
-    idempotency::run(&state, tenant.environment_id, &req, || async {
-        let now = Utc::now();
-        let app = models::Application {
-            id: octohooks_domain::new_id(),
-            environment_id: tenant.environment_id,
-            uid,
-            name,
-            created: now,
-            updated: now,
-        };
-        let mut conn = pool::connection(&state.db).await?;
-        let stored = store::insert(&mut conn, &app)
-            .await
-            .map_err(conflict_as("uid"))?;
-        Reply::json(StatusCode::CREATED, &ApplicationOut::from(stored))
-    })
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let now = Utc::now();
+            let app = models::Application {
+                id: octohooks_domain::new_id(),
+                environment_id: tenant.environment_id,
+                uid,
+                name,
+                created: now,
+                updated: now,
+            };
+            let mut conn = pool::connection(&state.db).await?;
+            let stored = store::insert(&mut conn, &app)
+                .await
+                .map_err(conflict_as("uid"))?;
+            Reply::json(StatusCode::CREATED, &ApplicationOut::from(stored))
+        },
+    )
     .await
 }
 

@@ -196,15 +196,20 @@ pub async fn create_endpoint(
     JsonBody(body): JsonBody<EndpointIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (mut endpoint, secret) = parse_new_endpoint(&body)?;
-    idempotency::run(&state, tenant.environment_id, &req, || async {
-        let mut conn = pool::connection(&state.db).await?;
-        endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
-        let sealed = seal(&state, &secret)?;
-        let stored = store::insert(&mut conn, &endpoint, sealed)
-            .await
-            .map_err(conflict_as("uid"))?;
-        Reply::json(StatusCode::CREATED, &EndpointOut::from(stored))
-    })
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let mut conn = pool::connection(&state.db).await?;
+            endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
+            let sealed = seal(&state, &secret)?;
+            let stored = store::insert(&mut conn, &endpoint, sealed)
+                .await
+                .map_err(conflict_as("uid"))?;
+            Reply::json(StatusCode::CREATED, &EndpointOut::from(stored))
+        },
+    )
     .await
 }
 

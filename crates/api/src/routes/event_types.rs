@@ -61,22 +61,27 @@ pub async fn create_event_type(
 ) -> Result<HttpResponse, ApiError> {
     let name = EventTypeName::parse("name", &body.name)?.into_inner();
     let description = parse_description("description", body.description.as_deref().unwrap_or(""))?;
-    idempotency::run(&state, tenant.environment_id, &req, || async {
-        let now = Utc::now();
-        let row = models::EventType {
-            environment_id: tenant.environment_id,
-            name,
-            description,
-            archived: body.archived.unwrap_or(false),
-            created: now,
-            updated: now,
-        };
-        let mut conn = pool::connection(&state.db).await?;
-        let stored = store::insert(&mut conn, &row)
-            .await
-            .map_err(conflict_as("name"))?;
-        Reply::json(StatusCode::CREATED, &EventTypeOut::from(stored))
-    })
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let now = Utc::now();
+            let row = models::EventType {
+                environment_id: tenant.environment_id,
+                name,
+                description,
+                archived: body.archived.unwrap_or(false),
+                created: now,
+                updated: now,
+            };
+            let mut conn = pool::connection(&state.db).await?;
+            let stored = store::insert(&mut conn, &row)
+                .await
+                .map_err(conflict_as("name"))?;
+            Reply::json(StatusCode::CREATED, &EventTypeOut::from(stored))
+        },
+    )
     .await
 }
 

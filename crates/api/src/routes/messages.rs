@@ -67,29 +67,34 @@ pub async fn create_message(
         .transpose()?;
     let payload = String::from(Box::<str>::from(body.payload));
     let traceparent = telemetry::current_traceparent();
-    idempotency::run(&state, tenant.environment_id, &req, || async {
-        let app = {
-            let mut conn = pool::connection(&state.db).await?;
-            find_app(&mut conn, tenant.environment_id, &path).await?
-        };
-        let message = models::Message {
-            id: octohooks_domain::new_id(),
-            application_id: app.id,
-            uid,
-            event_type,
-            channels,
-            payload,
-            created: Utc::now(),
-        };
-        let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
-        state
-            .ingest
-            .accept(message, traceparent)
-            .instrument(tracing::info_span!("message.commit"))
-            .await?;
-        state.metrics.messages_accepted.inc();
-        Ok(reply)
-    })
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let app = {
+                let mut conn = pool::connection(&state.db).await?;
+                find_app(&mut conn, tenant.environment_id, &path).await?
+            };
+            let message = models::Message {
+                id: octohooks_domain::new_id(),
+                application_id: app.id,
+                uid,
+                event_type,
+                channels,
+                payload,
+                created: Utc::now(),
+            };
+            let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
+            state
+                .ingest
+                .accept(message, traceparent)
+                .instrument(tracing::info_span!("message.commit"))
+                .await?;
+            state.metrics.messages_accepted.inc();
+            Ok(reply)
+        },
+    )
     .await
 }
 
