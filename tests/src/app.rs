@@ -323,9 +323,11 @@ impl TestApp {
             lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default()).await
         {
             if let Ok(channel) = connection.create_channel().await {
-                let _ = channel
-                    .queue_delete(&self.queue, lapin::options::QueueDeleteOptions::default())
-                    .await;
+                for queue in [self.queue.clone(), format!("{}.retry", self.queue)] {
+                    let _ = channel
+                        .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
+                        .await;
+                }
             }
             let _ = connection.close(200, "bye").await;
         }

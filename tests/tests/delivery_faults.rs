@@ -249,3 +249,34 @@ async fn deliveries_whose_job_the_broker_lost_are_requeued() {
     assert_eq!(report("broker data loss", &accepted, &receiver), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let connection = lapin::Connection::connect(
+        octohooks_tests::app::AMQP_URL,
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for queue in [app.queue.clone(), format!("{}.retry", app.queue)] {
+        channel
+            .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    let accepted = post_messages(&app, 5).await;
+    assert!(
+        eventually(30, || async {
+            unique_ids(&receiver).len() == accepted.len()
+        })
+        .await
+    );
+    assert_eq!(report("queue deleted", &accepted, &receiver), 0);
+    app.stop().await;
+}

@@ -375,5 +375,6 @@ async fn main() -> anyhow::Result<()> {
     drop(dispatcher);
     drop(api_process);
     setup::recreate_database(DATABASE)?;
+    setup::delete_queues(&env.queue);
     Ok(())
 }

@@ -23,6 +23,15 @@ pub fn recreate_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes the run's delivery queues (best effort).
+pub fn delete_queues(queue: &str) {
+    for name in [queue.to_owned(), format!("{queue}.retry")] {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_queue", &name])
+            .output();
+    }
+}
+
 /// A tiny client for the setup calls.
 pub struct Admin {
     client: reqwest::Client,

@@ -99,10 +99,21 @@ async fn consume_once(
     let mut consumer = futures::stream::select(first, retries);
     connected.store(true, Ordering::Relaxed);
     tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
+    let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
+    watchdog.tick().await;
+    let queues = [config.queue.clone(), amqp::retry_queue(&config.queue)];
     let result = loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
             next = consumer.next() => next,
+            _ = watchdog.tick() => {
+                // A queue deleted under us may leave the consumer silently without deliveries:
+                // check that both queues exist and still have us as a consumer.
+                if let Err(err) = still_consuming(&channel, &queues).await {
+                    break Err(err);
+                }
+                continue;
+            }
         };
         match next {
             Some(Ok(delivery)) => {
@@ -113,6 +124,9 @@ async fn consume_once(
             None => break Err(amqp::AmqpError::NotConnected),
         }
     };
+    if result.is_err() {
+        let _ = connection.close(200, "reconnecting").await;
+    }
     if shutdown.is_cancelled() {
         tracing::info!(
             in_flight = tracker.len(),
@@ -130,6 +144,31 @@ async fn consume_once(
     }
     connected.store(false, Ordering::Relaxed);
     result
+}
+
+/// How often the consumer checks that its queues still exist and know it.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
+
+async fn still_consuming(
+    channel: &lapin::Channel,
+    queues: &[String],
+) -> Result<(), amqp::AmqpError> {
+    for queue in queues {
+        let state = channel
+            .queue_declare(
+                queue,
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..lapin::options::QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        if state.consumer_count() == 0 {
+            return Err(amqp::AmqpError::NotConnected);
+        }
+    }
+    Ok(())
 }
 
 async fn handle(deliverer: Deliverer, delivery: Delivery) {

@@ -35,6 +35,9 @@ pub enum AmqpError {
     /// The broker answered a publish with a nack.
     #[error("RabbitMQ refused a message")]
     Nacked,
+    /// The broker returned a message no queue would take (the queue was deleted).
+    #[error("RabbitMQ had no queue for a message")]
+    Unroutable,
     /// The broker did not confirm in time.
     #[error("RabbitMQ did not confirm in time")]
     Timeout,
@@ -172,6 +175,15 @@ impl AmqpLink {
         if matches!(result, Err(AmqpError::Broker(_) | AmqpError::Timeout)) {
             self.state.broken.notify_one();
         }
+        if matches!(result, Err(AmqpError::Unroutable)) {
+            // Someone deleted a queue: declare it again; the relay publishes the jobs anew.
+            tracing::warn!(queue = %self.queue, "a delivery queue was missing; declaring it again");
+            for queue in [&*self.queue, &*self.retry_queue] {
+                if let Err(err) = declare_queue(&channel, queue).await {
+                    tracing::warn!(error = %err, "could not declare a delivery queue");
+                }
+            }
+        }
         result
     }
 
@@ -200,7 +212,11 @@ impl AmqpLink {
                     } else {
                         &self.queue
                     },
-                    BasicPublishOptions::default(),
+                    // Mandatory: a job that no queue takes comes back instead of vanishing.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &body,
                     properties,
                 )
@@ -209,7 +225,8 @@ impl AmqpLink {
         }
         for confirm in confirms {
             match confirm.await? {
-                Confirmation::Ack(_) => {}
+                Confirmation::Ack(Some(_returned)) => return Err(AmqpError::Unroutable),
+                Confirmation::Ack(None) => {}
                 Confirmation::Nack(_) => return Err(AmqpError::Nacked),
                 Confirmation::NotRequested => {}
             }
