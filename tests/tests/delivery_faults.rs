@@ -280,3 +280,86 @@ async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
     assert_eq!(report("queue deleted", &accepted, &receiver), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_delivered_twice_is_attempted_once() {
+    let app = TestApp::spawn_with(Options {
+        retry_schedule: String::new(),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    let endpoint = app
+        .create_endpoint("app", json!({"url": receiver.url("/hook"), "uid": "ep"}))
+        .await;
+    let message = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {}, "uid": "m"}),
+        )
+        .await;
+    receiver.wait_for("/hook", 1, 15).await;
+    let resend = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/applications/app/messages/m/endpoints/ep/resend",
+            None,
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED);
+    receiver.wait_for("/hook", 2, 15).await;
+    assert!(
+        eventually(10, || async {
+            app.count("SELECT count(*) FROM attempts").await == 2
+        })
+        .await
+    );
+    // The broker hands both jobs out once more (a lost ack, a republished claim).
+    #[derive(diesel::QueryableByName)]
+    struct Job {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        job_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        trigger_type: String,
+    }
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let jobs: Vec<Job> = diesel::sql_query("SELECT job_id, trigger_type FROM attempts")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let connection = lapin::Connection::connect(
+        octohooks_tests::app::AMQP_URL,
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for job in &jobs {
+        let body = json!({
+            "v": 1, "jobId": job.job_id, "messageId": message.json["id"], "endpointId": endpoint["id"],
+            "attempt": 0, "trigger": job.trigger_type,
+        });
+        channel
+            .basic_publish(
+                "",
+                &app.queue,
+                lapin::options::BasicPublishOptions::default(),
+                body.to_string().as_bytes(),
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 2, "no request was sent again");
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts").await,
+        2,
+        "no attempt was recorded twice"
+    );
+    app.stop().await;
+}

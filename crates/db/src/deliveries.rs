@@ -44,6 +44,9 @@ pub struct JobContext {
     /// Active secrets, current first.
     #[diesel(sql_type = Array<Text>)]
     pub secrets: Vec<String>,
+    /// True when an attempt of this very job is already recorded.
+    #[diesel(sql_type = Bool)]
+    pub handled: bool,
 }
 
 /// Loads the context of a job; `None` when the message or the endpoint is gone.
@@ -51,13 +54,15 @@ pub async fn job_context(
     conn: &mut Conn,
     message_id: Uuid,
     endpoint_id: Uuid,
+    job_id: i64,
 ) -> DbResult<Option<JobContext>> {
     Ok(diesel::sql_query(
         "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
            e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
            ARRAY(SELECT s.secret FROM endpoint_secrets s \
                  WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
-                 ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets \
+                 ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
+           EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = $3) AS handled \
          FROM messages m \
          JOIN endpoints e ON e.id = $2 AND e.application_id = m.application_id \
          LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id \
@@ -65,6 +70,7 @@ pub async fn job_context(
     )
     .bind::<SqlUuid, _>(message_id)
     .bind::<SqlUuid, _>(endpoint_id)
+    .bind::<diesel::sql_types::BigInt, _>(job_id)
     .get_result(conn)
     .await
     .optional()?)
@@ -112,8 +118,8 @@ pub async fn record_scheduled(
            RETURNING message_id), \
          ins AS ( \
            INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
-             response, response_duration_ms, trigger_type, created) \
-           SELECT $7, $1, $2, $8, $9, $10, $11, $12, 'scheduled', $6 FROM upd), \
+             response, response_duration_ms, trigger_type, created, job_id) \
+           SELECT $7, $1, $2, $8, $9, $10, $11, $12, 'scheduled', $6, $14 FROM upd), \
          retry AS ( \
            INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
            SELECT $1, $2, $3 + 1, 'scheduled', $5, $13 FROM upd WHERE $5 IS NOT NULL) \
@@ -132,6 +138,7 @@ pub async fn record_scheduled(
     .bind::<Text, _>(&attempt.response)
     .bind::<diesel::sql_types::BigInt, _>(attempt.response_duration_ms)
     .bind::<Nullable<Text>, _>(traceparent)
+    .bind::<Nullable<diesel::sql_types::BigInt>, _>(attempt.job_id)
     .get_result(conn)
     .await?;
     Ok(recorded.n == 1)
@@ -143,10 +150,15 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
     let success = attempt.status == "success";
     conn.transaction(|conn| {
         async move {
-            diesel::insert_into(attempts::table)
+            let inserted = diesel::insert_into(attempts::table)
                 .values(attempt)
+                .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;
+            if inserted == 0 {
+                // This job's attempt is already recorded (the job came twice).
+                return Ok(());
+            }
             diesel::sql_query(
                 "INSERT INTO message_destinations \
                    (message_id, endpoint_id, status, attempt_count, updated) \

@@ -168,6 +168,8 @@ pub struct Attempt {
     pub trigger_type: String,
     /// When the attempt was made.
     pub created: DateTime<Utc>,
+    /// The job it came from (unique), so that a job delivered twice is recorded once.
+    pub job_id: Option<i64>,
 }
 
 /// A delivery job waiting in the outbox.

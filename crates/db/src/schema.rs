@@ -105,6 +105,7 @@ diesel::table! {
         response_duration_ms -> Int8,
         trigger_type -> Text,
         created -> Timestamptz,
+        job_id -> Nullable<Int8>,
     }
 }
 

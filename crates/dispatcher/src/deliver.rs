@@ -81,11 +81,16 @@ impl Deliverer {
         let context = {
             let mut conn = pool::connection(&self.db).await?;
             let Some(context) =
-                deliveries::job_context(&mut conn, job.message_id, job.endpoint_id).await?
+                deliveries::job_context(&mut conn, job.message_id, job.endpoint_id, job.job_id)
+                    .await?
             else {
                 tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
                 return Ok(());
             };
+            if context.handled {
+                tracing::debug!(job_id = job.job_id, "job already attempted; dropping");
+                return Ok(());
+            }
             if job.trigger == TriggerType::Scheduled {
                 let expected = i32::try_from(job.attempt).unwrap_or(i32::MAX);
                 if context.status.as_deref() != Some("pending")
@@ -126,6 +131,7 @@ impl Deliverer {
             response_duration_ms: i64::try_from(exchange.duration.as_millis()).unwrap_or(i64::MAX),
             trigger_type: job.trigger.as_str().to_owned(),
             created: Utc::now(),
+            job_id: Some(job.job_id),
         };
         let mut conn = pool::connection(&self.db).await?;
         match job.trigger {

@@ -43,7 +43,8 @@ impl TriggerType {
 pub struct DeliveryJob {
     /// Schema version, [`JOB_VERSION`].
     pub v: u32,
-    /// The outbox row this job came from: unique per job, for logs and support.
+    /// The outbox row this job came from: unique per job; stored with its attempt, so that a job
+    /// delivered twice is attempted once.
     pub job_id: i64,
     /// The message to deliver.
     pub message_id: Uuid,

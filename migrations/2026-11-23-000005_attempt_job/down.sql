@@ -1,0 +1,2 @@
+DROP INDEX attempts_job;
+ALTER TABLE attempts DROP COLUMN job_id;
