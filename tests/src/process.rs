@@ -34,3 +34,26 @@ pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
         .kill_on_drop(true);
     command.spawn().expect("spawn binary")
 }
+
+/// Starts an API process with `vars` on a free loopback port and waits until it is ready;
+/// returns the process (killed when dropped) and its base URL.
+pub async fn spawn_api(vars: &HashMap<String, String>) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut vars = vars.clone();
+    vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
+    let child = spawn("octohooks-api", &vars);
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = format!("{base}/health/ready");
+    let up = crate::eventually(30, || async {
+        reqwest::get(&ready)
+            .await
+            .map(|response| response.status().is_success())
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(up, "the API process did not become ready");
+    (child, base)
+}

@@ -117,9 +117,14 @@ fn postgres_version() -> String {
         .unwrap()
 }
 
-#[tokio::test]
-#[ignore = "stops the machine's RabbitMQ; run with make chaos"]
-async fn rabbitmq_stopped_and_started_under_load() {
+/// Takes a dependency down with `stop` and back with `start` while messages are posted; checks
+/// that readiness follows, and that every accepted message is delivered.
+async fn outage(
+    name: &str,
+    stop_cmd: (&str, &[&str]),
+    start_cmd: (&str, &[&str]),
+    accepts_while_down: bool,
+) {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
@@ -132,86 +137,31 @@ async fn rabbitmq_stopped_and_started_under_load() {
     let (accepted, refused, workers) = load(&app.base, &app.api_key, 4, stop.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    run("rabbitmqctl", &["-q", "stop_app"]);
+    run(stop_cmd.0, stop_cmd.1);
     assert!(
         eventually(20, || async { !ready(&api_ready).await }).await,
-        "API readiness drops"
+        "{name}: API readiness drops"
     );
     assert!(
         eventually(20, || async { !ready(&dispatcher_ready).await }).await,
-        "dispatcher readiness drops"
+        "{name}: dispatcher readiness drops"
     );
     let before = accepted.lock().unwrap().len();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        accepted.lock().unwrap().len() > before,
-        "messages are still accepted while the broker is down"
-    );
-    run("rabbitmqctl", &["-q", "start_app"]);
+    if accepts_while_down {
+        assert!(
+            accepted.lock().unwrap().len() > before,
+            "{name}: messages are still accepted while it is down"
+        );
+    }
+    run(start_cmd.0, start_cmd.1);
     assert!(
         eventually(60, || ready(&api_ready)).await,
-        "API readiness returns"
+        "{name}: API readiness returns"
     );
     assert!(
         eventually(60, || ready(&dispatcher_ready)).await,
-        "dispatcher readiness returns"
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.cancel();
-    futures::future::join_all(workers).await;
-    let accepted = accepted.lock().unwrap().clone();
-    let refused = *refused.lock().unwrap();
-    settle_and_report("rabbitmq stop/start", &receiver, &accepted, refused).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-#[ignore = "restarts the machine's PostgreSQL; run with make chaos"]
-async fn postgres_restarted_under_load() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    app.create_app("app").await;
-    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
-        .await;
-    let api_ready = format!("{}/health/ready", app.base);
-    let dispatcher_ready = app.dispatcher_health().unwrap();
-    assert!(eventually(20, || ready(&api_ready)).await);
-    let stop = CancellationToken::new();
-    let (accepted, refused, workers) = load(&app.base, &app.api_key, 4, stop.clone());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let version = postgres_version();
-    run(
-        "pg_ctlcluster",
-        &[
-            "--skip-systemctl-redirect",
-            &version,
-            "main",
-            "stop",
-            "-m",
-            "fast",
-        ],
-    );
-    assert!(
-        eventually(20, || async { !ready(&api_ready).await }).await,
-        "API readiness drops"
-    );
-    assert!(
-        eventually(20, || async { !ready(&dispatcher_ready).await }).await,
-        "dispatcher readiness drops"
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    run(
-        "pg_ctlcluster",
-        &["--skip-systemctl-redirect", &version, "main", "start"],
-    );
-    assert!(
-        eventually(60, || ready(&api_ready)).await,
-        "API readiness returns"
-    );
-    assert!(
-        eventually(60, || ready(&dispatcher_ready)).await,
-        "dispatcher readiness returns"
+        "{name}: dispatcher readiness returns"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.cancel();
@@ -219,8 +169,42 @@ async fn postgres_restarted_under_load() {
     let accepted = accepted.lock().unwrap().clone();
     assert!(!accepted.is_empty());
     let refused = *refused.lock().unwrap();
-    settle_and_report("postgres restart", &receiver, &accepted, refused).await;
+    settle_and_report(name, &receiver, &accepted, refused).await;
     app.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "stops the machine's RabbitMQ; run with make chaos"]
+async fn rabbitmq_stopped_and_started_under_load() {
+    outage(
+        "rabbitmq stop/start",
+        ("rabbitmqctl", &["-q", "stop_app"]),
+        ("rabbitmqctl", &["-q", "start_app"]),
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "restarts the machine's PostgreSQL; run with make chaos"]
+async fn postgres_restarted_under_load() {
+    let version = postgres_version();
+    let stop = [
+        "--skip-systemctl-redirect",
+        &version,
+        "main",
+        "stop",
+        "-m",
+        "fast",
+    ];
+    let start = ["--skip-systemctl-redirect", &version, "main", "start"];
+    outage(
+        "postgres restart",
+        ("pg_ctlcluster", &stop),
+        ("pg_ctlcluster", &start),
+        false,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -232,17 +216,7 @@ async fn api_killed_under_load_loses_nothing() {
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
     // A second API, as a process, takes the same load and is killed mid-stream.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut vars = app.env_vars();
-    vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
-    let mut doomed = process::spawn("octohooks-api", &vars);
-    let doomed_base = format!("http://127.0.0.1:{port}");
-    let doomed_ready = format!("{doomed_base}/health/ready");
-    assert!(eventually(30, || ready(&doomed_ready)).await);
+    let (mut doomed, doomed_base) = process::spawn_api(&app.env_vars()).await;
     let stop = CancellationToken::new();
     let (accepted, refused, workers) = load(&doomed_base, &app.api_key, 8, stop.clone());
     tokio::time::sleep(Duration::from_secs(3)).await;

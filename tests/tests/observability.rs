@@ -120,27 +120,9 @@ async fn spans_are_exported_over_otlp_and_a_missing_collector_breaks_nothing() {
         .unwrap();
     let mut apis = Vec::new();
     for endpoint in [collector.base.clone(), format!("http://{closed}")] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut vars = app.env_vars();
-        vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
         vars.insert("OCTOHOOKS_OTLP_ENDPOINT".into(), endpoint);
-        let child = octohooks_tests::process::spawn("octohooks-api", &vars);
-        let base = format!("http://127.0.0.1:{port}");
-        let ready = format!("{base}/health/ready");
-        assert!(
-            eventually(30, || async {
-                reqwest::get(&ready)
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
-            })
-            .await
-        );
-        apis.push((child, base));
+        apis.push(octohooks_tests::process::spawn_api(&vars).await);
     }
     app.create_app("app").await;
     for (_, base) in &apis {
