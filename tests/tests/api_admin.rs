@@ -208,3 +208,82 @@ async fn deleting_an_environment_removes_its_keys_and_data() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
+
+/// Cache hits the API has counted so far (`octohooks_lookup_cache_total{result="hit"}`).
+async fn cache_hits(app: &TestApp) -> f64 {
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None, &[])
+        .await
+        .text;
+    metrics
+        .lines()
+        .find(|line| line.starts_with("octohooks_lookup_cache_total{result=\"hit\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn send(app: &TestApp, key: &str, to: &str) -> StatusCode {
+    app.request(
+        Method::POST,
+        &format!("/api/v1/applications/{to}/messages"),
+        Some(key),
+        Some(json!({"eventType": "a.b", "payload": {}}).to_string()),
+        &[],
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn cached_keys_and_applications_follow_every_change_at_once() {
+    let app = TestApp::spawn_with(api_only()).await;
+    let first = app.create_app("shop").await;
+    let key = app.api_key.clone();
+    // The cache serves lookups once its invalidation listener is connected.
+    let mut waited = 0;
+    while cache_hits(&app).await < 2.0 {
+        assert_eq!(send(&app, &key, "shop").await, StatusCode::ACCEPTED);
+        waited += 1;
+        assert!(waited < 200, "the lookup cache never served a hit");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let in_first = format!("SELECT count(*) FROM messages WHERE application_id = '{first}'");
+    let before = app.count(&in_first).await;
+
+    // The uid moves to another application: the cached path must follow it.
+    let renamed = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/applications/{first}"),
+            Some(json!({"name": "old", "uid": "old-shop"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let second = app.create_app("shop").await;
+    assert_eq!(send(&app, &key, "shop").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        app.count(&in_first).await,
+        before,
+        "the message went to the old application"
+    );
+    let in_second = format!("SELECT count(*) FROM messages WHERE application_id = '{second}'");
+    assert_eq!(app.count(&in_second).await, 1);
+
+    // An application deleted by hand (no API call) is gone at once too.
+    assert_eq!(send(&app, &key, "shop").await, StatusCode::ACCEPTED);
+    app.execute(&format!("DELETE FROM applications WHERE id = '{second}'"))
+        .await;
+    assert_eq!(send(&app, &key, "shop").await, StatusCode::NOT_FOUND);
+
+    // A key removed by hand stops working on the next request.
+    let hits = cache_hits(&app).await;
+    assert_eq!(send(&app, &key, "old-shop").await, StatusCode::ACCEPTED);
+    assert!(
+        cache_hits(&app).await > hits,
+        "the key was not served from the cache"
+    );
+    app.execute("DELETE FROM api_keys").await;
+    assert_eq!(send(&app, &key, "old-shop").await, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

@@ -69,11 +69,16 @@ impl FromRequest for Tenant {
                 return Err(ApiError::Unauthorized);
             }
             let state = state?;
-            let mut conn = octohooks_db::pool::connection(&state.db).await?;
-            let environment_id =
-                octohooks_db::environments::environment_for_key(&mut conn, &hash_key(&token))
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
+            let hash = hash_key(&token);
+            let load = async {
+                let mut conn = octohooks_db::pool::connection(&state.db).await?;
+                octohooks_db::environments::environment_for_key(&mut conn, &hash).await
+            };
+            let environment_id = state
+                .lookups
+                .environment(&hash, load)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             state
                 .rate_limiter
                 .check(environment_id)

@@ -136,19 +136,20 @@ async fn write_together(
     publisher: &Publisher,
     batch: Vec<Pending>,
 ) -> Result<(), Vec<Pending>> {
-    let (messages, traces): (Vec<Message>, Vec<Option<String>>) = batch
+    let (messages, traces): (Vec<&Message>, Vec<Option<&str>>) = batch
         .iter()
-        .map(|pending| (pending.message.clone(), pending.traceparent.clone()))
+        .map(|pending| (&pending.message, pending.traceparent.as_deref()))
         .unzip();
     let outcome = match pool::connection(db).await {
         Ok(mut conn) => messages::accept_batch(&mut conn, &messages, &traces).await,
         Err(err) => Err(err),
     };
+    drop((messages, traces));
     match outcome {
         Ok((stored, jobs)) => {
             publisher.enqueue(jobs);
             for pending in batch {
-                let result = if stored.contains(&pending.message.id) {
+                let result = if stored.binary_search(&pending.message.id).is_ok() {
                     Ok(())
                 } else {
                     Err(ApiError::Conflict {

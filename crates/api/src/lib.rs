@@ -14,6 +14,7 @@ pub mod dto;
 pub mod error;
 pub mod idempotency;
 pub mod ingest;
+pub mod lookups;
 pub mod openapi;
 pub mod paging;
 pub mod ratelimit;
@@ -69,7 +70,10 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         settings.rate_limit_per_second,
         settings.rate_limit_burst,
     ));
+    let lookups = lookups::Lookups::new(metrics.lookup_cache.clone());
+    lookups.listen(settings.database_url.clone(), shutdown.clone());
     let state = AppState {
+        lookups,
         rate_limiter,
         ingest,
         publisher,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     /// Per-environment request rate limit.
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Cached API-key and application lookups.
+    pub lookups: Arc<crate::lookups::Lookups>,
     /// Background publication of claimed jobs.
     pub publisher: octohooks_platform::relay::Publisher,
 }

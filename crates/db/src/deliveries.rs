@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
-    Array, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::models::{Attempt, Destination, OutboxJob};
+use crate::prepared::prepared;
 use crate::schema::{attempts, message_destinations, outbox};
 use crate::{Conn, DbResult};
 
@@ -56,8 +57,9 @@ pub async fn job_context(
     endpoint_id: Uuid,
     job_id: i64,
 ) -> DbResult<Option<JobContext>> {
-    Ok(diesel::sql_query(
-        "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
+    Ok(prepared(
+        diesel::sql_query(
+            "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
            e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
            ARRAY(SELECT s.secret FROM endpoint_secrets s \
                  WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
@@ -67,10 +69,11 @@ pub async fn job_context(
          JOIN endpoints e ON e.id = $2 AND e.application_id = m.application_id \
          LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id \
          WHERE m.id = $1",
+        )
+        .bind::<SqlUuid, _>(message_id)
+        .bind::<SqlUuid, _>(endpoint_id)
+        .bind::<BigInt, _>(job_id),
     )
-    .bind::<SqlUuid, _>(message_id)
-    .bind::<SqlUuid, _>(endpoint_id)
-    .bind::<diesel::sql_types::BigInt, _>(job_id)
     .get_result(conn)
     .await
     .optional()?)
@@ -87,62 +90,126 @@ pub enum ScheduledOutcome {
     Exhausted,
 }
 
-/// Records a scheduled attempt: the attempt row, the destination's new state and, for a retry,
-/// the next job in the outbox, in one transaction. Returns `false` (and records nothing) when
-/// the job was a duplicate whose attempt another dispatcher already recorded.
+/// A scheduled attempt to record: the attempt, how many scheduled attempts preceded it and what
+/// becomes of the destination.
+#[derive(Debug, Clone)]
+pub struct ScheduledRecord {
+    /// The attempt row.
+    pub attempt: Attempt,
+    /// Scheduled attempts recorded before this one (the job's `attempt`).
+    pub attempts_before: i32,
+    /// The destination's next state.
+    pub outcome: ScheduledOutcome,
+    /// Trace context carried on to the retry job.
+    pub traceparent: Option<String>,
+}
+
+/// Records many scheduled attempts in one statement (one round trip, one commit): for each, the
+/// attempt row, the destination's new state and, for a retry, the next job in the outbox. An
+/// entry whose attempt another dispatcher already recorded (a duplicate job) records nothing.
+/// Returns, per entry, whether it was recorded. Entries must be of distinct destinations.
 pub async fn record_scheduled(
     conn: &mut Conn,
-    attempt: &Attempt,
-    attempts_before: i32,
-    outcome: ScheduledOutcome,
-    traceparent: Option<&str>,
-) -> DbResult<bool> {
-    let (status, next_attempt) = match outcome {
-        ScheduledOutcome::Delivered => ("success", None),
-        ScheduledOutcome::RetryAt(at) => ("pending", Some(at)),
-        ScheduledOutcome::Exhausted => ("failed", None),
-    };
+    records: &[&ScheduledRecord],
+) -> DbResult<Vec<bool>> {
     #[derive(QueryableByName)]
     struct Recorded {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
+        #[diesel(sql_type = SqlUuid)]
+        message_id: Uuid,
+        #[diesel(sql_type = SqlUuid)]
+        endpoint_id: Uuid,
     }
-    // One statement, so one round trip and one commit per attempt: the destination moves on only
-    // if nobody recorded this attempt yet, and the attempt and the retry exist only if it did.
-    let recorded: Recorded = diesel::sql_query(
-        "WITH upd AS ( \
-           UPDATE message_destinations SET scheduled_attempts = $3 + 1, \
-             attempt_count = attempt_count + 1, status = $4, next_attempt = $5, updated = $6 \
-           WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending' \
-             AND scheduled_attempts = $3 \
-           RETURNING message_id), \
-         ins AS ( \
-           INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
-             response, response_duration_ms, trigger_type, created, job_id) \
-           SELECT $7, $1, $2, $8, $9, $10, $11, $12, 'scheduled', $6, $14 FROM upd), \
-         retry AS ( \
-           INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
-           SELECT $1, $2, $3 + 1, 'scheduled', $5, $13 FROM upd WHERE $5 IS NOT NULL) \
-         SELECT count(*) AS n FROM upd",
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let message_ids: Vec<Uuid> = records.iter().map(|r| r.attempt.message_id).collect();
+    let endpoint_ids: Vec<Uuid> = records.iter().map(|r| r.attempt.endpoint_id).collect();
+    let attempt_ids: Vec<Uuid> = records.iter().map(|r| r.attempt.id).collect();
+    let before: Vec<i32> = records.iter().map(|r| r.attempts_before).collect();
+    let (statuses, next_attempts): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = records
+        .iter()
+        .map(|r| match r.outcome {
+            ScheduledOutcome::Delivered => ("success", None),
+            ScheduledOutcome::RetryAt(at) => ("pending", Some(at)),
+            ScheduledOutcome::Exhausted => ("failed", None),
+        })
+        .unzip();
+    let created: Vec<DateTime<Utc>> = records.iter().map(|r| r.attempt.created).collect();
+    let urls: Vec<&str> = records.iter().map(|r| r.attempt.url.as_str()).collect();
+    let attempt_statuses: Vec<&str> = records.iter().map(|r| r.attempt.status.as_str()).collect();
+    let codes: Vec<i32> = records
+        .iter()
+        .map(|r| r.attempt.response_status_code)
+        .collect();
+    let responses: Vec<&str> = records
+        .iter()
+        .map(|r| r.attempt.response.as_str())
+        .collect();
+    let durations: Vec<i64> = records
+        .iter()
+        .map(|r| r.attempt.response_duration_ms)
+        .collect();
+    let traces: Vec<Option<&str>> = records.iter().map(|r| r.traceparent.as_deref()).collect();
+    let job_ids: Vec<Option<i64>> = records.iter().map(|r| r.attempt.job_id).collect();
+    let recorded: Vec<Recorded> = prepared(
+        diesel::sql_query(RECORD_SCHEDULED)
+            .bind::<Array<SqlUuid>, _>(&message_ids)
+            .bind::<Array<SqlUuid>, _>(&endpoint_ids)
+            .bind::<Array<Integer>, _>(&before)
+            .bind::<Array<Text>, _>(&statuses)
+            .bind::<Array<Nullable<Timestamptz>>, _>(&next_attempts)
+            .bind::<Array<Timestamptz>, _>(&created)
+            .bind::<Array<SqlUuid>, _>(&attempt_ids)
+            .bind::<Array<Text>, _>(&urls)
+            .bind::<Array<Text>, _>(&attempt_statuses)
+            .bind::<Array<Integer>, _>(&codes)
+            .bind::<Array<Text>, _>(&responses)
+            .bind::<Array<BigInt>, _>(&durations)
+            .bind::<Array<Nullable<Text>>, _>(&traces)
+            .bind::<Array<Nullable<BigInt>>, _>(&job_ids),
     )
-    .bind::<SqlUuid, _>(attempt.message_id)
-    .bind::<SqlUuid, _>(attempt.endpoint_id)
-    .bind::<Integer, _>(attempts_before)
-    .bind::<Text, _>(status)
-    .bind::<Nullable<Timestamptz>, _>(next_attempt)
-    .bind::<Timestamptz, _>(attempt.created)
-    .bind::<SqlUuid, _>(attempt.id)
-    .bind::<Text, _>(&attempt.url)
-    .bind::<Text, _>(&attempt.status)
-    .bind::<Integer, _>(attempt.response_status_code)
-    .bind::<Text, _>(&attempt.response)
-    .bind::<diesel::sql_types::BigInt, _>(attempt.response_duration_ms)
-    .bind::<Nullable<Text>, _>(traceparent)
-    .bind::<Nullable<diesel::sql_types::BigInt>, _>(attempt.job_id)
-    .get_result(conn)
+    .load(conn)
     .await?;
-    Ok(recorded.n == 1)
+    Ok(records
+        .iter()
+        .map(|r| {
+            recorded.iter().any(|row| {
+                row.message_id == r.attempt.message_id && row.endpoint_id == r.attempt.endpoint_id
+            })
+        })
+        .collect())
 }
+
+/// The destination moves on only if nobody recorded this attempt yet (status and count still
+/// as the job expects), and the attempt and the retry exist only where it did.
+const RECORD_SCHEDULED: &str = "\
+WITH r AS ( \
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[], \
+    $6::timestamptz[], $7::uuid[], $8::text[], $9::text[], $10::int[], $11::text[], \
+    $12::bigint[], $13::text[], $14::bigint[]) \
+  AS r(message_id, endpoint_id, attempts_before, new_status, next_attempt, created, attempt_id, \
+       url, attempt_status, code, response, duration_ms, traceparent, job_id)), \
+upd AS ( \
+  UPDATE message_destinations d SET scheduled_attempts = r.attempts_before + 1, \
+    attempt_count = d.attempt_count + 1, status = r.new_status, next_attempt = r.next_attempt, \
+    updated = r.created \
+  FROM r \
+  WHERE d.message_id = r.message_id AND d.endpoint_id = r.endpoint_id AND d.status = 'pending' \
+    AND d.scheduled_attempts = r.attempts_before \
+  RETURNING d.message_id, d.endpoint_id), \
+ins AS ( \
+  INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
+    response, response_duration_ms, trigger_type, created, job_id) \
+  SELECT r.attempt_id, r.message_id, r.endpoint_id, r.url, r.attempt_status, r.code, \
+    r.response, r.duration_ms, 'scheduled', r.created, r.job_id \
+  FROM r JOIN upd USING (message_id, endpoint_id) \
+  ON CONFLICT DO NOTHING), \
+retry AS ( \
+  INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
+  SELECT r.message_id, r.endpoint_id, r.attempts_before + 1, 'scheduled', r.next_attempt, \
+    r.traceparent \
+  FROM r JOIN upd USING (message_id, endpoint_id) WHERE r.next_attempt IS NOT NULL) \
+SELECT message_id, endpoint_id FROM upd";
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
 /// then dropped as duplicates); a failure leaves its schedule alone.

@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - [`pool`]: the bounded diesel-async pool with timeouts and `statement_timeout`.
+//! - [`prepared`]: keeps the plans of fixed hand-written SQL.
+//! - [`invalidation`]: `LISTEN` for changes to what API processes cache.
 //! - [`migrate`]: embedded migrations applied under a Postgres advisory lock.
 //! - [`schema`], [`models`]: tables and row types.
 //! - one module per resource: [`environments`], [`applications`], [`endpoints`],
@@ -15,11 +17,13 @@ pub mod endpoints;
 pub mod environments;
 pub mod event_types;
 pub mod idempotency;
+pub mod invalidation;
 pub mod messages;
 pub mod migrate;
 pub mod models;
 pub mod outbox;
 pub mod pool;
+pub mod prepared;
 pub mod schema;
 
 pub use pool::{Conn, DbPool};

@@ -1,13 +1,13 @@
-//! Messages: acceptance with fan-out into the outbox in one transaction, and reads.
+//! Messages: acceptance with fan-out into the outbox in one statement, and reads.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, RunQueryDsl};
-use scoped_futures::ScopedFutureExt;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::models::{Message, OutboxJob};
+use crate::prepared::prepared;
 use crate::schema::messages;
 use crate::{Conn, DbResult, IdOrUid};
 
@@ -15,73 +15,110 @@ use crate::{Conn, DbResult, IdOrUid};
 /// dies before publishing, any relay takes the jobs once the claim lapses.
 pub const ACCEPT_CLAIM_SECS: i64 = 10;
 
-/// Accepts many messages in one transaction (group commit): the messages whose uid is free are
+/// Accepts many messages in one statement (group commit): the messages whose uid is free are
 /// stored with their destinations and outbox jobs; the others are left out. Returns the ids
-/// stored and their jobs (already claimed by the caller). Three statements per batch, whatever
-/// the number of messages or endpoints.
+/// stored (sorted) and their jobs (already claimed by the caller). One prepared statement and one commit
+/// per batch, whatever the number of messages or endpoints.
 pub async fn accept_batch(
     conn: &mut Conn,
-    batch: &[Message],
-    traceparents: &[Option<String>],
+    batch: &[&Message],
+    traceparents: &[Option<&str>],
 ) -> DbResult<(Vec<Uuid>, Vec<OutboxJob>)> {
-    conn.transaction(|conn| {
-        async move {
-            let stored: Vec<Uuid> = diesel::insert_into(messages::table)
-                .values(batch)
-                .on_conflict_do_nothing()
-                .returning(messages::id)
-                .get_results(conn)
-                .await?;
-            let mut ids = Vec::with_capacity(stored.len());
-            let mut apps = Vec::with_capacity(stored.len());
-            let mut event_types = Vec::with_capacity(stored.len());
-            let mut channels = Vec::with_capacity(stored.len());
-            let mut traces = Vec::with_capacity(stored.len());
-            for (message, trace) in batch.iter().zip(traceparents) {
-                if stored.contains(&message.id) {
-                    ids.push(message.id);
-                    apps.push(message.application_id);
-                    event_types.push(message.event_type.clone());
-                    channels.push(serde_json::json!(message.channels));
-                    traces.push(trace.clone());
-                }
-            }
-            if ids.is_empty() {
-                return Ok((stored, Vec::new()));
-            }
-            let now = chrono::Utc::now();
-            let jobs = diesel::sql_query(
-                "WITH m AS ( \
-                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[]) \
-                     AS m(id, application_id, event_type, channels, traceparent)), \
-                 dest AS ( \
-                   INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
-                   SELECT m.id, e.id, 'pending', $6, $6 FROM m JOIN endpoints e ON e.application_id = m.application_id \
-                   WHERE e.enabled \
-                     AND (cardinality(e.event_types) = 0 OR m.event_type = ANY(e.event_types)) \
-                     AND (cardinality(e.channels) = 0 OR e.channels && \
-                          ARRAY(SELECT jsonb_array_elements_text(m.channels))) \
-                   RETURNING message_id, endpoint_id) \
-                 INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
-                 SELECT dest.message_id, dest.endpoint_id, 0, 'scheduled', $6, $7, m.traceparent \
-                 FROM dest JOIN m ON m.id = dest.message_id \
-                 RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent",
-            )
+    #[derive(QueryableByName)]
+    struct Accepted {
+        #[diesel(sql_type = SqlUuid)]
+        message_id: Uuid,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        job_id: Option<i64>,
+        #[diesel(sql_type = Nullable<SqlUuid>)]
+        endpoint_id: Option<Uuid>,
+        #[diesel(sql_type = Nullable<Text>)]
+        traceparent: Option<String>,
+    }
+    if batch.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
+    let apps: Vec<Uuid> = batch.iter().map(|m| m.application_id).collect();
+    let uids: Vec<Option<&str>> = batch.iter().map(|m| m.uid.as_deref()).collect();
+    let event_types: Vec<&str> = batch.iter().map(|m| m.event_type.as_str()).collect();
+    // A text[] per message would make a two-dimensional array, which unnest flattens.
+    let channels: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|m| serde_json::json!(m.channels))
+        .collect();
+    let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = batch.iter().map(|m| m.created).collect();
+    let now = chrono::Utc::now();
+    let rows: Vec<Accepted> = prepared(
+        diesel::sql_query(ACCEPT_BATCH)
             .bind::<Array<SqlUuid>, _>(&ids)
             .bind::<Array<SqlUuid>, _>(&apps)
+            .bind::<Array<Nullable<Text>>, _>(&uids)
             .bind::<Array<Text>, _>(&event_types)
-            .bind::<Array<diesel::sql_types::Jsonb>, _>(&channels)
-            .bind::<Array<diesel::sql_types::Nullable<Text>>, _>(&traces)
+            .bind::<Array<Jsonb>, _>(&channels)
+            .bind::<Array<Text>, _>(&payloads)
+            .bind::<Array<Timestamptz>, _>(&created)
+            .bind::<Array<Nullable<Text>>, _>(traceparents)
             .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS))
-            .load::<OutboxJob>(conn)
-            .await?;
-            Ok((stored, jobs))
+            .bind::<Timestamptz, _>(now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS)),
+    )
+    .load(conn)
+    .await?;
+    let mut stored = Vec::with_capacity(batch.len());
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        if stored.last() != Some(&row.message_id) {
+            stored.push(row.message_id);
         }
-        .scope_boxed()
-    })
-    .await
+        if let (Some(id), Some(endpoint_id)) = (row.job_id, row.endpoint_id) {
+            jobs.push(OutboxJob {
+                id,
+                message_id: row.message_id,
+                endpoint_id,
+                attempt: 0,
+                trigger_type: "scheduled".into(),
+                traceparent: row.traceparent,
+            });
+        }
+    }
+    // Sorted, so callers can binary-search it.
+    stored.sort_unstable();
+    stored.dedup();
+    Ok((stored, jobs))
 }
+
+/// The group commit statement: messages, then the destinations the endpoints' filters choose,
+/// then one claimed outbox job per destination. Rows come ordered by message, one per job (or
+/// one with no job for a message that no endpoint takes).
+const ACCEPT_BATCH: &str = "\
+WITH m AS ( \
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
+                       $7::timestamptz[], $8::text[]) \
+    AS m(id, application_id, uid, event_type, channels, payload, created, traceparent)), \
+stored AS ( \
+  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
+  SELECT id, application_id, uid, event_type, ARRAY(SELECT jsonb_array_elements_text(channels)), \
+         payload, created FROM m \
+  ON CONFLICT DO NOTHING \
+  RETURNING id), \
+dest AS ( \
+  INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
+  SELECT m.id, e.id, 'pending', $9, $9 \
+  FROM m JOIN stored ON stored.id = m.id JOIN endpoints e ON e.application_id = m.application_id \
+  WHERE e.enabled \
+    AND (cardinality(e.event_types) = 0 OR m.event_type = ANY(e.event_types)) \
+    AND (cardinality(e.channels) = 0 OR e.channels && \
+         ARRAY(SELECT jsonb_array_elements_text(m.channels))) \
+  RETURNING message_id, endpoint_id), \
+jobs AS ( \
+  INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
+  SELECT dest.message_id, dest.endpoint_id, 0, 'scheduled', $9, $10, m.traceparent \
+  FROM dest JOIN m ON m.id = dest.message_id \
+  RETURNING id, message_id, endpoint_id, traceparent) \
+SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.traceparent \
+FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id \
+ORDER BY stored.id";
 
 /// Which of `ids` are stored (to tell, after a failed commit, what was committed after all).
 pub async fn existing_ids(conn: &mut Conn, ids: &[Uuid]) -> DbResult<Vec<Uuid>> {

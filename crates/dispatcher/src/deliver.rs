@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use hyper::header::HeaderMap;
-use octohooks_db::deliveries::{self, JobContext, ScheduledOutcome};
+use octohooks_db::deliveries::{self, JobContext, ScheduledOutcome, ScheduledRecord};
 use octohooks_db::models::Attempt;
 use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
@@ -17,6 +17,7 @@ use rand::Rng;
 use std::sync::Arc;
 
 use crate::http::{put_header, Exchange, WebhookClient};
+use crate::recorder::Recorder;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("octohooks/", env!("CARGO_PKG_VERSION"));
@@ -47,6 +48,8 @@ pub struct Deliverer {
     pub disable_after: Duration,
     /// Opens the stored signing secrets.
     pub sealer: Arc<octohooks_domain::sealing::Sealer>,
+    /// Records scheduled attempts, many per commit.
+    pub recorder: Recorder,
 }
 
 impl Deliverer {
@@ -133,28 +136,30 @@ impl Deliverer {
             created: Utc::now(),
             job_id: Some(job.job_id),
         };
-        let mut conn = pool::connection(&self.db).await?;
         match job.trigger {
-            TriggerType::Manual => deliveries::record_manual(&mut conn, &attempt).await?,
+            TriggerType::Manual => {
+                let mut conn = pool::connection(&self.db).await?;
+                deliveries::record_manual(&mut conn, &attempt).await?;
+            }
             TriggerType::Scheduled => {
                 let outcome = self.outcome(job.attempt + 1, success, &exchange);
-                let recorded = deliveries::record_scheduled(
-                    &mut conn,
-                    &attempt,
-                    i32::try_from(job.attempt).unwrap_or(i32::MAX),
-                    outcome,
-                    traceparent,
-                )
-                .await?;
+                let created = attempt.created;
+                let recorded = self
+                    .recorder
+                    .record(ScheduledRecord {
+                        attempt,
+                        attempts_before: i32::try_from(job.attempt).unwrap_or(i32::MAX),
+                        outcome,
+                        traceparent: traceparent.map(str::to_owned),
+                    })
+                    .await?;
                 if !recorded {
                     tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
                     return Ok(());
                 }
                 match outcome {
                     ScheduledOutcome::Delivered => {
-                        let latency = (attempt.created - context.accepted)
-                            .to_std()
-                            .unwrap_or_default();
+                        let latency = (created - context.accepted).to_std().unwrap_or_default();
                         self.metrics.delivery_latency.observe(latency.as_secs_f64());
                     }
                     ScheduledOutcome::RetryAt(_) => self.metrics.retries_scheduled.inc(),
@@ -166,7 +171,8 @@ impl Deliverer {
         // healthy endpoint changes nothing, so it costs no round trip.
         if !success || context.failing {
             let disable_after = i64::try_from(self.disable_after.as_secs()).unwrap_or(i64::MAX);
-            let status = attempt.response_status_code;
+            let status = i32::from(exchange.status);
+            let mut conn = pool::connection(&self.db).await?;
             let disabled = octohooks_db::endpoints::note_outcome(
                 &mut conn,
                 job.endpoint_id,

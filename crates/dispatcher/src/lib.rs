@@ -11,6 +11,7 @@
 pub mod consumer;
 pub mod deliver;
 pub mod http;
+pub mod recorder;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consumer::ConsumerConfig;
 use crate::deliver::Deliverer;
 use crate::http::WebhookClient;
+use crate::recorder::Recorder;
 
 /// A started dispatcher.
 pub struct Running {
@@ -71,6 +73,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         schedule: settings.retry_schedule.clone(),
         disable_after: settings.endpoint_disable_after,
         sealer: settings.sealer.clone(),
+        recorder: Recorder::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn({

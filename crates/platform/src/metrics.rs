@@ -35,6 +35,9 @@ pub struct Metrics {
     pub attempts_in_flight: IntGauge,
     /// Jobs waiting in the delivery queue (consumer lag).
     pub queue_depth: IntGauge,
+    /// API-key and application lookups by result (`hit`, `miss`, `bypass` while the
+    /// invalidation listener is down).
+    pub lookup_cache: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -96,6 +99,14 @@ impl Metrics {
             "delivery_queue_depth_messages",
             "Jobs waiting in the delivery queue (consumer lag)",
         )?;
+        let lookup_cache = IntCounterVec::new(
+            Opts::new(
+                "lookup_cache_total",
+                "API-key and application lookups by cache result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(lookup_cache.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(messages_accepted.clone()))?;
@@ -122,6 +133,7 @@ impl Metrics {
             attempt_duration,
             attempts_in_flight,
             queue_depth,
+            lookup_cache,
         })
     }
 

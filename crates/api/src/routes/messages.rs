@@ -11,7 +11,7 @@ use octohooks_platform::telemetry;
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use super::{find_app, not_found_as};
+use super::{find_app, find_app_id, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{MessageIn, MessageOut};
@@ -72,13 +72,10 @@ pub async fn create_message(
         tenant.environment_id,
         &req,
         move || async move {
-            let app = {
-                let mut conn = pool::connection(&state.db).await?;
-                find_app(&mut conn, tenant.environment_id, &path).await?
-            };
+            let application_id = find_app_id(&state, tenant.environment_id, &path).await?;
             let message = models::Message {
                 id: octohooks_domain::new_id(),
-                application_id: app.id,
+                application_id,
                 uid,
                 event_type,
                 channels,

@@ -32,6 +32,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The id of the caller's application named by id or uid, through the process's lookup cache
+/// (the message hot path needs nothing else of it).
+pub(crate) async fn find_app_id(
+    state: &crate::state::AppState,
+    environment_id: Uuid,
+    app: &str,
+) -> Result<Uuid, ApiError> {
+    let load = async {
+        let mut conn = octohooks_db::pool::connection(&state.db).await?;
+        match app_store::find(&mut conn, environment_id, &IdOrUid::parse(app)).await {
+            Ok(found) => Ok(Some(found.id)),
+            Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    };
+    state
+        .lookups
+        .application(environment_id, app, load)
+        .await?
+        .ok_or(ApiError::NotFound("application"))
+}
+
 /// Maps a storage `NotFound` onto a 404 naming `what`.
 pub(crate) fn not_found_as(what: &'static str) -> impl Fn(DbError) -> ApiError {
     move |err| match err {

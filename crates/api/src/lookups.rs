@@ -1,0 +1,258 @@
+//! Per-process cache of the two lookups every `POST …/messages` makes before its write: which
+//! environment an API key belongs to and which application a path names. They were two of the
+//! statements Postgres ran per message. Correctness over hit rate:
+//! - entries are only used while the invalidation listener is live
+//!   ([`octohooks_db::invalidation`]); any change to keys, environments or applications clears
+//!   every process's cache when it commits, so a revoked key stops working at once;
+//! - a lookup that raced with a change is not cached: each fill carries the generation it
+//!   started in and is dropped if a clearing happened meanwhile;
+//! - only hits are cached (a missing key or application is always asked again), and the maps
+//!   are bounded.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use octohooks_db::invalidation::{self, Event};
+use prometheus::IntCounterVec;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Entries per map at most; a full map is cleared (cheap, rare, and refilled in a moment).
+const CAPACITY: usize = 10_000;
+
+#[derive(Default)]
+struct Maps {
+    keys: HashMap<Vec<u8>, Uuid>,
+    apps: HashMap<(Uuid, String), Uuid>,
+}
+
+/// The cache, shared by every worker of the process.
+pub struct Lookups {
+    live: AtomicBool,
+    generation: AtomicU64,
+    maps: Mutex<Maps>,
+    /// Counts lookups by result: `hit`, `miss`, `bypass`.
+    results: IntCounterVec,
+}
+
+impl Lookups {
+    /// A cache that stays bypassed until [`Lookups::listen`] connects; `results` counts
+    /// lookups by result (a metric with one label).
+    pub fn new(results: IntCounterVec) -> Arc<Self> {
+        Arc::new(Self {
+            live: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            maps: Mutex::default(),
+            results,
+        })
+    }
+
+    fn count(&self, result: &str) {
+        self.results.with_label_values(&[result]).inc();
+    }
+
+    /// Keeps the cache in step with the database until `stop`.
+    pub fn listen(self: &Arc<Self>, database_url: String, stop: CancellationToken) {
+        let lookups = self.clone();
+        let on_event = Arc::new(move |event| lookups.apply(event));
+        tokio::spawn(invalidation::listen(database_url, on_event, stop));
+    }
+
+    fn apply(&self, event: Event) {
+        match event {
+            Event::Forget => self.forget(),
+            Event::Live => self.live.store(true, Ordering::SeqCst),
+            Event::Lost => self.live.store(false, Ordering::SeqCst),
+        }
+    }
+
+    fn forget(&self) {
+        let mut maps = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        maps.keys.clear();
+        maps.apps.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The environment of the API key with this hash, from the cache or from `load`.
+    pub async fn environment<E, F>(&self, key_hash: &[u8], load: F) -> Result<Option<Uuid>, E>
+    where
+        F: Future<Output = Result<Option<Uuid>, E>>,
+    {
+        self.cached(
+            |maps| maps.keys.get(key_hash).copied(),
+            |maps, id| insert_bounded(&mut maps.keys, key_hash.to_vec(), id),
+            load,
+        )
+        .await
+    }
+
+    /// The id of the environment's application named `path` (id or uid), cached or loaded.
+    pub async fn application<E, F>(
+        &self,
+        environment_id: Uuid,
+        path: &str,
+        load: F,
+    ) -> Result<Option<Uuid>, E>
+    where
+        F: Future<Output = Result<Option<Uuid>, E>>,
+    {
+        let key = (environment_id, path.to_owned());
+        self.cached(
+            |maps| maps.apps.get(&key).copied(),
+            |maps, id| insert_bounded(&mut maps.apps, key.clone(), id),
+            load,
+        )
+        .await
+    }
+
+    async fn cached<E, F>(
+        &self,
+        get: impl FnOnce(&Maps) -> Option<Uuid>,
+        put: impl FnOnce(&mut Maps, Uuid),
+        load: F,
+    ) -> Result<Option<Uuid>, E>
+    where
+        F: Future<Output = Result<Option<Uuid>, E>>,
+    {
+        if !self.live.load(Ordering::SeqCst) {
+            self.count("bypass");
+            return load.await;
+        }
+        if let Some(hit) = get(&self.lock()) {
+            self.count("hit");
+            return Ok(Some(hit));
+        }
+        self.count("miss");
+        let started_in = self.generation.load(Ordering::SeqCst);
+        let loaded = load.await?;
+        if let Some(id) = loaded {
+            let mut maps = self.lock();
+            // Cleared while loading: what was loaded may predate the change.
+            if self.live.load(Ordering::SeqCst)
+                && self.generation.load(Ordering::SeqCst) == started_in
+            {
+                put(&mut maps, id);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+fn insert_bounded<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Uuid>, key: K, id: Uuid) {
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+    map.insert(key, id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Arc<Lookups> {
+        let results =
+            IntCounterVec::new(prometheus::Opts::new("lookups", "lookups"), &["result"]).unwrap();
+        Lookups::new(results)
+    }
+
+    async fn load(id: Uuid, calls: &std::sync::atomic::AtomicUsize) -> Result<Option<Uuid>, ()> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(id))
+    }
+
+    #[tokio::test]
+    async fn bypassed_until_live_then_cached_until_forgotten() {
+        let lookups = cache();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let env = Uuid::new_v4();
+        for _ in 0..2 {
+            lookups.environment(b"k", load(env, &calls)).await.unwrap();
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "not live: every lookup goes to the database"
+        );
+
+        lookups.apply(Event::Forget);
+        lookups.apply(Event::Live);
+        for _ in 0..3 {
+            assert_eq!(
+                lookups.environment(b"k", load(env, &calls)).await,
+                Ok(Some(env))
+            );
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "live: loaded once, then served from the cache"
+        );
+
+        lookups.apply(Event::Forget);
+        lookups.environment(b"k", load(env, &calls)).await.unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "a change forgets the entry"
+        );
+
+        lookups.apply(Event::Lost);
+        lookups.environment(b"k", load(env, &calls)).await.unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            5,
+            "lost listener: cache bypassed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_load_racing_with_a_change_is_not_cached() {
+        let lookups = cache();
+        lookups.apply(Event::Live);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let app = Uuid::new_v4();
+        let env = Uuid::new_v4();
+        let racing = async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            // The change commits and its notice arrives while this lookup is in flight.
+            lookups.apply(Event::Forget);
+            Ok::<_, ()>(Some(app))
+        };
+        assert_eq!(
+            lookups.application(env, "shop", racing).await,
+            Ok(Some(app))
+        );
+        lookups
+            .application(env, "shop", load(app, &calls))
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the raced result was not kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn misses_are_not_cached() {
+        let lookups = cache();
+        lookups.apply(Event::Live);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..2 {
+            let missing = async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(None)
+            };
+            assert_eq!(lookups.environment(b"gone", missing).await, Ok(None));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
