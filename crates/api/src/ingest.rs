@@ -3,47 +3,36 @@
 //! in one transaction, so one commit (one WAL flush) serves many requests. Each request gets its
 //! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
 
-use std::sync::Arc;
-
 use octohooks_db::models::Message;
 use octohooks_db::{messages, pool, DbError, DbPool};
+use octohooks_platform::batch::{Batcher, Limits};
 use octohooks_platform::relay::Publisher;
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::error::ApiError;
 
-/// Most messages in one transaction.
-const BATCH: usize = 256;
-/// Messages waiting for a writer, at most; further requests wait for room (backpressure).
-const BACKLOG: usize = 4096;
-/// Transactions in flight at once.
-const WRITERS: usize = 4;
+/// Most messages per transaction, waiting messages at most (then requests wait for room), and
+/// transactions in flight at once.
+const LIMITS: Limits = Limits {
+    batch: 256,
+    backlog: 4096,
+    workers: 4,
+};
 
-struct Pending {
-    message: Message,
-    traceparent: Option<String>,
-    reply: oneshot::Sender<Result<(), ApiError>>,
-}
+/// A message and the trace context of the request that sent it.
+type Item = (Message, Option<String>);
+type Pending = octohooks_platform::batch::Pending<Item, Result<(), ApiError>>;
 
 /// The handle requests use.
 #[derive(Clone)]
-pub struct Ingest {
-    queue: mpsc::Sender<Pending>,
-}
+pub struct Ingest(Batcher<Item, Result<(), ApiError>>);
 
 impl Ingest {
     /// Starts the writers.
     pub fn start(db: DbPool, publisher: Publisher) -> Self {
-        let (queue, receiver) = mpsc::channel(BACKLOG);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..WRITERS {
-            tokio::spawn(write_batches(
-                receiver.clone(),
-                db.clone(),
-                publisher.clone(),
-            ));
-        }
-        Self { queue }
+        Self(Batcher::start(LIMITS, move |batch| {
+            let (db, publisher) = (db.clone(), publisher.clone());
+            async move { write(&db, &publisher, batch).await }
+        }))
     }
 
     /// Stores `message` durably with its fan-out; returns once it is committed.
@@ -52,42 +41,10 @@ impl Ingest {
         message: Message,
         traceparent: Option<String>,
     ) -> Result<(), ApiError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending {
-                message,
-                traceparent,
-                reply,
-            })
-            .await
-            .map_err(|_| ApiError::Unavailable("ingest stopped".into()))?;
-        answer
+        self.0
+            .call((message, traceparent))
             .await
             .map_err(|_| ApiError::Unavailable("ingest stopped".into()))?
-    }
-}
-
-async fn write_batches(
-    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
-    db: DbPool,
-    publisher: Publisher,
-) {
-    loop {
-        let mut batch = Vec::new();
-        {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            batch.push(first);
-            while batch.len() < BATCH {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
-        write(&db, &publisher, batch).await;
     }
 }
 
@@ -109,7 +66,7 @@ async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
             // One bad message (say, its application was deleted meanwhile) must not fail the
             // others: store them one by one. A commit that failed on the wire may have happened
             // after all, so messages already stored are answered as accepted.
-            let ids: Vec<_> = batch.iter().map(|pending| pending.message.id).collect();
+            let ids: Vec<_> = batch.iter().map(|pending| pending.item.0.id).collect();
             let stored = match pool::connection(db).await {
                 Ok(mut conn) => messages::existing_ids(&mut conn, &ids)
                     .await
@@ -117,7 +74,7 @@ async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
                 Err(_) => Vec::new(),
             };
             for pending in batch {
-                if stored.contains(&pending.message.id) {
+                if stored.contains(&pending.item.0.id) {
                     let _ = pending.reply.send(Ok(()));
                 } else {
                     let _ = Box::pin(write_together(db, publisher, vec![pending])).await;
@@ -138,7 +95,7 @@ async fn write_together(
 ) -> Result<(), Vec<Pending>> {
     let (messages, traces): (Vec<&Message>, Vec<Option<&str>>) = batch
         .iter()
-        .map(|pending| (&pending.message, pending.traceparent.as_deref()))
+        .map(|pending| (&pending.item.0, pending.item.1.as_deref()))
         .unzip();
     let outcome = match pool::connection(db).await {
         Ok(mut conn) => messages::accept_batch(&mut conn, &messages, &traces).await,
@@ -149,7 +106,7 @@ async fn write_together(
         Ok((stored, jobs)) => {
             publisher.enqueue(jobs);
             for pending in batch {
-                let result = if stored.binary_search(&pending.message.id).is_ok() {
+                let result = if stored.binary_search(&pending.item.0.id).is_ok() {
                     Ok(())
                 } else {
                     Err(ApiError::Conflict {

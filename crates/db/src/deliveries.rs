@@ -15,7 +15,7 @@ use crate::prepared::prepared;
 use crate::schema::{attempts, message_destinations, outbox};
 use crate::{Conn, DbResult};
 
-/// Everything one attempt needs, read in a single query.
+/// Everything one attempt needs.
 #[derive(Debug, QueryableByName)]
 pub struct JobContext {
     /// Raw payload text.
@@ -50,34 +50,62 @@ pub struct JobContext {
     pub handled: bool,
 }
 
-/// Loads the context of a job; `None` when the message or the endpoint is gone.
-pub async fn job_context(
-    conn: &mut Conn,
-    message_id: Uuid,
-    endpoint_id: Uuid,
-    job_id: i64,
-) -> DbResult<Option<JobContext>> {
-    Ok(prepared(
-        diesel::sql_query(
-            "SELECT m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
-           e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
-           ARRAY(SELECT s.secret FROM endpoint_secrets s \
-                 WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
-                 ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
-           EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = $3) AS handled \
-         FROM messages m \
-         JOIN endpoints e ON e.id = $2 AND e.application_id = m.application_id \
-         LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id \
-         WHERE m.id = $1",
-        )
-        .bind::<SqlUuid, _>(message_id)
-        .bind::<SqlUuid, _>(endpoint_id)
-        .bind::<BigInt, _>(job_id),
-    )
-    .get_result(conn)
-    .await
-    .optional()?)
+/// Which job to load the context of.
+#[derive(Debug, Clone, Copy)]
+pub struct JobKey {
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The job (its outbox id).
+    pub job_id: i64,
 }
+
+/// Loads the contexts of many jobs in one statement, in the order asked; `None` where the
+/// message or the endpoint is gone.
+pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Option<JobContext>>> {
+    #[derive(QueryableByName)]
+    struct Numbered {
+        #[diesel(sql_type = BigInt)]
+        ord: i64,
+        #[diesel(embed)]
+        context: JobContext,
+    }
+    let message_ids: Vec<Uuid> = jobs.iter().map(|j| j.message_id).collect();
+    let endpoint_ids: Vec<Uuid> = jobs.iter().map(|j| j.endpoint_id).collect();
+    let job_ids: Vec<i64> = jobs.iter().map(|j| j.job_id).collect();
+    let rows: Vec<Numbered> = prepared(
+        diesel::sql_query(JOB_CONTEXTS)
+            .bind::<Array<SqlUuid>, _>(&message_ids)
+            .bind::<Array<SqlUuid>, _>(&endpoint_ids)
+            .bind::<Array<BigInt>, _>(&job_ids),
+    )
+    .load(conn)
+    .await?;
+    let mut contexts: Vec<Option<JobContext>> = jobs.iter().map(|_| None).collect();
+    for row in rows {
+        let slot = usize::try_from(row.ord - 1)
+            .ok()
+            .and_then(|at| contexts.get_mut(at));
+        if let Some(slot) = slot {
+            *slot = Some(row.context);
+        }
+    }
+    Ok(contexts)
+}
+
+const JOB_CONTEXTS: &str = "\
+SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
+  e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
+  ARRAY(SELECT s.secret FROM endpoint_secrets s \
+        WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
+        ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
+  EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled \
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
+  AS j(message_id, endpoint_id, job_id, ord) \
+JOIN messages m ON m.id = j.message_id \
+JOIN endpoints e ON e.id = j.endpoint_id AND e.application_id = m.application_id \
+LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id";
 
 /// What became of a scheduled attempt, for the destination row.
 #[derive(Debug, Clone, Copy)]

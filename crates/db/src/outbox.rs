@@ -10,15 +10,15 @@ use crate::schema::outbox;
 use crate::{Conn, DbResult};
 
 /// Claims up to `batch` jobs that are due and unclaimed (or whose claim lapsed) for
-/// `claim_secs` seconds. `SKIP LOCKED` lets many relays work side by side without waiting.
+/// `claim_secs` seconds, oldest availability first (index `outbox_available`). `SKIP LOCKED` lets many relays work side by side without waiting.
 pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult<Vec<OutboxJob>> {
     Ok(prepared(
         diesel::sql_query(
             "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2) \
          WHERE id IN ( \
            SELECT id FROM outbox \
-           WHERE due <= now() AND (claimed_until IS NULL OR claimed_until < now()) \
-           ORDER BY due LIMIT $1 FOR UPDATE SKIP LOCKED) \
+           WHERE greatest(due, claimed_until) <= now() \
+           ORDER BY greatest(due, claimed_until) LIMIT $1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent",
         )
         .bind::<BigInt, _>(batch)

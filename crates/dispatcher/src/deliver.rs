@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use hyper::header::HeaderMap;
-use octohooks_db::deliveries::{self, JobContext, ScheduledOutcome, ScheduledRecord};
+use octohooks_db::deliveries::{self, JobContext, JobKey, ScheduledOutcome, ScheduledRecord};
 use octohooks_db::models::Attempt;
 use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
@@ -16,8 +16,8 @@ use octohooks_platform::metrics::Metrics;
 use rand::Rng;
 use std::sync::Arc;
 
+use crate::batched::{ContextReader, Recorder};
 use crate::http::{put_header, Exchange, WebhookClient};
-use crate::recorder::Recorder;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("octohooks/", env!("CARGO_PKG_VERSION"));
@@ -48,6 +48,8 @@ pub struct Deliverer {
     pub disable_after: Duration,
     /// Opens the stored signing secrets.
     pub sealer: Arc<octohooks_domain::sealing::Sealer>,
+    /// Reads job contexts, many per statement.
+    pub contexts: ContextReader,
     /// Records scheduled attempts, many per commit.
     pub recorder: Recorder,
 }
@@ -82,11 +84,12 @@ impl Deliverer {
 
     async fn try_run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Result<(), DbError> {
         let context = {
-            let mut conn = pool::connection(&self.db).await?;
-            let Some(context) =
-                deliveries::job_context(&mut conn, job.message_id, job.endpoint_id, job.job_id)
-                    .await?
-            else {
+            let key = JobKey {
+                message_id: job.message_id,
+                endpoint_id: job.endpoint_id,
+                job_id: job.job_id,
+            };
+            let Some(context) = self.contexts.read(key).await? else {
                 tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
                 return Ok(());
             };
@@ -103,6 +106,7 @@ impl Deliverer {
                     return Ok(());
                 }
                 if !context.enabled {
+                    let mut conn = pool::connection(&self.db).await?;
                     deliveries::mark_failed(&mut conn, job.message_id, job.endpoint_id).await?;
                     return Ok(());
                 }

@@ -8,10 +8,10 @@
 //! - [`deliver`]: one job from context to recorded attempt.
 //! - [`http`]: the outgoing client with the SSRF guard.
 
+pub mod batched;
 pub mod consumer;
 pub mod deliver;
 pub mod http;
-pub mod recorder;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +24,10 @@ use octohooks_platform::{relay, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::batched::{ContextReader, Recorder};
 use crate::consumer::ConsumerConfig;
 use crate::deliver::Deliverer;
 use crate::http::WebhookClient;
-use crate::recorder::Recorder;
 
 /// A started dispatcher.
 pub struct Running {
@@ -73,6 +73,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         schedule: settings.retry_schedule.clone(),
         disable_after: settings.endpoint_disable_after,
         sealer: settings.sealer.clone(),
+        contexts: ContextReader::start(db.clone()),
         recorder: Recorder::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,144 @@
+//! The dispatcher's two database steps per job, grouped across concurrent jobs: reading what an
+//! attempt needs and recording its outcome. One statement per delivery made Postgres the
+//! bottleneck; now each statement serves every job that was waiting for it, and each job still
+//! gets its own answer before it is acknowledged.
+
+use std::collections::HashSet;
+
+use octohooks_db::deliveries::{self, JobContext, JobKey, ScheduledRecord};
+use octohooks_db::{pool, DbError, DbPool};
+use octohooks_platform::batch::{Batcher, Limits, Pending};
+use uuid::Uuid;
+
+/// Sizes of both batchers (the consumer's prefetch bounds what can wait well below).
+const LIMITS: Limits = Limits {
+    batch: 256,
+    backlog: 4096,
+    workers: 2,
+};
+
+type Answer<R> = Result<R, DbError>;
+
+fn stopped() -> DbError {
+    DbError::Unavailable("dispatcher stopping".into())
+}
+
+/// Reads job contexts, many per statement.
+#[derive(Clone)]
+pub struct ContextReader(Batcher<JobKey, Answer<Option<JobContext>>>);
+
+impl ContextReader {
+    /// Starts the workers.
+    pub fn start(db: DbPool) -> Self {
+        Self(Batcher::start(LIMITS, move |batch| read(db.clone(), batch)))
+    }
+
+    /// The context of one job; `None` when its message or endpoint is gone.
+    pub async fn read(&self, job: JobKey) -> Answer<Option<JobContext>> {
+        self.0.call(job).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+async fn read(db: DbPool, batch: Vec<Pending<JobKey, Answer<Option<JobContext>>>>) {
+    let keys: Vec<JobKey> = batch.iter().map(|pending| pending.item).collect();
+    let outcome = match pool::connection(&db).await {
+        Ok(mut conn) => deliveries::job_contexts(&mut conn, &keys).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(contexts) => {
+            for (pending, context) in batch.into_iter().zip(contexts) {
+                let _ = pending.reply.send(Ok(context));
+            }
+        }
+        Err(err) => {
+            if let Some(batch) = answer_failure(batch, err) {
+                for pending in batch {
+                    Box::pin(read(db.clone(), vec![pending])).await;
+                }
+            }
+        }
+    }
+}
+
+/// Records scheduled attempts, many per statement and commit.
+#[derive(Clone)]
+pub struct Recorder(Batcher<ScheduledRecord, Answer<bool>>);
+
+impl Recorder {
+    /// Starts the workers.
+    pub fn start(db: DbPool) -> Self {
+        Self(Batcher::start(LIMITS, move |batch| {
+            record_in_rounds(db.clone(), batch)
+        }))
+    }
+
+    /// Records one scheduled attempt; `Ok(false)` when another run of the same job already did.
+    pub async fn record(&self, record: ScheduledRecord) -> Answer<bool> {
+        self.0.call(record).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+/// One statement may touch each destination once: a second record of the same destination (a
+/// duplicate job) goes in a later round.
+async fn record_in_rounds(db: DbPool, mut batch: Vec<Pending<ScheduledRecord, Answer<bool>>>) {
+    while !batch.is_empty() {
+        let mut seen = HashSet::<(Uuid, Uuid)>::with_capacity(batch.len());
+        let (round, later) = batch.into_iter().partition(|pending| {
+            let attempt = &pending.item.attempt;
+            seen.insert((attempt.message_id, attempt.endpoint_id))
+        });
+        record(&db, round).await;
+        batch = later;
+    }
+}
+
+async fn record(db: &DbPool, batch: Vec<Pending<ScheduledRecord, Answer<bool>>>) {
+    let records: Vec<&ScheduledRecord> = batch.iter().map(|pending| &pending.item).collect();
+    let outcome = match pool::connection(db).await {
+        Ok(mut conn) => deliveries::record_scheduled(&mut conn, &records).await,
+        Err(err) => Err(err),
+    };
+    drop(records);
+    match outcome {
+        Ok(recorded) => {
+            for (pending, recorded) in batch.into_iter().zip(recorded) {
+                let _ = pending.reply.send(Ok(recorded));
+            }
+        }
+        Err(err) => {
+            if let Some(batch) = answer_failure(batch, err) {
+                for pending in batch {
+                    Box::pin(record(db, vec![pending])).await;
+                }
+            }
+        }
+    }
+}
+
+/// Answers a failed batch: a lost database fails every item (they run again later), a single
+/// item gets its own error, and a batch of several that failed otherwise is handed back to be
+/// retried one by one, so that one bad item does not fail the others.
+fn answer_failure<T, R>(
+    batch: Vec<Pending<T, Answer<R>>>,
+    err: DbError,
+) -> Option<Vec<Pending<T, Answer<R>>>> {
+    match err {
+        DbError::Unavailable(cause) => {
+            for pending in batch {
+                let _ = pending.reply.send(Err(DbError::Unavailable(cause.clone())));
+            }
+            None
+        }
+        err if batch.len() == 1 => {
+            if let Some(pending) = batch.into_iter().next() {
+                let _ = pending.reply.send(Err(err));
+            }
+            None
+        }
+        err => {
+            tracing::warn!(error = %err, size = batch.len(), "batch failed; running it one by one");
+            Some(batch)
+        }
+    }
+}
