@@ -33,7 +33,7 @@ pub struct Lookups {
     live: AtomicBool,
     generation: AtomicU64,
     maps: Mutex<Maps>,
-    /// Counts lookups by result: `hit`, `miss`, `bypass`.
+    /// Counts lookups by result (`hit`, `miss`, `bypass`) and clearings (`forget`).
     results: IntCounterVec,
 }
 
@@ -68,7 +68,11 @@ impl Lookups {
         }
     }
 
-    fn forget(&self) {
+    /// Forgets everything: on a change's notice, and right after this process itself committed
+    /// a change, so that its own next request already sees it (other processes follow when the
+    /// notice reaches them, typically within a millisecond).
+    pub fn forget(&self) {
+        self.count("forget");
         let mut maps = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
         maps.keys.clear();

@@ -94,6 +94,11 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
     Ok(contexts)
 }
 
+/// Every table is reached by its primary key (or its leading column) from the job. Two
+/// conditions compare ids as text on purpose: as plain equalities the planner may use them to
+/// scan every message of the application, or every destination of the endpoint, through the
+/// `(application_id, …)` and `(endpoint_id)` indexes; on young tables without statistics it
+/// did, reading millions of index entries per second.
 const JOB_CONTEXTS: &str = "\
 SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
   e.failing_since IS NOT NULL AS failing, d.status, d.scheduled_attempts, \
@@ -104,8 +109,9 @@ SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
   AS j(message_id, endpoint_id, job_id, ord) \
 JOIN messages m ON m.id = j.message_id \
-JOIN endpoints e ON e.id = j.endpoint_id AND e.application_id = m.application_id \
-LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id = e.id";
+JOIN endpoints e ON e.id = j.endpoint_id \
+LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id::text = e.id::text \
+WHERE e.application_id::text = m.application_id::text";
 
 /// What became of a scheduled attempt, for the destination row.
 #[derive(Debug, Clone, Copy)]
@@ -209,7 +215,12 @@ pub async fn record_scheduled(
 }
 
 /// The destination moves on only if nobody recorded this attempt yet (status and count still
-/// as the job expects), and the attempt and the retry exist only where it did.
+/// as the job expects), and the attempt and the retry exist only where it did. Each destination
+/// must be found through its message (the primary key's leading column): "still pending" is
+/// written as "neither success nor failed" and the endpoint is compared as text so that the
+/// planner cannot read every pending destination (partial index `message_destinations_pending`)
+/// or every destination of the endpoint instead, which it did on young tables without
+/// statistics.
 const RECORD_SCHEDULED: &str = "\
 WITH r AS ( \
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[], \
@@ -222,7 +233,8 @@ upd AS ( \
     attempt_count = d.attempt_count + 1, status = r.new_status, next_attempt = r.next_attempt, \
     updated = r.created \
   FROM r \
-  WHERE d.message_id = r.message_id AND d.endpoint_id = r.endpoint_id AND d.status = 'pending' \
+  WHERE d.message_id = r.message_id AND d.endpoint_id::text = r.endpoint_id::text \
+    AND d.status NOT IN ('success', 'failed') \
     AND d.scheduled_attempts = r.attempts_before \
   RETURNING d.message_id, d.endpoint_id), \
 ins AS ( \

@@ -36,7 +36,7 @@ pub struct Metrics {
     /// Jobs waiting in the delivery queue (consumer lag).
     pub queue_depth: IntGauge,
     /// API-key and application lookups by result (`hit`, `miss`, `bypass` while the
-    /// invalidation listener is down).
+    /// invalidation listener is down), and `forget`: clearings after a change committed.
     pub lookup_cache: IntCounterVec,
 }
 

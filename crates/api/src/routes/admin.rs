@@ -86,6 +86,7 @@ pub async fn delete_environment(
     let environment = environments::delete(&mut conn, id)
         .await
         .map_err(not_found_as("environment"))?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(EnvironmentOut::from_row(environment, None)))
 }
 
@@ -129,6 +130,7 @@ pub async fn revoke_api_key(
     environments::revoke_key(&mut conn, environment_id, key_id)
         .await
         .map_err(not_found_as("API key"))?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(ApiKeyOut {
         id: key_id,
         environment_id,

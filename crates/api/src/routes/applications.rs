@@ -128,6 +128,7 @@ pub async fn update_application(
     let updated = store::update(&mut conn, app.id, &name, uid.as_deref())
         .await
         .map_err(conflict_as("uid"))?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(ApplicationOut::from(updated)))
 }
 
@@ -143,5 +144,6 @@ pub async fn delete_application(
     let mut conn = pool::connection(&state.db).await?;
     let app = find_app(&mut conn, tenant.environment_id, &path).await?;
     let deleted = store::delete(&mut conn, app.id).await?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(ApplicationOut::from(deleted)))
 }
