@@ -99,6 +99,23 @@ async fn main() -> anyhow::Result<()> {
         .application(&key, "ingest", &[format!("{receiver}/ingest")])
         .await?;
 
+    // Warm-up. A fresh database has no planner statistics until autovacuum's first ANALYZE
+    // (within a minute of traffic); plans made on its empty tables would be measured instead
+    // of the services. Like pgbench, which vacuums before it runs, the bench loads the
+    // services for a few seconds, waits for delivery, and analyzes.
+    admin
+        .application(&key, "warmup", &[format!("{receiver}/warmup")])
+        .await?;
+    let warmup = load::closed_loop(&Poster::new(&api, &key, "warmup", 400), 32, phase).await;
+    wait_for(
+        &arrivals,
+        "/warmup",
+        warmup.started.len(),
+        Duration::from_secs(300),
+    )
+    .await;
+    setup::analyze(DATABASE)?;
+
     // Ingest at three concurrencies.
     let mut ingest_at_32 = f64::NAN;
     if run("ingest") {

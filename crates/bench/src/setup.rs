@@ -23,6 +23,17 @@ pub fn recreate_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `VACUUM ANALYZE` on `name`: gives the planner the statistics that autovacuum gives any
+/// database that has been running for a minute.
+pub fn analyze(name: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", name, "-q", "-c"])
+        .arg("VACUUM ANALYZE")
+        .status()?;
+    anyhow::ensure!(status.success(), "could not analyze {name}");
+    Ok(())
+}
+
 /// Deletes the run's delivery queues (best effort).
 pub fn delete_queues(queue: &str) {
     for name in [queue.to_owned(), format!("{queue}.retry")] {
