@@ -184,7 +184,7 @@ pub async fn note_outcome(
         #[diesel(sql_type = diesel::sql_types::Bool)]
         disabled: bool,
     }
-    let changed: Option<Disabled> = diesel::sql_query(
+    let changed: Option<Disabled> = crate::prepared::prepared(diesel::sql_query(
         "UPDATE endpoints SET \
            failing_since = COALESCE(failing_since, now()), \
            enabled = CASE WHEN failing_since < now() - make_interval(secs => $2) THEN false ELSE enabled END, \
@@ -197,7 +197,7 @@ pub async fn note_outcome(
          RETURNING NOT enabled AS disabled",
     )
     .bind::<SqlUuid, _>(endpoint_id)
-    .bind::<BigInt, _>(disable_after_secs)
+    .bind::<BigInt, _>(disable_after_secs))
     .get_result(conn)
     .await
     .optional()?;

@@ -171,9 +171,16 @@ impl Deliverer {
                 }
             }
         }
-        // Only attempts that were recorded count towards the endpoint's health; a success of a
-        // healthy endpoint changes nothing, so it costs no round trip.
-        if !success || context.failing {
+        // Only attempts that were recorded count towards the endpoint's health, and only those
+        // that change it cost a round trip: not a success of a healthy endpoint, nor a failure
+        // of one already failing whose run is still too short to disable it.
+        if health_may_change(
+            success,
+            exchange.status,
+            context.failing_since,
+            self.disable_after,
+            Utc::now(),
+        ) {
             let disable_after = i64::try_from(self.disable_after.as_secs()).unwrap_or(i64::MAX);
             let status = i32::from(exchange.status);
             let mut conn = pool::connection(&self.db).await?;
@@ -255,6 +262,27 @@ impl Deliverer {
     }
 }
 
+/// Whether an attempt's outcome can change its endpoint's health (see `note_outcome`): a 410,
+/// the first failure, the first success after failures, or a failure that makes the failing run
+/// long enough to disable the endpoint. The run's start is the database's clock; the services'
+/// clocks are assumed to be in step with it (NTP).
+fn health_may_change(
+    success: bool,
+    status: u16,
+    failing_since: Option<chrono::DateTime<Utc>>,
+    disable_after: Duration,
+    now: chrono::DateTime<Utc>,
+) -> bool {
+    match failing_since {
+        _ if status == 410 => true,
+        None => !success,
+        Some(_) if success => true,
+        Some(since) => (now - since)
+            .to_std()
+            .is_ok_and(|failing_for| failing_for >= disable_after),
+    }
+}
+
 /// Spreads retries by ±10% so that endpoints coming back are not hit by a thundering herd.
 fn jitter(delay: Duration) -> Duration {
     let factor = rand::thread_rng().gen_range(0.9..=1.1);
@@ -264,6 +292,23 @@ fn jitter(delay: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_outcomes_that_change_health_cost_a_round_trip() {
+        let now = Utc::now();
+        let day = Duration::from_secs(86_400);
+        let since = |secs| Some(now - chrono::Duration::seconds(secs));
+        // Healthy endpoint: successes change nothing, a failure starts a run, 410 disables.
+        assert!(!health_may_change(true, 200, None, day, now));
+        assert!(health_may_change(false, 500, None, day, now));
+        assert!(health_may_change(false, 410, None, day, now));
+        // Failing endpoint: a success ends the run; failures matter once the run is long enough.
+        assert!(health_may_change(true, 200, since(10), day, now));
+        assert!(!health_may_change(false, 500, since(10), day, now));
+        assert!(!health_may_change(false, 0, since(86_399), day, now));
+        assert!(health_may_change(false, 500, since(86_400), day, now));
+        assert!(health_may_change(false, 410, since(10), day, now));
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {
