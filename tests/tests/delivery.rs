@@ -477,3 +477,52 @@ async fn resend_makes_one_manual_attempt() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_an_endpoint_deletes_its_attempts_and_waiting_retries() {
+    let app = TestApp::spawn_with(Options {
+        retry_schedule: "1h".into(),
+        ..Options::default()
+    })
+    .await;
+    let failing = Receiver::start().await;
+    failing.default_status(500);
+    let healthy = Receiver::start().await;
+    app.create_app("app").await;
+    let doomed = app
+        .create_endpoint("app", json!({"url": failing.url("/hook")}))
+        .await;
+    let doomed = doomed["id"].as_str().unwrap().to_owned();
+    let kept = app
+        .create_endpoint("app", json!({"url": healthy.url("/hook")}))
+        .await;
+    let message = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    let id = message.json["id"].as_str().unwrap().to_owned();
+    assert!(eventually(10, || async { attempts(&app, "app", &id).await.len() == 2 }).await);
+    let retries = format!("SELECT count(*) FROM outbox WHERE endpoint_id = '{doomed}'");
+    assert_eq!(app.count(&retries).await, 1, "the retry waits an hour");
+
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/applications/app/endpoints/{doomed}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    assert_eq!(app.count(&retries).await, 0);
+    let left = attempts(&app, "app", &id).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["endpointId"], kept["id"]);
+    let doomed_rows = format!(
+        "SELECT (SELECT count(*) FROM attempts WHERE endpoint_id = '{doomed}') \
+         + (SELECT count(*) FROM message_destinations WHERE endpoint_id = '{doomed}')"
+    );
+    assert_eq!(app.count(&doomed_rows).await, 0);
+    app.stop().await;
+}

@@ -204,12 +204,27 @@ pub async fn note_outcome(
     Ok(changed.is_some_and(|row| row.disabled))
 }
 
-/// Deletes an endpoint, its secrets, destinations and attempts.
+/// Deletes an endpoint, its secrets and destinations (by cascade), and its attempts and waiting
+/// jobs (which have no foreign key to it, see migration 000008), in one transaction.
 pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Endpoint> {
-    Ok(diesel::delete(endpoints::table.find(id))
-        .returning(Endpoint::as_returning())
-        .get_result(conn)
-        .await?)
+    use crate::schema::{attempts, outbox};
+    conn.transaction(|conn| {
+        async move {
+            let endpoint = diesel::delete(endpoints::table.find(id))
+                .returning(Endpoint::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::delete(attempts::table.filter(attempts::endpoint_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(outbox::table.filter(outbox::endpoint_id.eq(id)))
+                .execute(conn)
+                .await?;
+            Ok(endpoint)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// The secrets that sign right now: the current one first, then rotated ones not yet expired.
