@@ -138,7 +138,7 @@ where
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "http.request",
         http.method = %method,
@@ -162,13 +162,13 @@ where
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
-        let status = response.status().as_u16();
+        let status = response.status();
         span.record("http.route", route.as_str());
-        span.record("http.status", status);
+        span.record("http.status", status.as_u16());
         if let Some(metrics) = metrics {
             metrics
                 .http_requests
-                .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+                .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
                 .inc();
             metrics
                 .http_duration

@@ -3,6 +3,7 @@
 //! phase (for a smoke run; the published figures come from a full run).
 
 mod load;
+mod phases;
 mod receiver;
 mod services;
 mod setup;
@@ -10,8 +11,8 @@ mod stats;
 
 use std::time::{Duration, Instant};
 
-use load::{Poster, Sent};
-use receiver::Arrivals;
+use load::Poster;
+use phases::{end_to_end, wait_for};
 use stats::{quantile_ms, Row};
 
 const API: &str = "127.0.0.1:18180";
@@ -20,43 +21,6 @@ const DISPATCHER_B: &str = "127.0.0.1:18182";
 const DATABASE: &str = "octohooks_bench";
 /// The "moderate" rate of the end-to-end latency phase (override with OCTOHOOKS_BENCH_E2E_RATE).
 const E2E_RATE_DEFAULT: u64 = 200;
-
-fn row(name: impl Into<String>, value: f64, unit: &str, note: impl Into<String>) -> Row {
-    Row {
-        name: name.into(),
-        value,
-        unit: unit.into(),
-        note: note.into(),
-    }
-}
-
-/// Latencies from each accepted request's start to its arrival on `path`.
-fn end_to_end(sent: &Sent, arrivals: &Arrivals, path: &str) -> Vec<Duration> {
-    sent.started
-        .iter()
-        .filter_map(|(id, started)| {
-            arrivals
-                .at(path, id)
-                .map(|at| at.saturating_duration_since(*started))
-        })
-        .collect()
-}
-
-async fn wait_for(
-    arrivals: &Arrivals,
-    prefix: &str,
-    count: usize,
-    limit: Duration,
-) -> Option<Duration> {
-    let started = Instant::now();
-    while arrivals.distinct(prefix) < count {
-        if started.elapsed() > limit {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Some(started.elapsed())
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -68,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
     let phase = Duration::from_secs(if quick { 3 } else { 10 });
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
-    // OCTOHOOKS_BENCH_ONLY=<phase> runs one phase: ingest, pgbench, e2e, drain, fanout, isolation.
+    // OCTOHOOKS_BENCH_ONLY=<phase> runs one phase: ingest, pgbench, e2e, drain, fanout, isolation,
+    // transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| only.as_deref().is_none_or(|only| only == phase);
 
@@ -84,8 +49,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (api_idle, _) = services::rss_mib(&api_process);
     let (dispatcher_idle, _) = services::rss_mib(&dispatcher);
-    rows.push(row("idle RSS, API", api_idle, "MiB", "target <= 64"));
-    rows.push(row(
+    rows.push(Row::new("idle RSS, API", api_idle, "MiB", "target <= 64"));
+    rows.push(Row::new(
         "idle RSS, dispatcher",
         dispatcher_idle,
         "MiB",
@@ -134,19 +99,19 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 ""
             };
-            rows.push(row(
+            rows.push(Row::new(
                 format!("ingest c={concurrency}: throughput"),
                 rate,
                 "msg/s",
                 note,
             ));
-            rows.push(row(
+            rows.push(Row::new(
                 format!("ingest c={concurrency}: p50"),
                 quantile_ms(&mut sent.latencies, 0.5),
                 "ms",
                 "",
             ));
-            rows.push(row(
+            rows.push(Row::new(
                 format!("ingest c={concurrency}: p99"),
                 quantile_ms(&mut sent.latencies, 0.99),
                 "ms",
@@ -154,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
             ));
         }
         let caught_up = wait_for(&arrivals, "/ingest", accepted, Duration::from_secs(300)).await;
-        rows.push(row(
+        rows.push(Row::new(
             "delivery backlog drained after ingest",
             caught_up.map_or(f64::NAN, |d| d.as_secs_f64()),
             "s",
@@ -168,13 +133,13 @@ async fn main() -> anyhow::Result<()> {
         let mut alone =
             load::closed_loop(&Poster::new(&api, &key, "ingest-only", 400), 32, phase).await;
         alone_at_32 = alone.latencies.len() as f64 / phase.as_secs_f64();
-        rows.push(row(
+        rows.push(Row::new(
             "ingest c=32, no delivery running: throughput",
             alone_at_32,
             "msg/s",
             "dispatcher stopped",
         ));
-        rows.push(row(
+        rows.push(Row::new(
             "ingest c=32, no delivery running: p99",
             quantile_ms(&mut alone.latencies, 0.99),
             "ms",
@@ -196,19 +161,19 @@ async fn main() -> anyhow::Result<()> {
         let pg_app = setup::prepare_pgbench_database(&pg_database)?;
         let pg_tps = setup::pgbench_limit(&pg_database, &pg_app, 32, phase.as_secs() as u32)?;
         setup::recreate_database(&pg_database)?;
-        rows.push(row(
+        rows.push(Row::new(
             "pgbench, API's inserts per message, c=32",
             pg_tps,
             "tx/s",
             "raw Postgres limit",
         ));
-        rows.push(row(
+        rows.push(Row::new(
             "ingest c=32 / pgbench, while delivering",
             ingest_at_32 / pg_tps * 100.0,
             "%",
             "target >= 50 %",
         ));
-        rows.push(row(
+        rows.push(Row::new(
             "ingest c=32 / pgbench, no delivery running",
             alone_at_32 / pg_tps * 100.0,
             "%",
@@ -231,13 +196,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         let mut latencies = end_to_end(&sent, &arrivals, "/e2e");
-        rows.push(row(
+        rows.push(Row::new(
             format!("end-to-end at {e2e_rate} msg/s: p50"),
             quantile_ms(&mut latencies, 0.5),
             "ms",
             "POST start -> receiver; target <= 10",
         ));
-        rows.push(row(
+        rows.push(Row::new(
             format!("end-to-end at {e2e_rate} msg/s: p99"),
             quantile_ms(&mut latencies, 0.99),
             "ms",
@@ -274,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
         let rate = done.map_or(f64::NAN, |_| {
             sent.started.len() as f64 / started.elapsed().as_secs_f64()
         });
-        rows.push(row(
+        rows.push(Row::new(
             format!("delivery throughput, {replicas} dispatcher(s)"),
             rate,
             "msg/s",
@@ -283,110 +248,34 @@ async fn main() -> anyhow::Result<()> {
         drop(second);
     }
 
-    // Fan-out: one message to 50 endpoints.
+    let bench = phases::Run {
+        api: &api,
+        key: &key,
+        admin: &admin,
+        receiver: &receiver,
+        arrivals: &arrivals,
+        phase,
+    };
     if run("fanout") {
-        let fan_urls: Vec<String> = (0..50).map(|i| format!("{receiver}/fan/{i}")).collect();
-        admin.application(&key, "fanout", &fan_urls).await?;
-        let fan_poster = Poster::new(&api, &key, "fanout", 400);
-        let mut fan_latencies = Vec::new();
-        for round in 1..=20 {
-            let started = Instant::now();
-            if fan_poster.post().await.is_some()
-                && wait_for(&arrivals, "/fan/", 50 * round, Duration::from_secs(30))
-                    .await
-                    .is_some()
-            {
-                fan_latencies.push(started.elapsed());
-            }
-        }
-        rows.push(row(
-            "fan-out to 50 endpoints: p50 (last arrival)",
-            quantile_ms(&mut fan_latencies, 0.5),
-            "ms",
-            "20 messages",
-        ));
-        rows.push(row(
-            "fan-out to 50 endpoints: p99 (last arrival)",
-            quantile_ms(&mut fan_latencies, 0.99),
-            "ms",
-            "",
-        ));
+        rows.extend(phases::fanout(&bench).await?);
     }
-
     if run("isolation") {
-        // Isolation: half the endpoints fail (and retry); the healthy half must not slow down.
-        let healthy: Vec<String> = (0..10).map(|i| format!("{receiver}/base/{i}")).collect();
-        let mixed: Vec<String> = (0..10)
-            .map(|i| {
-                if i % 2 == 0 {
-                    format!("{receiver}/fail/{i}")
-                } else {
-                    format!("{receiver}/ok/{i}")
-                }
-            })
-            .collect();
-        admin.application(&key, "healthy", &healthy).await?;
-        admin.application(&key, "mixed", &mixed).await?;
-        let rate = 20;
-        let baseline = load::open_loop(
-            &Poster::new(&api, &key, "healthy", 400),
-            rate,
-            rate * phase.as_secs(),
-        )
-        .await;
-        wait_for(
-            &arrivals,
-            "/base/",
-            baseline.started.len() * 10,
-            Duration::from_secs(60),
-        )
-        .await;
-        let mut base_latencies: Vec<Duration> = (0..10)
-            .flat_map(|i| end_to_end(&baseline, &arrivals, &format!("/base/{i}")))
-            .collect();
-        let with_failures = load::open_loop(
-            &Poster::new(&api, &key, "mixed", 400),
-            rate,
-            rate * phase.as_secs(),
-        )
-        .await;
-        wait_for(
-            &arrivals,
-            "/ok/",
-            with_failures.started.len() * 5,
-            Duration::from_secs(60),
-        )
-        .await;
-        let mut ok_latencies: Vec<Duration> = [1, 3, 5, 7, 9]
-            .iter()
-            .flat_map(|i| end_to_end(&with_failures, &arrivals, &format!("/ok/{i}")))
-            .collect();
-        let base_p99 = quantile_ms(&mut base_latencies, 0.99);
-        let mixed_p99 = quantile_ms(&mut ok_latencies, 0.99);
-        rows.push(row(
-            "isolation: healthy endpoints p99, all healthy",
-            base_p99,
-            "ms",
-            "10 endpoints, 20 msg/s",
-        ));
-        rows.push(row(
-            "isolation: healthy endpoints p99, half failing",
-            mixed_p99,
-            "ms",
-            format!("ratio {:.2}", mixed_p99 / base_p99),
-        ));
+        rows.extend(phases::isolation(&bench).await?);
+    }
+    if run("transactions") {
+        rows.extend(phases::transactions(&bench, DATABASE).await?);
     }
 
     let (_, api_peak) = services::rss_mib(&api_process);
     let (_, dispatcher_peak) = services::rss_mib(&dispatcher);
-    rows.push(row("peak RSS, API", api_peak, "MiB", ""));
-    rows.push(row(
+    rows.push(Row::new("peak RSS, API", api_peak, "MiB", ""));
+    rows.push(Row::new(
         "peak RSS, dispatcher",
         dispatcher_peak,
         "MiB",
         "the last dispatcher started",
     ));
-    rows.push(row(
+    rows.push(Row::new(
         "receiver requests in all",
         arrivals.total() as f64,
         "req",

@@ -34,6 +34,30 @@ pub fn analyze(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Transactions committed or rolled back in `database` so far, as Postgres counts them (each
+/// backend publishes its counts within about a second of its last transaction).
+pub fn transactions(database: &str) -> anyhow::Result<u64> {
+    let output = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-At",
+            "-c",
+        ])
+        .arg(format!(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{database}'"
+        ))
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("no transaction count for {database}: {text}"))
+}
+
 /// Deletes the run's delivery queues (best effort).
 pub fn delete_queues(queue: &str) {
     for name in [queue.to_owned(), format!("{queue}.retry")] {

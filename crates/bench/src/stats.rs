@@ -17,6 +17,18 @@ pub struct Row {
     pub note: String,
 }
 
+impl Row {
+    /// A row of the table.
+    pub fn new(name: impl Into<String>, value: f64, unit: &str, note: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            note: note.into(),
+        }
+    }
+}
+
 /// The `q`-quantile (0..=1) of `samples` in milliseconds.
 pub fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
     if samples.is_empty() {

@@ -7,10 +7,9 @@
 //! The W3C trace context travels from the API through the outbox and the RabbitMQ message
 //! headers into the dispatcher, so one trace shows POST → commit → publish → each attempt.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -101,19 +100,40 @@ pub fn init(
     Telemetry { provider }
 }
 
+/// The one header the trace context travels in. A carrier holding only it spares the
+/// propagator's general map (a hash map and lower-cased keys per call, on every job).
+struct Traceparent<T>(T);
+
+impl Injector for Traceparent<Option<String>> {
+    fn set(&mut self, key: &str, value: String) {
+        if key == "traceparent" {
+            self.0 = Some(value);
+        }
+    }
+}
+
+impl Extractor for Traceparent<&str> {
+    fn get(&self, key: &str) -> Option<&str> {
+        key.eq_ignore_ascii_case("traceparent").then_some(self.0)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
+}
+
 /// The W3C `traceparent` of the current span, if there is a trace.
 pub fn current_traceparent() -> Option<String> {
     let context = tracing::Span::current().context();
-    let mut carrier = HashMap::new();
+    let mut carrier = Traceparent(None);
     TraceContextPropagator::new().inject_context(&context, &mut carrier);
-    carrier.remove("traceparent")
+    carrier.0
 }
 
 /// Makes `span` a child of the trace named by `traceparent` (no-op when absent or invalid).
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     if let Some(traceparent) = traceparent {
-        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-        let context = TraceContextPropagator::new().extract(&carrier);
+        let context = TraceContextPropagator::new().extract(&Traceparent(traceparent));
         let _ = span.set_parent(context);
     }
 }

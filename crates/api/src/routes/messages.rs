@@ -24,15 +24,15 @@ use crate::state::AppState;
 pub const MAX_PAYLOAD_BYTES: usize = 350 * 1024;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/applications/{app}/messages", web::get().to(list_messages))
-        .route(
-            "/applications/{app}/messages",
-            web::post().to(create_message),
-        )
-        .route(
-            "/applications/{app}/messages/{message}",
-            web::get().to(get_message),
-        );
+    cfg.route(
+        "/applications/{app}/messages",
+        web::post().to(create_message),
+    )
+    .route("/applications/{app}/messages", web::get().to(list_messages))
+    .route(
+        "/applications/{app}/messages/{message}",
+        web::get().to(get_message),
+    );
 }
 
 fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
