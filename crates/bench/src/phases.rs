@@ -119,14 +119,28 @@ pub async fn isolation(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         .iter()
         .flat_map(|i| end_to_end(&with_failures, run.arrivals, &format!("/ok/{i}")))
         .collect();
+    let base_p50 = quantile_ms(&mut base_latencies, 0.5);
+    let mixed_p50 = quantile_ms(&mut ok_latencies, 0.5);
     let base_p99 = quantile_ms(&mut base_latencies, 0.99);
     let mixed_p99 = quantile_ms(&mut ok_latencies, 0.99);
     Ok(vec![
         Row::new(
+            "isolation: healthy endpoints p50, all healthy",
+            base_p50,
+            "ms",
+            "10 endpoints, 20 msg/s",
+        ),
+        Row::new(
+            "isolation: healthy endpoints p50, half failing",
+            mixed_p50,
+            "ms",
+            format!("ratio {:.2}", mixed_p50 / base_p50),
+        ),
+        Row::new(
             "isolation: healthy endpoints p99, all healthy",
             base_p99,
             "ms",
-            "10 endpoints, 20 msg/s",
+            "",
         ),
         Row::new(
             "isolation: healthy endpoints p99, half failing",
