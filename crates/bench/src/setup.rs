@@ -4,19 +4,17 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+/// `psql` connected to `database` on the local server.
+fn psql(database: &str) -> Command {
+    let mut command = Command::new("psql");
+    command.args(["-h", "127.0.0.1", "-U", "postgres", "-d", database]);
+    command
+}
+
 /// Recreates the benchmark database (the API migrates it on start).
 pub fn recreate_database(name: &str) -> anyhow::Result<()> {
-    let status = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-        ])
+    let status = psql("postgres")
+        .args(["-q", "-c"])
         .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .status()?;
     anyhow::ensure!(status.success(), "could not drop {name}");
@@ -26,8 +24,8 @@ pub fn recreate_database(name: &str) -> anyhow::Result<()> {
 /// `VACUUM ANALYZE` on `name`: gives the planner the statistics that autovacuum gives any
 /// database that has been running for a minute.
 pub fn analyze(name: &str) -> anyhow::Result<()> {
-    let status = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", name, "-q", "-c"])
+    let status = psql(name)
+        .args(["-q", "-c"])
         .arg("VACUUM ANALYZE")
         .status()?;
     anyhow::ensure!(status.success(), "could not analyze {name}");
