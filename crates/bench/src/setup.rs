@@ -35,17 +35,8 @@ pub fn analyze(name: &str) -> anyhow::Result<()> {
 /// Transactions committed or rolled back in `database` so far, as Postgres counts them (each
 /// backend publishes its counts within about a second of its last transaction).
 pub fn transactions(database: &str) -> anyhow::Result<u64> {
-    let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-At",
-            "-c",
-        ])
+    let output = psql("postgres")
+        .args(["-At", "-c"])
         .arg(format!(
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{database}'"
         ))
@@ -159,19 +150,7 @@ pub fn prepare_pgbench_database(name: &str) -> anyhow::Result<String> {
         env = uuid::Uuid::now_v7(),
         endpoint = uuid::Uuid::now_v7(),
     );
-    let status = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            name,
-            "-q",
-            "-c",
-            &sql,
-        ])
-        .status()?;
+    let status = psql(name).args(["-q", "-c", &sql]).status()?;
     anyhow::ensure!(status.success(), "could not seed {name}");
     Ok(app.to_string())
 }

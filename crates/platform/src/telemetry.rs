@@ -147,3 +147,27 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
         .is_valid()
         .then(|| span_context.trace_id().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceContextExt;
+
+    use super::*;
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_one_header_carrier_reads_and_writes_the_w3c_traceparent() {
+        let propagator = TraceContextPropagator::new();
+        let context = propagator.extract(&Traceparent(TRACEPARENT));
+        assert_eq!(
+            context.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let mut carrier = Traceparent(None);
+        propagator.inject_context(&context, &mut carrier);
+        assert_eq!(carrier.0.as_deref(), Some(TRACEPARENT));
+        let nothing = propagator.extract(&Traceparent("not a traceparent"));
+        assert!(!nothing.span().span_context().is_valid());
+    }
+}
