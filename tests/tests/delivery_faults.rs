@@ -271,8 +271,10 @@ async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
             .unwrap();
     }
     let accepted = post_messages(&app, 5).await;
+    // The dispatcher may hold a stale subscription to the deleted queue (RabbitMQ does not
+    // always cancel it) and replaces it once it has been idle for 20 s.
     assert!(
-        eventually(30, || async {
+        eventually(60, || async {
             unique_ids(&receiver).len() == accepted.len()
         })
         .await

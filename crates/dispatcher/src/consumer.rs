@@ -13,6 +13,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
 use octohooks_platform::{amqp, telemetry};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -40,12 +41,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
+    let session = Session {
+        config: &config,
+        deliverer: &deliverer,
+        connected: &connected,
+        shutdown: &shutdown,
+        tracker: &tracker,
+    };
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match consume_once(&config, &deliverer, &connected, &shutdown, &tracker).await {
+        match session.consume_on_new_connection().await {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(err) => {
-                connected.store(false, Ordering::Relaxed);
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64,
                     "consumer lost RabbitMQ; reconnecting");
                 tokio::select! {
@@ -60,94 +67,163 @@ pub async fn run(
     tracker.wait().await;
 }
 
-async fn consume_once(
-    config: &ConsumerConfig,
-    deliverer: &Deliverer,
-    connected: &AtomicBool,
-    shutdown: &CancellationToken,
-    tracker: &TaskTracker,
-) -> Result<(), amqp::AmqpError> {
-    let (connection, channel) = amqp::connect(&config.url, &config.queue).await?;
-    // The prefetch applies per consumer: first attempts get three quarters of it, retries the
-    // rest, so retries of failing endpoints never hold every slot.
-    let retry_prefetch = (config.prefetch / 4).max(1);
-    let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
-    let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
-    let retry_tag = format!("{tag}-retry");
-    channel
-        .basic_qos(first_prefetch, BasicQosOptions::default())
-        .await?;
-    let first = channel
-        .basic_consume(
-            &config.queue,
-            &tag,
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .basic_qos(retry_prefetch, BasicQosOptions::default())
-        .await?;
-    let retries = channel
-        .basic_consume(
-            &amqp::retry_queue(&config.queue),
-            &retry_tag,
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut consumer = futures::stream::select(first, retries);
-    connected.store(true, Ordering::Relaxed);
-    tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
-    let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
-    watchdog.tick().await;
-    let queues = [config.queue.clone(), amqp::retry_queue(&config.queue)];
-    let result = loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => break Ok(()),
-            next = consumer.next() => next,
-            _ = watchdog.tick() => {
-                // A queue deleted under us may leave the consumer silently without deliveries:
-                // check that both queues exist and still have us as a consumer.
-                if let Err(err) = still_consuming(&channel, &queues).await {
-                    break Err(err);
-                }
-                continue;
-            }
-        };
-        match next {
-            Some(Ok(delivery)) => {
-                let deliverer = deliverer.clone();
-                tracker.spawn(handle(deliverer, delivery));
-            }
-            Some(Err(err)) => break Err(err.into()),
-            None => break Err(amqp::AmqpError::NotConnected),
-        }
-    };
-    if result.is_err() {
-        let _ = connection.close(200, "reconnecting").await;
-    }
-    if shutdown.is_cancelled() {
-        tracing::info!(
-            in_flight = tracker.len(),
-            "stopping: no new jobs, finishing in-flight ones"
-        );
-        for tag in [&tag, &retry_tag] {
-            let _ = channel
-                .basic_cancel(tag, BasicCancelOptions::default())
-                .await;
-        }
-        tracker.close();
-        tracker.wait().await;
-        let _ = connection.close(200, "shutting down").await;
-        tracing::info!("drained");
-    }
-    connected.store(false, Ordering::Relaxed);
-    result
-}
-
 /// How often the consumer checks that its queues still exist and know it.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
+/// A consumer that has received nothing for this long, with no job in flight, is subscribed
+/// again on a fresh channel. RabbitMQ (seen with 3.10) may not cancel the consumers of a quorum
+/// queue that is deleted; once the queue is declared again under the same name, it hands jobs
+/// to the stale subscription, which never sees them: they stay unacknowledged until that
+/// channel closes. Replacing an idle channel bounds how long jobs can be stranded this way;
+/// when idle, it costs a handful of broker round trips.
+const RESUBSCRIBE_WHEN_IDLE: Duration = Duration::from_secs(20);
+/// Longest wait for the broker to close a channel or connection.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a subscription ended without an error.
+enum SubscriptionEnd {
+    /// Shutdown: the consumers were cancelled and the jobs in flight finished.
+    Shutdown,
+    /// The subscription was idle or cancelled by the broker: subscribe again.
+    Resubscribe,
+}
+
+/// What every subscription of the consumer shares.
+struct Session<'a> {
+    config: &'a ConsumerConfig,
+    deliverer: &'a Deliverer,
+    connected: &'a AtomicBool,
+    shutdown: &'a CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+impl Session<'_> {
+    /// Connects and keeps subscribing on that connection until it fails or shutdown.
+    async fn consume_on_new_connection(&self) -> Result<(), amqp::AmqpError> {
+        let connection =
+            lapin::Connection::connect(&self.config.url, lapin::ConnectionProperties::default())
+                .await?;
+        let mut first = true;
+        let result = loop {
+            match self.subscribe(&connection, first).await {
+                Ok(SubscriptionEnd::Shutdown) => break Ok(()),
+                Ok(SubscriptionEnd::Resubscribe) => first = false,
+                Err(err) => break Err(err),
+            }
+        };
+        self.connected.store(false, Ordering::Relaxed);
+        let reason = if result.is_ok() {
+            "shutting down"
+        } else {
+            "reconnecting"
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason)).await;
+        result
+    }
+
+    /// Subscribes to both queues on a new channel and hands each job to a task of its own.
+    async fn subscribe(
+        &self,
+        connection: &lapin::Connection,
+        first_on_connection: bool,
+    ) -> Result<SubscriptionEnd, amqp::AmqpError> {
+        let config = self.config;
+        let channel = amqp::open_channel(connection, &config.queue).await?;
+        // The prefetch applies per consumer: first attempts get three quarters of it, retries
+        // the rest, so retries of failing endpoints never hold every slot.
+        let retry_prefetch = (config.prefetch / 4).max(1);
+        let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
+        let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
+        let retry_tag = format!("{tag}-retry");
+        channel
+            .basic_qos(first_prefetch, BasicQosOptions::default())
+            .await?;
+        let mut firsts = channel
+            .basic_consume(
+                &config.queue,
+                &tag,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .basic_qos(retry_prefetch, BasicQosOptions::default())
+            .await?;
+        let mut retries = channel
+            .basic_consume(
+                &amqp::retry_queue(&config.queue),
+                &retry_tag,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.connected.store(true, Ordering::Relaxed);
+        if first_on_connection {
+            tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
+        } else {
+            tracing::debug!(queue = %config.queue, "subscribed again on a fresh channel");
+        }
+        let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
+        watchdog.tick().await;
+        let queues = [config.queue.clone(), amqp::retry_queue(&config.queue)];
+        let mut last_first = Instant::now();
+        let mut last_retry = Instant::now();
+        let ended = loop {
+            let next = tokio::select! {
+                () = self.shutdown.cancelled() => break Ok(SubscriptionEnd::Shutdown),
+                next = firsts.next() => { last_first = Instant::now(); next }
+                next = retries.next() => { last_retry = Instant::now(); next }
+                _ = watchdog.tick() => {
+                    // A queue deleted under us may leave the consumer without deliveries:
+                    // check that both queues exist and have consumers, and replace a
+                    // subscription that has been idle for long.
+                    if let Err(err) = still_consuming(&channel, &queues).await {
+                        break Err(err);
+                    }
+                    let idle = last_first.elapsed().max(last_retry.elapsed());
+                    if idle >= RESUBSCRIBE_WHEN_IDLE && self.tracker.is_empty() {
+                        break Ok(SubscriptionEnd::Resubscribe);
+                    }
+                    continue;
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    self.tracker.spawn(handle(self.deliverer.clone(), delivery));
+                }
+                Some(Err(err)) => break Err(err.into()),
+                None => {
+                    // The broker cancelled a consumer (its queue was deleted). Closing the
+                    // channel returns its unacknowledged jobs to their queues; a job whose
+                    // attempt is under way may then be attempted a second time.
+                    tracing::warn!(queue = %config.queue, "RabbitMQ cancelled a consumer; subscribing again");
+                    break Ok(SubscriptionEnd::Resubscribe);
+                }
+            }
+        };
+        match ended {
+            Ok(SubscriptionEnd::Shutdown) => {
+                tracing::info!(
+                    in_flight = self.tracker.len(),
+                    "stopping: no new jobs, finishing in-flight ones"
+                );
+                for tag in [&tag, &retry_tag] {
+                    let _ = channel
+                        .basic_cancel(tag, BasicCancelOptions::default())
+                        .await;
+                }
+                self.tracker.close();
+                self.tracker.wait().await;
+                tracing::info!("drained");
+            }
+            Ok(SubscriptionEnd::Resubscribe) => {
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "resubscribing")).await;
+            }
+            Err(_) => {}
+        }
+        ended
+    }
+}
 
 async fn still_consuming(
     channel: &lapin::Channel,

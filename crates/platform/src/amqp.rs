@@ -57,10 +57,17 @@ pub fn retry_queue(queue: &str) -> String {
 /// retry queue.
 pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
     let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = open_channel(&connection, queue).await?;
+    Ok((connection, channel))
+}
+
+/// Opens a channel on `connection` and declares `queue` and its retry queue, so that a channel
+/// replaced on a live connection finds its queues even if they were deleted meanwhile.
+pub async fn open_channel(connection: &Connection, queue: &str) -> Result<Channel, AmqpError> {
     let channel = connection.create_channel().await?;
     declare_queue(&channel, queue).await?;
     declare_queue(&channel, &retry_queue(queue)).await?;
-    Ok((connection, channel))
+    Ok(channel)
 }
 
 /// Declares the delivery queue: durable, quorum type (replicated, survives broker restarts).
