@@ -43,12 +43,23 @@ impl Environment {
         .collect()
     }
 
-    /// Starts a service binary listening on `listen` and waits until it is ready.
+    /// Starts a service binary listening on `listen` and waits until it is ready. Settings
+    /// the bench does not fix itself (`OCTOHOOKS_DB_POOL_SIZE`, say) pass through from its own
+    /// environment, so that one run can measure another configuration.
     pub async fn start(&self, name: &str, listen: &str) -> anyhow::Result<Child> {
+        let fixed = self.vars(listen);
+        let tuning: Vec<(String, String)> = std::env::vars()
+            .filter(|(key, _)| {
+                key.starts_with("OCTOHOOKS_")
+                    && !key.starts_with("OCTOHOOKS_BENCH")
+                    && !fixed.contains_key(key)
+            })
+            .collect();
         let child = Command::new(binary(name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.vars(listen))
+            .envs(fixed)
+            .envs(tuning)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
