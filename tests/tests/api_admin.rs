@@ -250,7 +250,7 @@ async fn send(app: &TestApp, key: &str, to: &str) -> StatusCode {
 /// Sends until a lookup is served from the cache (the listener connects in the background).
 async fn until_cached(app: &TestApp, key: &str, to: &str) {
     let hits = cache_count(app, "hit").await;
-    for _ in 0..200 {
+    for _ in 0..500 {
         assert_eq!(send(app, key, to).await, StatusCode::ACCEPTED);
         if cache_count(app, "hit").await > hits {
             return;
@@ -304,5 +304,38 @@ async fn cached_keys_and_applications_follow_every_change() {
     app.execute("DELETE FROM api_keys").await;
     until_forgotten(&app, forgotten).await;
     assert_eq!(send(&app, &key, "old-shop").await, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cache_listener_reconnects_after_its_connection_is_killed() {
+    let app = TestApp::spawn_with(api_only()).await;
+    app.create_app("shop").await;
+    let key = app.api_key.clone();
+    until_cached(&app, &key, "shop").await;
+
+    let forgotten = cache_count(&app, "forget").await;
+    let killed = app
+        .count(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = '{}'",
+            octohooks_db::invalidation::APPLICATION_NAME
+        ))
+        .await;
+    assert_eq!(killed, 1, "one listening connection per API process");
+    // Losing the connection clears the cache: a change made meanwhile is not missed.
+    until_forgotten(&app, forgotten).await;
+    app.execute("DELETE FROM applications WHERE uid = 'shop'")
+        .await;
+    assert_eq!(send(&app, &key, "shop").await, StatusCode::NOT_FOUND);
+
+    // On its new connection the cache serves again and hears changes again.
+    app.create_app("shop").await;
+    until_cached(&app, &key, "shop").await;
+    let forgotten = cache_count(&app, "forget").await;
+    app.execute("DELETE FROM applications WHERE uid = 'shop'")
+        .await;
+    until_forgotten(&app, forgotten).await;
+    assert_eq!(send(&app, &key, "shop").await, StatusCode::NOT_FOUND);
     app.stop().await;
 }
