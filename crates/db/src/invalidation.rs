@@ -95,33 +95,15 @@ async fn listen_once(
     on_event: &(dyn Fn(Event) + Send + Sync),
     recovering: bool,
 ) -> Ended {
-    let mut config = match database_url.parse::<tokio_postgres::Config>() {
-        Ok(config) => config,
-        Err(err) => {
+    let (client, mut connection) = match connect(database_url).await {
+        Ok(connected) => connected,
+        Err(error) => {
             return Ended {
                 was_live: false,
-                error: err.to_string(),
+                error,
             }
         }
     };
-    // Named, so that operators can tell it apart in `pg_stat_activity`.
-    config.application_name(APPLICATION_NAME);
-    let connected = match tokio::time::timeout(PING_TIMEOUT, config.connect(NoTls)).await {
-        Ok(Ok(connected)) => connected,
-        Ok(Err(err)) => {
-            return Ended {
-                was_live: false,
-                error: err.to_string(),
-            }
-        }
-        Err(_) => {
-            return Ended {
-                was_live: false,
-                error: "connect timed out".to_owned(),
-            }
-        }
-    };
-    let (client, mut connection) = connected;
     // The connection object does the I/O; it forwards notices until the connection ends.
     let (notices, mut heard) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
@@ -168,6 +150,27 @@ async fn listen_once(
     .await;
     driver.abort();
     Ended { was_live, error }
+}
+
+/// Opens the listening connection, named so that operators can tell it apart in
+/// `pg_stat_activity`.
+async fn connect(
+    database_url: &str,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    String,
+> {
+    let mut config = database_url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|err| err.to_string())?;
+    config.application_name(APPLICATION_NAME);
+    tokio::time::timeout(PING_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|err| err.to_string())
 }
 
 async fn ping(client: &tokio_postgres::Client, sql: &str) -> Result<(), String> {
