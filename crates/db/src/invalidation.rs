@@ -48,7 +48,8 @@ pub async fn listen(
     stop: CancellationToken,
 ) {
     let mut pause = RECONNECT_AFTER;
-    // Since when the listener has been down and when that was last reported.
+    // Since when the listener has been down and when that was last reported; the next loss of
+    // a live connection starts a new outage.
     let mut outage: Option<(Instant, Instant)> = None;
     loop {
         let ended = tokio::select! {
