@@ -8,7 +8,7 @@ use futures::future::LocalBoxFuture;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 
 /// Largest request body accepted: a maximal payload plus its envelope.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -35,7 +35,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES));
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("invalid_body", "the request body could not be read")
+                    ApiError::bad_request(
+                        ProblemCode::InvalidBody,
+                        "the request body could not be read",
+                    )
                 })?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(too_large());
@@ -55,7 +58,7 @@ fn too_large() -> ApiError {
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
-            "invalid_json",
+            ProblemCode::InvalidJson,
             "a JSON request body is required",
         ));
     }
@@ -64,7 +67,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         octohooks_domain::validate::MAX_JSON_DEPTH,
     ) {
         return Err(ApiError::bad_request(
-            "json_too_deep",
+            ProblemCode::JsonTooDeep,
             format!(
                 "the body nests deeper than {} levels",
                 octohooks_domain::validate::MAX_JSON_DEPTH
@@ -81,13 +84,16 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 ApiError::invalid(&field, strip_position(&inner.to_string()))
             }
             _ => ApiError::bad_request(
-                "invalid_json",
+                ProblemCode::InvalidJson,
                 format!("the body is not valid JSON: {}", inner),
             ),
         }
     })?;
     deserializer.end().map_err(|err| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
+        ApiError::bad_request(
+            ProblemCode::InvalidJson,
+            format!("the body is not valid JSON: {err}"),
+        )
     })?;
     Ok(value)
 }

@@ -82,6 +82,7 @@ pub struct ApplicationOut {
     /// Display name.
     pub name: String,
     /// Your identifier, if set.
+    #[schema(required = true)]
     pub uid: Option<String>,
     /// Identifier.
     pub id: Uuid,
@@ -186,6 +187,7 @@ pub struct EndpointOut {
     /// Never filled; see `GET …/secret`.
     pub secrets: Vec<String>,
     /// Your identifier, if set.
+    #[schema(required = true)]
     pub uid: Option<String>,
     /// Destination URL.
     pub url: String,
@@ -300,7 +302,7 @@ pub struct MessageIn {
     /// The event type, e.g. `invoice.paid`.
     pub event_type: String,
     /// The webhook body: any JSON value, delivered byte for byte.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub payload: Box<RawValue>,
     /// Channels of the message.
     #[serde(default)]
@@ -319,9 +321,10 @@ pub struct MessageOut {
     /// Event type.
     pub event_type: String,
     /// The payload as received.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub payload: Box<RawValue>,
     /// Your identifier, if set.
+    #[schema(required = true)]
     pub uid: Option<String>,
     /// Identifier; also the `webhook-id` of its deliveries.
     pub id: Uuid,
@@ -358,34 +361,36 @@ pub struct AttemptOut {
     pub endpoint_id: Uuid,
     /// The URL it went to.
     pub url: String,
-    /// `success` or `failed`.
-    pub status: String,
+    /// How the attempt ended.
+    pub status: AttemptStatus,
     /// HTTP status; 0 when no response came.
     pub response_status_code: i32,
     /// Response body (truncated to 64 KiB) or the error.
     pub response: String,
     /// Duration of the attempt.
     pub response_duration_ms: i64,
-    /// `scheduled` or `manual`.
-    pub trigger_type: String,
+    /// What made the attempt.
+    pub trigger_type: TriggerType,
     /// When it was made (epoch ms).
     pub created: i64,
 }
 
-impl From<models::Attempt> for AttemptOut {
-    fn from(row: models::Attempt) -> Self {
-        Self {
+impl TryFrom<models::Attempt> for AttemptOut {
+    type Error = UnknownValue;
+
+    fn try_from(row: models::Attempt) -> Result<Self, UnknownValue> {
+        Ok(Self {
             id: row.id,
             message_id: row.message_id,
             endpoint_id: row.endpoint_id,
             url: row.url,
-            status: row.status,
+            status: AttemptStatus::parse(&row.status)?,
             response_status_code: row.response_status_code,
             response: row.response,
             response_duration_ms: row.response_duration_ms,
-            trigger_type: row.trigger_type,
+            trigger_type: TriggerType::parse(&row.trigger_type)?,
             created: millis(row.created),
-        }
+        })
     }
 }
 
@@ -395,25 +400,28 @@ impl From<models::Attempt> for AttemptOut {
 pub struct DestinationOut {
     /// The endpoint.
     pub endpoint_id: Uuid,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
+    /// Where the delivery stands.
+    pub status: DestinationStatus,
     /// Attempts made so far (manual ones included).
     pub attempts: i32,
     /// When the next scheduled attempt is due (epoch ms), while pending.
+    #[schema(required = true)]
     pub next_attempt: Option<i64>,
     /// Last change (epoch ms).
     pub updated: i64,
 }
 
-impl From<models::Destination> for DestinationOut {
-    fn from(row: models::Destination) -> Self {
-        Self {
+impl TryFrom<models::Destination> for DestinationOut {
+    type Error = UnknownValue;
+
+    fn try_from(row: models::Destination) -> Result<Self, UnknownValue> {
+        Ok(Self {
             endpoint_id: row.endpoint_id,
-            status: row.status,
+            status: DestinationStatus::parse(&row.status)?,
             attempts: row.attempt_count,
             next_attempt: row.next_attempt.map(millis),
             updated: millis(row.updated),
-        }
+        })
     }
 }
 
@@ -426,18 +434,95 @@ pub struct ResendOut {
     /// The endpoint.
     pub endpoint_id: Uuid,
     /// Always `queued`.
-    pub status: &'static str,
+    pub status: ResendStatus,
+}
+
+/// The state of a resend: it is queued, and its attempt appears among the message's attempts.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResendStatus {
+    /// The manual attempt is queued.
+    Queued,
 }
 
 /// Health probe answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthOut {
-    /// `ok` or `unavailable`.
-    pub status: &'static str,
+    /// Whether the process is fit.
+    pub status: HealthStatus,
     /// Whether Postgres answers (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<bool>,
     /// Whether RabbitMQ is connected (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq: Option<bool>,
+}
+
+/// A stored status the API does not know (written by hand, or by a newer version).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown stored value {0:?}")]
+pub struct UnknownValue(pub String);
+
+/// Declares a string enum of the API with its stored spelling, so that the OpenAPI document
+/// lists its values and stored text is checked when it is read.
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// The value stored as `text`.
+            pub fn parse(text: &str) -> Result<Self, UnknownValue> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(UnknownValue(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+stored_enum!(
+    /// How one attempt ended.
+    AttemptStatus {
+        /// The receiver answered 2xx.
+        Success = "success",
+        /// Any other answer, or none.
+        Failed = "failed",
+    }
+);
+
+stored_enum!(
+    /// What made an attempt.
+    TriggerType {
+        /// The delivery schedule (first attempt or retry).
+        Scheduled = "scheduled",
+        /// A resend.
+        Manual = "manual",
+    }
+);
+
+stored_enum!(
+    /// Where the delivery of a message to one endpoint stands.
+    DestinationStatus {
+        /// The next attempt is due at `nextAttempt`.
+        Pending = "pending",
+        /// Delivered.
+        Success = "success",
+        /// Failed for good.
+        Failed = "failed",
+    }
+);
+
+/// Health of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Fit to serve.
+    Ok,
+    /// A dependency is missing.
+    Unavailable,
 }

@@ -8,6 +8,39 @@ use octohooks_db::DbError;
 use octohooks_domain::validate::ValidationError;
 use serde::Serialize;
 
+/// The stable machine-readable kinds of error (`code` of the problem document). Clients
+/// branch on these, so a kind is never renamed; the OpenAPI document lists them as an enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// The body is empty or not JSON.
+    InvalidJson,
+    /// The body nests too deeply.
+    JsonTooDeep,
+    /// The body could not be read.
+    InvalidBody,
+    /// Missing, unknown or revoked credentials.
+    Unauthorized,
+    /// No such object (or route).
+    NotFound,
+    /// A uid or name is taken.
+    Conflict,
+    /// Another request with this `Idempotency-Key` is still running.
+    IdempotencyInProgress,
+    /// This `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
+    /// The body or payload is too large.
+    PayloadTooLarge,
+    /// A value is invalid; `detail` names the field.
+    ValidationError,
+    /// Too many requests; see `Retry-After`.
+    RateLimited,
+    /// An unexpected failure.
+    InternalError,
+    /// A dependency is unavailable; see `Retry-After`.
+    ServiceUnavailable,
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,7 +54,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Conflict {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human explanation.
         detail: String,
     },
@@ -32,7 +65,7 @@ pub enum ApiError {
     #[error("{detail}")]
     BadRequest {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human explanation.
         detail: String,
     },
@@ -53,7 +86,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 400 with `code`.
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             detail: detail.into(),
@@ -65,16 +98,16 @@ impl ApiError {
         Self::Validation(ValidationError::new(field, message))
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ProblemCode {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict { code, .. } | Self::BadRequest { code, .. } => code,
-            Self::Validation(_) => "validation_error",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable(_) => "service_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::Unauthorized => ProblemCode::Unauthorized,
+            Self::NotFound(_) => ProblemCode::NotFound,
+            Self::Conflict { code, .. } | Self::BadRequest { code, .. } => *code,
+            Self::Validation(_) => ProblemCode::ValidationError,
+            Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            Self::RateLimited(_) => ProblemCode::RateLimited,
+            Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
+            Self::Internal(_) => ProblemCode::InternalError,
         }
     }
 
@@ -93,7 +126,7 @@ impl From<DbError> for ApiError {
             DbError::Unavailable(cause) => Self::Unavailable(cause),
             DbError::Query(diesel::result::Error::NotFound) => Self::NotFound("object"),
             err if err.is_unique_violation() => Self::Conflict {
-                code: "conflict",
+                code: ProblemCode::Conflict,
                 detail: "an object with this uid already exists".into(),
             },
             DbError::Query(diesel::result::Error::DatabaseError(_, info))
@@ -121,6 +154,12 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::dto::UnknownValue> for ApiError {
+    fn from(err: crate::dto::UnknownValue) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
 /// The RFC 9457 body.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -134,17 +173,17 @@ pub struct Problem {
     /// What went wrong, naming the field at fault where there is one.
     pub detail: String,
     /// Stable machine-readable error code.
-    pub code: String,
+    pub code: ProblemCode,
 }
 
 /// Builds a problem response outside the error type (unknown routes, framework errors).
-pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
+pub fn problem_response(status: StatusCode, code: ProblemCode, detail: String) -> HttpResponse {
     let body = Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
-        code: code.to_owned(),
+        code,
     };
     let mut response = HttpResponse::build(status);
     response.insert_header((

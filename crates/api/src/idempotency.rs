@@ -1,7 +1,9 @@
-//! `Idempotency-Key` (seed "Idempotency"): the first successful response of a POST is stored
-//! per environment and key and replayed for later requests with the same key. Concurrent
-//! requests with one key wait for the first to finish and replay it; if it takes too long they
-//! get 409. Failed requests free the key, so a client can retry them for real.
+//! `Idempotency-Key` (seed "Idempotency"): every POST route runs through [`run`], so the first
+//! successful response of a POST is stored per scope (the caller's environment, or the admin
+//! scope) and key and replayed for later requests with the same key. Concurrent requests with one
+//! key wait for the first to finish and replay it; if it takes too long they get 409. Failed
+//! requests free the key, so a client can retry them for real. Responses that carry a secret
+//! (new API keys) are stored sealed with the secret encryption key.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use octohooks_db::idempotency::{self, KeyState};
 use octohooks_db::pool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::state::AppState;
 
 /// The request header.
@@ -28,12 +30,18 @@ const STALE_CLAIM_SECS: i64 = 300;
 /// How long a concurrent request waits for the first one before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 
-/// A JSON response that can be stored and replayed.
+/// The idempotency scope of the admin routes, which belong to no environment. No environment
+/// has this id: ids are version 7 UUIDs.
+pub const ADMIN_SCOPE: Uuid = Uuid::nil();
+
+/// A JSON response (or an empty one) that can be stored and replayed.
 pub struct Reply {
     /// Status code.
     pub status: StatusCode,
-    /// JSON body.
+    /// JSON body; empty for `204`.
     pub body: Vec<u8>,
+    /// The body carries a secret shown once (an API key): it is stored sealed.
+    pub secret: bool,
 }
 
 impl Reply {
@@ -42,12 +50,73 @@ impl Reply {
         Ok(Self {
             status,
             body: serde_json::to_vec(value).map_err(|err| ApiError::Internal(err.to_string()))?,
+            secret: false,
+        })
+    }
+
+    /// Like [`Reply::json`] for a body that holds a secret shown once.
+    pub fn json_with_secret<T: serde::Serialize>(
+        status: StatusCode,
+        value: &T,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            secret: true,
+            ..Self::json(status, value)?
+        })
+    }
+
+    /// A response without a body, such as `204 No Content`.
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            body: Vec::new(),
+            secret: false,
+        }
+    }
+
+    /// The bytes kept for replays: sealed when the body holds a secret.
+    fn stored_body(&self, state: &AppState) -> Result<Vec<u8>, ApiError> {
+        if !self.secret {
+            return Ok(self.body.clone());
+        }
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|err| ApiError::Internal(format!("reply body: {err}")))?;
+        let sealed = state
+            .settings
+            .sealer
+            .seal(text)
+            .map_err(|err| ApiError::Internal(format!("sealing a reply: {err}")))?;
+        Ok(sealed.into_bytes())
+    }
+
+    /// A stored reply as it is replayed: a sealed body is opened (plain JSON comes back as it
+    /// is, since it never starts with the sealing prefix).
+    fn from_stored(
+        state: &AppState,
+        status: StatusCode,
+        stored: Vec<u8>,
+    ) -> Result<Self, ApiError> {
+        let body = match String::from_utf8(stored) {
+            Ok(text) => state
+                .settings
+                .sealer
+                .open(&text)
+                .map_err(|err| ApiError::Internal(format!("opening a stored reply: {err}")))?
+                .into_bytes(),
+            Err(not_text) => not_text.into_bytes(),
+        };
+        Ok(Self {
+            status,
+            body,
+            secret: false,
         })
     }
 
     fn into_response(self, replayed: bool) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        if !self.body.is_empty() {
+            response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        }
         if replayed {
             response.insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")));
         }
@@ -55,12 +124,12 @@ impl Reply {
     }
 }
 
-/// Runs `work` once per idempotency key (or every time when the request has none). Once the key
-/// is claimed, the work and the storing of its response run in a task of their own, so that a
+/// Runs `work` once per idempotency key of `scope` (the caller's environment id, or
+/// [`ADMIN_SCOPE`]), or every time when the request has none. Once the key is claimed, the work and the storing of its response run in a task of their own, so that a
 /// client that hangs up cannot leave an object created with no response stored for its retry.
 pub async fn run<F, Fut>(
     state: web::Data<AppState>,
-    environment_id: Uuid,
+    scope: Uuid,
     req: &HttpRequest,
     work: F,
 ) -> Result<HttpResponse, ApiError>
@@ -76,7 +145,7 @@ where
     let owner = loop {
         let held = {
             let mut conn = pool::connection(&state.db).await?;
-            idempotency::acquire(&mut conn, environment_id, &key, &path, STALE_CLAIM_SECS).await?
+            idempotency::acquire(&mut conn, scope, &key, &path, STALE_CLAIM_SECS).await?
         };
         match held {
             KeyState::Acquired(owner) => break owner,
@@ -87,13 +156,13 @@ where
             } => {
                 ensure_same_path(&request_path, &path)?;
                 let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
-                return Ok(Reply { status, body }.into_response(true));
+                return Ok(Reply::from_stored(&state, status, body)?.into_response(true));
             }
             KeyState::InProgress { request_path } => {
                 ensure_same_path(&request_path, &path)?;
                 if started.elapsed() > WAIT_FOR_FIRST {
                     return Err(ApiError::Conflict {
-                        code: "idempotency_in_progress",
+                        code: ProblemCode::IdempotencyInProgress,
                         detail: "a request with this Idempotency-Key is still being processed"
                             .into(),
                     });
@@ -104,20 +173,17 @@ where
     };
     let task = actix_web::rt::spawn(async move {
         let outcome = work().await;
+        let stored = match &outcome {
+            Ok(reply) if reply.status.is_success() => Some(reply.stored_body(&state)?),
+            _ => None,
+        };
         let mut conn = pool::connection(&state.db).await?;
-        match &outcome {
-            Ok(reply) if reply.status.is_success() => {
-                idempotency::complete(
-                    &mut conn,
-                    environment_id,
-                    &key,
-                    owner,
-                    reply.status.as_u16(),
-                    &reply.body,
-                )
-                .await?
+        match (&outcome, stored) {
+            (Ok(reply), Some(body)) => {
+                idempotency::complete(&mut conn, scope, &key, owner, reply.status.as_u16(), &body)
+                    .await?
             }
-            _ => idempotency::release(&mut conn, environment_id, &key, owner).await?,
+            _ => idempotency::release(&mut conn, scope, &key, owner).await?,
         }
         outcome
     });
@@ -149,7 +215,7 @@ fn ensure_same_path(stored: &str, current: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
+            code: ProblemCode::IdempotencyKeyReused,
             detail: "this Idempotency-Key was already used for a different request".into(),
         })
     }

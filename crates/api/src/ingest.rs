@@ -8,7 +8,7 @@ use octohooks_db::{messages, pool, DbError, DbPool};
 use octohooks_platform::batch::{Batcher, Limits};
 use octohooks_platform::relay::Publisher;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 
 /// Most messages per transaction, waiting messages at most (then requests wait for room), and
 /// transactions in flight at once.
@@ -110,7 +110,7 @@ async fn write_together(
                     Ok(())
                 } else {
                     Err(ApiError::Conflict {
-                        code: "conflict",
+                        code: ProblemCode::Conflict,
                         detail: "uid is already taken".into(),
                     })
                 };

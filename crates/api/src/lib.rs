@@ -34,7 +34,7 @@ use octohooks_platform::{relay, telemetry, Settings};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::error::{problem_response, ApiError};
+use crate::error::{problem_response, ApiError, ProblemCode};
 use crate::state::AppState;
 
 /// A started API: its address, the server future to drive, and the token that stops the
@@ -123,7 +123,11 @@ fn cors() -> Cors {
             header::CONTENT_TYPE,
             header::HeaderName::from_static(idempotency::HEADER),
         ])
-        .expose_headers([header::LINK])
+        .expose_headers([
+            header::LINK,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(idempotency::REPLAYED_HEADER),
+        ])
         .max_age(3600)
 }
 
@@ -180,7 +184,11 @@ where
 }
 
 async fn unknown_route() -> HttpResponse {
-    problem_response(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+    problem_response(
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+        "no such route".into(),
+    )
 }
 
 async fn expire_idempotency_keys(db: octohooks_db::DbPool, shutdown: CancellationToken) {

@@ -19,6 +19,7 @@ pub const MAX_LIMIT: i64 = 250;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 250 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 250)]
     pub limit: Option<String>,
     /// Cursor from the previous page's `Link` header.
     pub iterator: Option<String>,

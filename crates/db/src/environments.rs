@@ -7,7 +7,7 @@ use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::models::Environment;
-use crate::schema::{api_keys, environments};
+use crate::schema::{api_keys, environments, idempotency_keys};
 use crate::{Conn, DbResult};
 
 /// Creates an environment together with its first API key (stored as `key_hash`).
@@ -60,10 +60,21 @@ pub async fn list(conn: &mut Conn, after: Option<Uuid>, limit: i64) -> DbResult<
 
 /// Deletes an environment and everything in it; `NotFound` when absent.
 pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Environment> {
-    Ok(diesel::delete(environments::table.find(id))
-        .returning(Environment::as_returning())
-        .get_result(conn)
-        .await?)
+    conn.transaction(|conn| {
+        async move {
+            // Idempotency keys name their environment without a foreign key (admin requests
+            // have none), so they are deleted here.
+            diesel::delete(idempotency_keys::table.filter(idempotency_keys::environment_id.eq(id)))
+                .execute(conn)
+                .await?;
+            Ok(diesel::delete(environments::table.find(id))
+                .returning(Environment::as_returning())
+                .get_result(conn)
+                .await?)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// Adds an API key to an existing environment; `NotFound` when the environment is absent.

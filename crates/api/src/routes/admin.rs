@@ -1,5 +1,6 @@
 //! Admin routes: environments and their API keys, guarded by the admin token.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use octohooks_db::{environments, pool};
 use octohooks_domain::validate::DisplayName;
@@ -10,6 +11,7 @@ use crate::auth::{new_api_key, Admin};
 use crate::body::JsonBody;
 use crate::dto::{ApiKeyOut, EnvironmentIn, EnvironmentOut};
 use crate::error::ApiError;
+use crate::idempotency::{self, Reply, ADMIN_SCOPE};
 use crate::paging::{list_response, PageQuery};
 use crate::state::AppState;
 
@@ -33,20 +35,28 @@ fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
 
 /// Creates an environment and its first API key (shown once).
 #[utoipa::path(post, path = "/api/v1/environments", tag = "admin", request_body = EnvironmentIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
     security(("adminToken" = [])),
     responses((status = 201, body = EnvironmentOut), (status = 401, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_environment(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<EnvironmentIn>,
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse("name", &body.name)?.into_inner();
-    let (key, hash) = new_api_key()?;
-    let mut conn = pool::connection(&state.db).await?;
-    let environment =
-        environments::create(&mut conn, &name, octohooks_domain::new_id(), hash).await?;
-    Ok(HttpResponse::Created().json(EnvironmentOut::from_row(environment, Some(key))))
+    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
+        let (key, hash) = new_api_key()?;
+        let mut conn = pool::connection(&state.db).await?;
+        let environment =
+            environments::create(&mut conn, &name, octohooks_domain::new_id(), hash).await?;
+        Reply::json_with_secret(
+            StatusCode::CREATED,
+            &EnvironmentOut::from_row(environment, Some(key)),
+        )
+    })
+    .await
 }
 
 /// Lists environments, oldest first.
@@ -92,26 +102,36 @@ pub async fn delete_environment(
 
 /// Adds an API key to an environment (shown once).
 #[utoipa::path(post, path = "/api/v1/environments/{env}/api-keys", tag = "admin",
-    params(("env" = Uuid, Path, description = "Environment id")), security(("adminToken" = [])),
-    responses((status = 201, body = ApiKeyOut), (status = 404, body = crate::error::Problem)))]
+    params(("env" = Uuid, Path, description = "Environment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
+    security(("adminToken" = [])),
+    responses((status = 201, body = ApiKeyOut), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem)))]
 pub async fn create_api_key(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let environment_id = parse_id("environment", &path)?;
-    let (key, hash) = new_api_key()?;
-    let id = octohooks_domain::new_id();
-    let mut conn = pool::connection(&state.db).await?;
-    let created = environments::add_key(&mut conn, environment_id, id, hash)
-        .await
-        .map_err(not_found_as("environment"))?;
-    Ok(HttpResponse::Created().json(ApiKeyOut {
-        id,
-        environment_id,
-        api_key: Some(key),
-        created: Some(created.timestamp_millis()),
-    }))
+    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
+        let (key, hash) = new_api_key()?;
+        let id = octohooks_domain::new_id();
+        let mut conn = pool::connection(&state.db).await?;
+        let created = environments::add_key(&mut conn, environment_id, id, hash)
+            .await
+            .map_err(not_found_as("environment"))?;
+        Reply::json_with_secret(
+            StatusCode::CREATED,
+            &ApiKeyOut {
+                id,
+                environment_id,
+                api_key: Some(key),
+                created: Some(created.timestamp_millis()),
+            },
+        )
+    })
+    .await
 }
 
 /// Revokes an API key at once.

@@ -1,5 +1,6 @@
 //! Delivery attempts (seed "Attempts"), per-endpoint delivery status and manual resends.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use octohooks_db::deliveries::{self, AttemptsOf};
 use octohooks_db::{messages, models, pool, Conn, IdOrUid, Page};
@@ -7,8 +8,9 @@ use uuid::Uuid;
 
 use super::{find_app, find_endpoint, not_found_as};
 use crate::auth::Tenant;
-use crate::dto::{AttemptOut, DestinationOut, ResendOut};
+use crate::dto::{AttemptOut, DestinationOut, ResendOut, ResendStatus};
 use crate::error::{ApiError, Problem};
+use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
 use crate::state::AppState;
 
@@ -48,11 +50,19 @@ async fn find_message(
         .map_err(not_found_as("message"))
 }
 
-fn attempt_page(req: &HttpRequest, rows: Vec<models::Attempt>, limit: i64) -> HttpResponse {
+fn attempt_page(
+    req: &HttpRequest,
+    rows: Vec<models::Attempt>,
+    limit: i64,
+) -> Result<HttpResponse, ApiError> {
     let page = Page::from_overfetch(rows, limit);
     let cursor = page.items.last().map(|attempt| attempt.id.to_string());
-    let items: Vec<AttemptOut> = page.items.into_iter().map(Into::into).collect();
-    list_response(req, &items, page.has_more, cursor)
+    let items = page
+        .items
+        .into_iter()
+        .map(AttemptOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(req, &items, page.has_more, cursor))
 }
 
 /// Attempts of a message, newest first.
@@ -74,7 +84,7 @@ pub async fn list_message_attempts(
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
     let rows =
         deliveries::attempts(&mut conn, AttemptsOf::Message(message.id), cursor, limit).await?;
-    Ok(attempt_page(&req, rows, limit))
+    attempt_page(&req, rows, limit)
 }
 
 /// Attempts made to an endpoint, newest first.
@@ -96,7 +106,7 @@ pub async fn list_endpoint_attempts(
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
     let rows =
         deliveries::attempts(&mut conn, AttemptsOf::Endpoint(endpoint.id), cursor, limit).await?;
-    Ok(attempt_page(&req, rows, limit))
+    attempt_page(&req, rows, limit)
 }
 
 /// One attempt of a message.
@@ -118,7 +128,7 @@ pub async fn get_attempt(
     let attempt = deliveries::attempt(&mut conn, message.id, attempt_id)
         .await
         .map_err(not_found_as("attempt"))?;
-    Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
+    Ok(HttpResponse::Ok().json(AttemptOut::try_from(attempt)?))
 }
 
 /// Where the message's delivery stands for each endpoint it was sent to.
@@ -141,7 +151,11 @@ pub async fn list_destinations(
     let rows = deliveries::destinations(&mut conn, message.id, cursor, limit).await?;
     let page = Page::from_overfetch(rows, limit);
     let next = page.items.last().map(|row| row.endpoint_id.to_string());
-    let items: Vec<DestinationOut> = page.items.into_iter().map(Into::into).collect();
+    let items = page
+        .items
+        .into_iter()
+        .map(DestinationOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(list_response(&req, &items, page.has_more, next))
 }
 
@@ -150,26 +164,46 @@ pub async fn list_destinations(
     tag = "attempts",
     params(("app" = String, Path, description = "Application id or uid"),
         ("message" = String, Path, description = "Message id or uid"),
-        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+        ("endpoint" = String, Path, description = "Endpoint id or uid"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
     security(("apiKey" = [])),
-    responses((status = 202, body = ResendOut), (status = 404, body = Problem)))]
+    responses((status = 202, body = ResendOut), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
 pub async fn resend(
     tenant: Tenant,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
+    // Read here: the work may run in a task of its own, outside the request's span.
     let traceparent = octohooks_platform::telemetry::current_traceparent();
-    let job =
-        deliveries::enqueue_manual(&mut conn, message.id, endpoint.id, traceparent.as_deref())
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let mut conn = pool::connection(&state.db).await?;
+            let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+            let (_, endpoint) =
+                find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
+            let job = deliveries::enqueue_manual(
+                &mut conn,
+                message.id,
+                endpoint.id,
+                traceparent.as_deref(),
+            )
             .await?;
-    drop(conn);
-    state.publisher.enqueue(vec![job]);
-    Ok(HttpResponse::Accepted().json(ResendOut {
-        message_id: message.id,
-        endpoint_id: endpoint.id,
-        status: "queued",
-    }))
+            drop(conn);
+            state.publisher.enqueue(vec![job]);
+            Reply::json(
+                StatusCode::ACCEPTED,
+                &ResendOut {
+                    message_id: message.id,
+                    endpoint_id: endpoint.id,
+                    status: ResendStatus::Queued,
+                },
+            )
+        },
+    )
+    .await
 }

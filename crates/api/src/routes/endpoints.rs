@@ -300,12 +300,14 @@ pub async fn get_secret(
 #[utoipa::path(post, path = "/api/v1/applications/{app}/endpoints/{endpoint}/secret/rotate",
     tag = "endpoints", request_body(content = RotateIn, description = "Optional new secret"),
     params(("app" = String, Path, description = "Application id or uid"),
-        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+        ("endpoint" = String, Path, description = "Endpoint id or uid"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
     security(("apiKey" = [])),
     responses((status = 204, description = "Rotated"), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rotate_secret(
     tenant: Tenant,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
@@ -319,9 +321,19 @@ pub async fn rotate_secret(
         Some(text) => EndpointSecret::parse("key", text)?,
         None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
     };
-    let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
-    store::rotate_secret(&mut conn, endpoint.id, seal(&state, &secret)?, old_expires).await?;
-    Ok(HttpResponse::NoContent().finish())
+    idempotency::run(
+        state.clone(),
+        tenant.environment_id,
+        &req,
+        move || async move {
+            let mut conn = pool::connection(&state.db).await?;
+            let (_, endpoint) =
+                find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+            let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
+            store::rotate_secret(&mut conn, endpoint.id, seal(&state, &secret)?, old_expires)
+                .await?;
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        },
+    )
+    .await
 }

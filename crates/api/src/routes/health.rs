@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use octohooks_db::pool;
 
-use crate::dto::HealthOut;
+use crate::dto::{HealthOut, HealthStatus};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,7 +25,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, body = HealthOut)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthOut {
-        status: "ok",
+        status: HealthStatus::Ok,
         postgres: None,
         rabbitmq: None,
     })
@@ -39,9 +39,9 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let rabbitmq = state.amqp.is_connected().await;
     let body = HealthOut {
         status: if postgres && rabbitmq {
-            "ok"
+            HealthStatus::Ok
         } else {
-            "unavailable"
+            HealthStatus::Unavailable
         },
         postgres: Some(postgres),
         rabbitmq: Some(rabbitmq),

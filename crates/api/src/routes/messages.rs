@@ -101,6 +101,7 @@ pub async fn create_message(
 #[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// Items per page, 1 to 250 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 250)]
     pub limit: Option<String>,
     /// Cursor from the previous page's `Link` header.
     pub iterator: Option<String>,

@@ -16,7 +16,7 @@ use octohooks_db::{
 };
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 
 /// Registers every route. The router tries routes in this order, running one regex (and one
 /// allocation) per route with a path parameter, so the hot route, creating a message, is first.
@@ -68,7 +68,7 @@ pub(crate) fn conflict_as(field: &'static str) -> impl Fn(DbError) -> ApiError {
     move |err| {
         if err.is_unique_violation() {
             ApiError::Conflict {
-                code: "conflict",
+                code: ProblemCode::Conflict,
                 detail: format!("{field} is already taken"),
             }
         } else {
