@@ -10,9 +10,11 @@ down: ## stop what `make up` started
 test: ## every test, against real Postgres and RabbitMQ
 	scripts/test.sh
 
-lint: ## formatting and clippy, warnings are errors
+lint: ## formatting and clippy, warnings are errors; the SDK: generated types fresh, tsc --strict, biome
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/node-deps.sh
+	cd clients/typescript && npm run --silent lint
 
 fmt:
 	cargo fmt --all
@@ -20,8 +22,10 @@ fmt:
 deps: ## install and start the services only
 	scripts/deps.sh
 
-openapi: ## regenerate proto-docs/openapi.json from the code
+openapi: ## regenerate proto-docs/openapi.json from the code, and the SDK's types from it
 	cargo run -q -p octohooks-api --bin octohooks-api -- openapi > proto-docs/openapi.json
+	scripts/node-deps.sh
+	cd clients/typescript && npm run --silent generate
 
 validate-deploy: ## offline checks of Dockerfile, docker-compose.yml and deploy/ (kustomize + Kubernetes schemas)
 	scripts/validate-deploy.sh

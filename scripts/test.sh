@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+scripts/node-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # Databases left behind by interrupted runs.
 psql -h 127.0.0.1 -U postgres -d postgres -Atqc \

@@ -1,0 +1,15 @@
+// The `octohooks` package: the API client, its types, and the webhook verifier for receivers.
+export { DEFAULT_SERVER_URL, Octohooks, type OctohooksOptions } from "./client.js";
+export { ApiError, ConnectionError } from "./errors.js";
+export type {
+  AbortSignalLike,
+  Fetch,
+  FetchInit,
+  FetchResponse,
+  PostOptions,
+  RequestOptions,
+} from "./http.js";
+export type * from "./models.js";
+export type { ListOptions, ListResponse } from "./pagination.js";
+export type { MessageListOptions } from "./resources/message.js";
+export { Webhook, type WebhookHeaders, WebhookVerificationError } from "./webhook.js";

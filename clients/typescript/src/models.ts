@@ -1,0 +1,65 @@
+// The API's request and response objects, field for field, named as the OpenAPI document names
+// them. They come from the generated `openapi.ts`, so they cannot drift from the server.
+import type { components, operations } from "./openapi.js";
+
+type Schemas = components["schemas"];
+
+/** Body of `application.create` and `application.update`. */
+export type ApplicationIn = Schemas["ApplicationIn"];
+/** An application. */
+export type ApplicationOut = Schemas["ApplicationOut"];
+/** Body of `endpoint.create`. */
+export type EndpointIn = Schemas["EndpointIn"];
+/** Body of `endpoint.update`: `url` is required, fields left out keep their value. */
+export type EndpointUpdate = Schemas["EndpointUpdate"];
+/** An endpoint. */
+export type EndpointOut = Schemas["EndpointOut"];
+/** The current signing secret of an endpoint. */
+export type EndpointSecretOut = Schemas["SecretOut"];
+/** Body of `endpoint.rotateSecret`: the new secret, generated when absent. */
+export type EndpointSecretRotateIn = Schemas["RotateIn"];
+/** Body of `eventType.create`. */
+export type EventTypeIn = Schemas["EventTypeIn"];
+/** Body of `eventType.update`. */
+export type EventTypeUpdate = Schemas["EventTypeUpdate"];
+/** An event type. */
+export type EventTypeOut = Schemas["EventTypeOut"];
+/** Body of `message.create`. */
+export type MessageIn = Schemas["MessageIn"];
+/** A message; `payload` is the JSON exactly as it was sent. */
+export type MessageOut = Schemas["MessageOut"];
+/** One delivery attempt. */
+export type MessageAttemptOut = Schemas["AttemptOut"];
+/** How one attempt ended. */
+export type MessageAttemptStatus = Schemas["AttemptStatus"];
+/** What made an attempt: the schedule or a resend. */
+export type MessageAttemptTriggerType = Schemas["TriggerType"];
+/** Where the delivery of a message to one endpoint stands. */
+export type MessageDestinationOut = Schemas["DestinationOut"];
+/** `pending`, `success` or `failed`. */
+export type MessageDestinationStatus = Schemas["DestinationStatus"];
+/** The answer of `messageAttempt.resend`. */
+export type ResendOut = Schemas["ResendOut"];
+/** Body of `environment.create`. */
+export type EnvironmentIn = Schemas["EnvironmentIn"];
+/** An environment; `apiKey` is present only in the creation answer. */
+export type EnvironmentOut = Schemas["EnvironmentOut"];
+/** A new or revoked API key; `apiKey` only in the creation answer. */
+export type ApiKeyOut = Schemas["ApiKeyOut"];
+/** The RFC 9457 problem document of every error answer. */
+export type Problem = Schemas["Problem"];
+/** The stable machine-readable error codes (`code` of a problem document). */
+export type ProblemCode = Schemas["ProblemCode"];
+
+type MessageQuery = NonNullable<operations["list_messages"]["parameters"]["query"]>;
+
+/** A time the API takes as a filter: a `Date`, epoch milliseconds, or an RFC 3339 string. */
+export type TimeFilter = Date | number | string;
+
+/** Filters of `message.list`, beside `limit` and `iterator`. */
+export type MessageFilters = Omit<MessageQuery, "limit" | "iterator" | "before" | "after"> & {
+  /** Only messages created before this time. */
+  before?: TimeFilter;
+  /** Only messages created after this time. */
+  after?: TimeFilter;
+};

@@ -1,0 +1,105 @@
+import type { PostOptions, RequestOptions } from "../http.js";
+import type {
+  EndpointIn,
+  EndpointOut,
+  EndpointSecretOut,
+  EndpointSecretRotateIn,
+  EndpointUpdate,
+} from "../models.js";
+import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
+import { listQuery, path, Resource } from "./resource.js";
+
+/** Endpoints: the URLs of an application that receive its messages, and their secrets. */
+export class Endpoint extends Resource {
+  /** One page of the application's endpoints, oldest first. */
+  async list(appId: string, options: ListOptions = {}): Promise<ListResponse<EndpointOut>> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "endpoints"),
+      query: listQuery(options),
+      options,
+    });
+    return toPage(answer);
+  }
+
+  /** Every endpoint of the application, page after page. */
+  listAll(appId: string, options: ListOptions = {}): AsyncGenerator<EndpointOut, void, undefined> {
+    return allItems((page) => this.list(appId, page), options);
+  }
+
+  /** Creates an endpoint; a signing secret is generated unless one is given. */
+  async create(appId: string, body: EndpointIn, options?: PostOptions): Promise<EndpointOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("applications", appId, "endpoints"),
+      body,
+      options,
+    });
+    return answer.body as EndpointOut;
+  }
+
+  /** The endpoint with this id or uid. */
+  async get(appId: string, endpointId: string, options?: RequestOptions): Promise<EndpointOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "endpoints", endpointId),
+      options,
+    });
+    return answer.body as EndpointOut;
+  }
+
+  /** Changes the endpoint: `url` is required, fields left out keep their value. */
+  async update(
+    appId: string,
+    endpointId: string,
+    body: EndpointUpdate,
+    options?: RequestOptions,
+  ): Promise<EndpointOut> {
+    const answer = await this.http.send({
+      method: "PUT",
+      path: path("applications", appId, "endpoints", endpointId),
+      body,
+      options,
+    });
+    return answer.body as EndpointOut;
+  }
+
+  /** Deletes the endpoint (its pending deliveries are dropped); answers what it was. */
+  async delete(appId: string, endpointId: string, options?: RequestOptions): Promise<EndpointOut> {
+    const answer = await this.http.send({
+      method: "DELETE",
+      path: path("applications", appId, "endpoints", endpointId),
+      options,
+    });
+    return answer.body as EndpointOut;
+  }
+
+  /** The current signing secret (`whsec_…`), to verify webhooks with `Webhook`. */
+  async getSecret(
+    appId: string,
+    endpointId: string,
+    options?: RequestOptions,
+  ): Promise<EndpointSecretOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "endpoints", endpointId, "secret"),
+      options,
+    });
+    return answer.body as EndpointSecretOut;
+  }
+
+  /** Makes a new secret current (generated unless given); the old one signs for 24 more hours. */
+  async rotateSecret(
+    appId: string,
+    endpointId: string,
+    body: EndpointSecretRotateIn = {},
+    options?: PostOptions,
+  ): Promise<void> {
+    await this.http.send({
+      method: "POST",
+      path: path("applications", appId, "endpoints", endpointId, "secret", "rotate"),
+      body,
+      options,
+    });
+  }
+}

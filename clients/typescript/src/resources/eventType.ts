@@ -1,0 +1,69 @@
+import type { PostOptions, RequestOptions } from "../http.js";
+import type { EventTypeIn, EventTypeOut, EventTypeUpdate } from "../models.js";
+import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
+import { listQuery, path, Resource } from "./resource.js";
+
+/** Event types: the catalog of the kinds of message you send, addressed by name. */
+export class EventType extends Resource {
+  /** One page of the catalog, by name. */
+  async list(options: ListOptions = {}): Promise<ListResponse<EventTypeOut>> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("event-types"),
+      query: listQuery(options),
+      options,
+    });
+    return toPage(answer);
+  }
+
+  /** Every event type, page after page. */
+  listAll(options: ListOptions = {}): AsyncGenerator<EventTypeOut, void, undefined> {
+    return allItems((page) => this.list(page), options);
+  }
+
+  /** Adds an event type to the catalog. */
+  async create(body: EventTypeIn, options?: PostOptions): Promise<EventTypeOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("event-types"),
+      body,
+      options,
+    });
+    return answer.body as EventTypeOut;
+  }
+
+  /** The event type with this name. */
+  async get(name: string, options?: RequestOptions): Promise<EventTypeOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("event-types", name),
+      options,
+    });
+    return answer.body as EventTypeOut;
+  }
+
+  /** Changes the description or the archived flag. */
+  async update(
+    name: string,
+    body: EventTypeUpdate,
+    options?: RequestOptions,
+  ): Promise<EventTypeOut> {
+    const answer = await this.http.send({
+      method: "PUT",
+      path: path("event-types", name),
+      body,
+      options,
+    });
+    return answer.body as EventTypeOut;
+  }
+
+  /** Removes the event type from the catalog; answers what it was. */
+  async delete(name: string, options?: RequestOptions): Promise<EventTypeOut> {
+    const answer = await this.http.send({
+      method: "DELETE",
+      path: path("event-types", name),
+      options,
+    });
+    return answer.body as EventTypeOut;
+  }
+}

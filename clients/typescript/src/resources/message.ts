@@ -1,0 +1,60 @@
+import type { PostOptions, RequestOptions } from "../http.js";
+import type { MessageFilters, MessageIn, MessageOut, TimeFilter } from "../models.js";
+import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
+import { listQuery, path, Resource } from "./resource.js";
+
+/** Options of `message.list`: paging and filters. */
+export type MessageListOptions = ListOptions & MessageFilters;
+
+/** Messages: the webhooks you send, fanned out to every matching endpoint of an application. */
+export class Message extends Resource {
+  /** One page of the application's messages, newest first, filtered. */
+  async list(appId: string, options: MessageListOptions = {}): Promise<ListResponse<MessageOut>> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "messages"),
+      query: listQuery(options, {
+        eventType: options.eventType,
+        channel: options.channel,
+        before: time(options.before),
+        after: time(options.after),
+      }),
+      options,
+    });
+    return toPage(answer);
+  }
+
+  /** Every message of the application that matches the filters, page after page. */
+  listAll(
+    appId: string,
+    options: MessageListOptions = {},
+  ): AsyncGenerator<MessageOut, void, undefined> {
+    return allItems((page) => this.list(appId, page), options);
+  }
+
+  /** Sends a message to every endpoint of the application that it matches (answered `202`). */
+  async create(appId: string, body: MessageIn, options?: PostOptions): Promise<MessageOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("applications", appId, "messages"),
+      body,
+      options,
+    });
+    return answer.body as MessageOut;
+  }
+
+  /** The message with this id or uid. */
+  async get(appId: string, msgId: string, options?: RequestOptions): Promise<MessageOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "messages", msgId),
+      options,
+    });
+    return answer.body as MessageOut;
+  }
+}
+
+/** A time filter as the API reads it: epoch milliseconds, or the string as given. */
+function time(value: TimeFilter | undefined): string | number | undefined {
+  return value instanceof Date ? value.getTime() : value;
+}

@@ -1,0 +1,29 @@
+// A webhook sent through the SDK, received by a real receiver and verified with `Webhook`;
+// a tampered copy is refused.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Webhook, WebhookVerificationError } from "../src/index.js";
+import { client, eventually, startReceiver, uniqueUid } from "./support.js";
+
+test("a received webhook verifies with the endpoint's secret, a tampered one does not", async () => {
+  const octohooks = client();
+  const receiver = await startReceiver();
+  const app = await octohooks.application.create({ name: "Deliveries", uid: uniqueUid("dl") });
+  await octohooks.endpoint.create(app.id, { url: `${receiver.url}/webhooks`, uid: "in" });
+  const payload = { email: "john@example.com", name: "John Smith", note: "über ✓" };
+  const sent = await octohooks.message.create(app.id, { eventType: "user.created", payload });
+
+  const hook = await eventually(async () => receiver.received[0]);
+  assert.equal(hook.headers["webhook-id"], sent.id);
+  const { key } = await octohooks.endpoint.getSecret(app.id, "in");
+  const webhook = new Webhook(key);
+  assert.deepEqual(webhook.verify(hook.body, hook.headers), payload);
+
+  const tampered = hook.body.replace("John Smith", "Jane Smith");
+  assert.throws(() => webhook.verify(tampered, hook.headers), WebhookVerificationError);
+  const otherSecret = new Webhook(`whsec_${Buffer.alloc(32, 9).toString("base64")}`);
+  assert.throws(() => otherSecret.verify(hook.body, hook.headers), WebhookVerificationError);
+
+  await octohooks.application.delete(app.id);
+  await receiver.close();
+});

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs Node.js and npm when missing (Debian's packages), then the TypeScript SDK's
+# development dependencies from its lock file, when they are missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+  echo "Node.js $(node --version) is too old: the SDK and its tests need Node.js 18 or newer" >&2
+  exit 1
+fi
+
+sdk=clients/typescript
+if [ ! -f "$sdk/node_modules/.package-lock.json" ] ||
+  [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
+  log "installing the TypeScript SDK's development dependencies"
+  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
+fi
