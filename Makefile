@@ -32,6 +32,8 @@ validate-deploy: ## offline checks of Dockerfile, docker-compose.yml and deploy/
 
 bench: ## the reproducible benchmark (release build; prints a table, writes bench-results.json)
 	scripts/deps.sh
+	scripts/node-deps.sh
+	cd clients/typescript && npm run --silent build
 	cargo build --release --bins
 	target/release/octohooks-bench $(BENCH_ARGS)
 

@@ -5,6 +5,7 @@
 mod load;
 mod phases;
 mod receiver;
+mod sdk;
 mod services;
 mod setup;
 mod stats;
@@ -32,8 +33,8 @@ async fn main() -> anyhow::Result<()> {
     let phase = Duration::from_secs(if quick { 3 } else { 10 });
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
-    // OCTOHOOKS_BENCH_ONLY=<phase> runs one phase: ingest, pgbench, e2e, drain, fanout, isolation,
-    // transactions.
+    // OCTOHOOKS_BENCH_ONLY=<phase> runs one phase: ingest, pgbench, e2e, drain, sdk, fanout,
+    // isolation, transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| only.as_deref().is_none_or(|only| only == phase);
 
@@ -256,6 +257,9 @@ async fn main() -> anyhow::Result<()> {
         arrivals: &arrivals,
         phase,
     };
+    if run("sdk") {
+        rows.extend(sdk::overhead(&bench, quick).await?);
+    }
     if run("fanout") {
         rows.extend(phases::fanout(&bench).await?);
     }
