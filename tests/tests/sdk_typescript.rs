@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use octohooks_tests::app::ADMIN_TOKEN;
 use octohooks_tests::{Options, TestApp};
@@ -14,16 +15,21 @@ fn sdk_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clients/typescript")
 }
 
+/// The longest a Node run may take before the test fails (and the process is killed).
+const NODE_DEADLINE: Duration = Duration::from_secs(300);
+
 /// Runs `program args` in the SDK folder with `vars`; panics with its output unless it exits 0.
 async fn run_in_sdk(program: &str, args: &[&str], vars: &[(&str, &str)]) {
-    let output = tokio::process::Command::new(program)
+    let run = tokio::process::Command::new(program)
         .args(args)
         .current_dir(sdk_dir())
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
-        .output()
+        .output();
+    let output = tokio::time::timeout(NODE_DEADLINE, run)
         .await
+        .unwrap_or_else(|_| panic!("{program} {args:?} ran longer than {NODE_DEADLINE:?}"))
         .unwrap_or_else(|err| panic!("{program} could not start (is Node.js installed?): {err}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

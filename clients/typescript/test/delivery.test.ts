@@ -1,13 +1,14 @@
 // A webhook sent through the SDK, received by a real receiver and verified with `Webhook`;
 // a tampered copy is refused.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { Webhook, WebhookVerificationError } from "../src/index.js";
 import { client, eventually, startReceiver, uniqueUid } from "./support.js";
 
 test("a received webhook verifies with the endpoint's secret, a tampered one does not", async () => {
   const octohooks = client();
   const receiver = await startReceiver();
+  after(() => receiver.close());
   const app = await octohooks.application.create({ name: "Deliveries", uid: uniqueUid("dl") });
   await octohooks.endpoint.create(app.id, { url: `${receiver.url}/webhooks`, uid: "in" });
   const payload = { email: "john@example.com", name: "John Smith", note: "über ✓" };
@@ -25,5 +26,4 @@ test("a received webhook verifies with the endpoint's secret, a tampered one doe
   assert.throws(() => otherSecret.verify(hook.body, hook.headers), WebhookVerificationError);
 
   await octohooks.application.delete(app.id);
-  await receiver.close();
 });

@@ -1,17 +1,22 @@
 // Retries through a proxy that injects faults in front of the real API: what is retried, how
 // long the client waits, and that idempotency keys make a retried POST act once.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { ApiError, ConnectionError, Octohooks } from "../src/index.js";
 import { apiKey, client, type Fault, startFaultProxy, uniqueUid } from "./support.js";
 
 const octohooks = client();
+
+// Closed after the file's tests even when one fails, so that a failure cannot hang the run.
+const proxies: { close: () => Promise<void> }[] = [];
+after(() => Promise.all(proxies.map((proxy) => proxy.close())));
 
 async function throughProxy(
   faults: Fault[],
   options: { retries?: number; timeoutMs?: number } = {},
 ) {
   const proxy = await startFaultProxy(faults);
+  proxies.push(proxy);
   const proxied = new Octohooks(apiKey, { serverUrl: proxy.url, ...options });
   return { proxy, proxied };
 }
@@ -36,7 +41,6 @@ test("a POST answered 503 after it was done is retried with the same key and cre
   assert.ok(first?.idempotencyKey, "a key is generated");
   assert.equal(second?.idempotencyKey, first?.idempotencyKey);
   assert.equal(await countApps(name), 1);
-  await proxy.close();
 });
 
 test("a given idempotency key is sent as it is, and replays the first answer", async () => {
@@ -57,7 +61,6 @@ test("a dropped connection and a timeout are retried", async () => {
   assert.equal(proxy.requests.length, 3);
   assert.equal(new Set(proxy.requests.map((r) => r.idempotencyKey)).size, 1);
   assert.equal((await octohooks.application.get(app.id)).id, app.id);
-  await proxy.close();
 });
 
 test("429 waits for Retry-After before the retry", async () => {
@@ -69,7 +72,6 @@ test("429 waits for Retry-After before the retry", async () => {
   const [first, second] = proxy.requests;
   assert.ok(first && second);
   assert.ok(second.at - first.at >= 950, `retried after ${second.at - first.at} ms`);
-  await proxy.close();
 });
 
 test("502, 504 and 409 idempotency_in_progress are retried", async () => {
@@ -80,7 +82,6 @@ test("502, 504 and 409 idempotency_in_progress are retried", async () => {
   ]);
   await proxied.application.create({ name: uniqueUid("retried") });
   assert.equal(proxy.requests.length, 4);
-  await proxy.close();
 });
 
 test("other 4xx are never retried", async () => {
@@ -93,7 +94,6 @@ test("other 4xx are never retried", async () => {
       (e) => e instanceof ApiError && e.status === status,
     );
     assert.equal(proxy.requests.length, 1, `${status} was retried`);
-    await proxy.close();
   }
 });
 
@@ -104,7 +104,6 @@ test("retries are bounded, and the last failure is thrown", async () => {
   );
   await assert.rejects(proxied.application.list(), { name: "ApiError", status: 503 });
   assert.equal(proxy.requests.length, 3);
-  await proxy.close();
 
   const down = new Octohooks(apiKey, { serverUrl: "http://127.0.0.1:9", retries: 1 });
   await assert.rejects(down.application.list(), (e) => e instanceof ConnectionError && !e.timedOut);
@@ -118,5 +117,4 @@ test("a call can be cancelled, and is not retried then", async () => {
     name: "AbortError",
   });
   assert.equal(proxy.requests.length, 1);
-  await proxy.close();
 });

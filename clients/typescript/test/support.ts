@@ -54,6 +54,7 @@ function listen(server: Server): Promise<string> {
 }
 
 function close(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
 }
