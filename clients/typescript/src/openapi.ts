@@ -467,7 +467,7 @@ export interface components {
          * @description How one attempt ended.
          * @enum {string}
          */
-        AttemptStatus: "Success" | "Failed";
+        AttemptStatus: "success" | "failed";
         /** @description Where the delivery of a message to one endpoint stands. */
         DestinationOut: {
             /**
@@ -497,7 +497,7 @@ export interface components {
          * @description Where the delivery of a message to one endpoint stands.
          * @enum {string}
          */
-        DestinationStatus: "Pending" | "Success" | "Failed";
+        DestinationStatus: "pending" | "success" | "failed";
         /** @description `POST /api/v1/applications/{app}/endpoints`. */
         EndpointIn: {
             /** @description Only messages sharing one of these channels; empty for all (default). */
@@ -753,7 +753,7 @@ export interface components {
          * @description What made an attempt.
          * @enum {string}
          */
-        TriggerType: "Scheduled" | "Manual";
+        TriggerType: "scheduled" | "manual";
     };
     responses: never;
     parameters: never;

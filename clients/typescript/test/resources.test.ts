@@ -1,7 +1,13 @@
 // Every resource method against the real API.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ApiError, Octohooks } from "../src/index.js";
+import {
+  ApiError,
+  type MessageAttemptStatus,
+  type MessageAttemptTriggerType,
+  type MessageDestinationStatus,
+  Octohooks,
+} from "../src/index.js";
 import { adminToken, client, eventually, serverUrl, startReceiver, uniqueUid } from "./support.js";
 
 const octohooks = client();
@@ -166,8 +172,12 @@ describe("message and messageAttempt", () => {
       return page.data.length > 0 ? page.data : undefined;
     });
     assert.ok(attempt);
-    assert.equal(attempt.status, "success");
-    assert.equal(attempt.triggerType, "scheduled");
+    // Typed values: a document that spelled them otherwise would not compile.
+    const success: MessageAttemptStatus = "success";
+    const scheduled: MessageAttemptTriggerType = "scheduled";
+    const delivered: MessageDestinationStatus = "success";
+    assert.equal(attempt.status, success);
+    assert.equal(attempt.triggerType, scheduled);
     assert.equal(attempt.responseStatusCode, 204);
     assert.equal(attempt.url, `${receiver.url}/hook`);
     assert.deepEqual(await octohooks.messageAttempt.get(appId, sent.id, attempt.id), attempt);
@@ -178,7 +188,7 @@ describe("message and messageAttempt", () => {
     const destinations = await octohooks.messageAttempt.listDestinations(appId, sent.id);
     assert.deepEqual(
       destinations.data.map((d) => [d.endpointId, d.status, d.attempts]),
-      [[endpointId, "success", 1]],
+      [[endpointId, delivered, 1]],
     );
 
     const resent = await octohooks.messageAttempt.resend(appId, sent.id, endpointId);

@@ -463,14 +463,15 @@ pub struct HealthOut {
 #[error("unknown stored value {0:?}")]
 pub struct UnknownValue(pub String);
 
-/// Declares a string enum of the API with its stored spelling, so that the OpenAPI document
-/// lists its values and stored text is checked when it is read.
+/// Declares a string enum of the API with its stored spelling (the variant's name in lower
+/// case), so that the OpenAPI document lists its values and stored text is checked when read.
 macro_rules! stored_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+            $($(#[$vdoc])* $variant),+
         }
 
         impl $name {
@@ -525,4 +526,51 @@ pub enum HealthStatus {
     Ok,
     /// A dependency is missing.
     Unavailable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire spelling, the stored spelling and the OpenAPI document's values agree.
+    #[test]
+    fn stored_enums_serialize_as_stored_and_as_documented() {
+        let document = crate::openapi::document();
+        let schemas: serde_json::Value = serde_json::from_str(&document).unwrap();
+        let cases: [(&str, Vec<serde_json::Value>, &[&str]); 3] = [
+            (
+                "AttemptStatus",
+                ["success", "failed"]
+                    .map(|text| serde_json::to_value(AttemptStatus::parse(text).unwrap()).unwrap())
+                    .to_vec(),
+                &["success", "failed"],
+            ),
+            (
+                "TriggerType",
+                ["scheduled", "manual"]
+                    .map(|text| serde_json::to_value(TriggerType::parse(text).unwrap()).unwrap())
+                    .to_vec(),
+                &["scheduled", "manual"],
+            ),
+            (
+                "DestinationStatus",
+                ["pending", "success", "failed"]
+                    .map(|text| {
+                        serde_json::to_value(DestinationStatus::parse(text).unwrap()).unwrap()
+                    })
+                    .to_vec(),
+                &["pending", "success", "failed"],
+            ),
+        ];
+        for (name, serialized, stored) in cases {
+            let expected: Vec<serde_json::Value> = stored.iter().map(|s| (*s).into()).collect();
+            assert_eq!(serialized, expected, "{name} on the wire");
+            assert_eq!(
+                schemas["components"]["schemas"][name]["enum"],
+                serde_json::Value::Array(expected),
+                "{name} in the OpenAPI document"
+            );
+        }
+        assert!(AttemptStatus::parse("Success").is_err());
+    }
 }
