@@ -6,6 +6,7 @@ import { Environment } from "./resources/environment.js";
 import { EventType } from "./resources/eventType.js";
 import { Message } from "./resources/message.js";
 import { MessageAttempt } from "./resources/messageAttempt.js";
+import { PortalAccess } from "./resources/portalAccess.js";
 
 /** Where the client finds the API when `serverUrl` is not given and no variable names one. */
 export const DEFAULT_SERVER_URL = "http://127.0.0.1:8080";
@@ -29,8 +30,9 @@ export interface OctohooksOptions {
 }
 
 /**
- * The Octohooks API. Made with an environment's API key for everything but environments, or
- * with the admin token for `environment`.
+ * The Octohooks API. Made with an environment's API key for everything but environments, with
+ * the admin token for `environment`, or with a portal token for one application's endpoints,
+ * messages and attempts.
  *
  * ```ts
  * const octohooks = new Octohooks("AUTH_TOKEN");
@@ -50,6 +52,8 @@ export class Octohooks {
   readonly eventType: EventType;
   /** Environments and API keys (admin token only). */
   readonly environment: Environment;
+  /** Consumer portal links of an application. */
+  readonly portalAccess: PortalAccess;
 
   constructor(token: string, options: OctohooksOptions = {}) {
     if (typeof token !== "string" || token === "") {
@@ -72,6 +76,7 @@ export class Octohooks {
     this.messageAttempt = new MessageAttempt(http);
     this.eventType = new EventType(http);
     this.environment = new Environment(http);
+    this.portalAccess = new PortalAccess(http);
   }
 }
 

@@ -11,5 +11,6 @@ export type {
 } from "./http.js";
 export type * from "./models.js";
 export type { ListOptions, ListResponse } from "./pagination.js";
+export type { ApplicationListOptions } from "./resources/application.js";
 export type { MessageListOptions } from "./resources/message.js";
 export { Webhook, type WebhookHeaders, WebhookVerificationError } from "./webhook.js";

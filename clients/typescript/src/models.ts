@@ -46,12 +46,22 @@ export type EnvironmentIn = Schemas["EnvironmentIn"];
 export type EnvironmentOut = Schemas["EnvironmentOut"];
 /** A new or revoked API key; `apiKey` only in the creation answer. */
 export type ApiKeyOut = Schemas["ApiKeyOut"];
+/** An API key as listed: a prefix of it, never the key. */
+export type ApiKeyInfoOut = Schemas["ApiKeyInfoOut"];
+/** Body of `portalAccess.create`: the link's lifetime in seconds and whether it is read-only. */
+export type PortalAccessIn = Schemas["PortalAccessIn"];
+/** A consumer portal link (`url`) and its token. */
+export type PortalAccessOut = Schemas["PortalAccessOut"];
 /** The RFC 9457 problem document of every error answer. */
 export type Problem = Schemas["Problem"];
 /** The stable machine-readable error codes (`code` of a problem document). */
 export type ProblemCode = Schemas["ProblemCode"];
 
 type MessageQuery = NonNullable<operations["list_messages"]["parameters"]["query"]>;
+type ApplicationQuery = NonNullable<operations["list_applications"]["parameters"]["query"]>;
+
+/** Filters of `application.list`, beside `limit` and `iterator`. */
+export type ApplicationFilters = Omit<ApplicationQuery, "limit" | "iterator">;
 
 /** A time the API takes as a filter: a `Date`, epoch milliseconds, or an RFC 3339 string. */
 export type TimeFilter = Date | number | string;

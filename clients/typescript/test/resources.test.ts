@@ -39,6 +39,17 @@ describe("application", () => {
     );
   });
 
+  test("search finds applications by name or uid, in any case", async () => {
+    const tag = uniqueUid("Zebra");
+    const byName = await octohooks.application.create({ name: `The ${tag} shop` });
+    const byUid = await octohooks.application.create({ name: "other", uid: `${tag}-uid` });
+    await octohooks.application.create({ name: "unrelated" });
+    const found = await octohooks.application.list({ search: tag.toLowerCase() });
+    assert.deepEqual(found.data.map((app) => app.id).sort(), [byName.id, byUid.id].sort());
+    const wildcard = await octohooks.application.list({ search: "%" });
+    assert.equal(wildcard.data.length, 0, "LIKE wildcards are taken literally");
+  });
+
   test("an application without a uid reads uid null", async () => {
     const created = await octohooks.application.create({ name: "No uid" });
     assert.equal(created.uid, null);
@@ -163,6 +174,9 @@ describe("message and messageAttempt", () => {
     assert.equal(later.data.length, 0);
     const earlier = await octohooks.message.list(appId, { before: sent.created + 60_000 });
     assert.equal(earlier.data.length, 2);
+    await assert.rejects(octohooks.message.list(appId, { status: "lost" as "failed" }), {
+      code: "validation_error",
+    });
   });
 
   test("attempts by message and by endpoint, one attempt, destinations, resend", async () => {
@@ -206,6 +220,11 @@ describe("message and messageAttempt", () => {
     );
     const copies = receiver.received.filter((hook) => hook.headers["webhook-id"] === sent.id);
     assert.equal(copies.length, 2);
+
+    const deliveredPage = await octohooks.message.list(appId, { status: "success", limit: 250 });
+    assert.ok(deliveredPage.data.some((message) => message.id === sent.id));
+    const failed = await octohooks.message.list(appId, { status: "failed" });
+    assert.deepEqual(failed.data, [], "every message here was delivered");
   });
 });
 
@@ -224,6 +243,16 @@ describe("environment (admin token)", () => {
 
     const key = await admin.environment.createApiKey(created.id);
     assert.equal(key.environmentId, created.id);
+    const keys = [];
+    for await (const listed of admin.environment.listAllApiKeys(created.id, { limit: 1 })) {
+      keys.push(listed);
+    }
+    assert.deepEqual(
+      keys.map((listed) => listed.id),
+      [keys[0]?.id, key.id],
+    );
+    assert.equal(keys[1]?.prefix, key.apiKey?.slice(0, 8));
+    assert.ok(!JSON.stringify(keys).includes(key.apiKey ?? "-"), "no key is listed");
     const second = new Octohooks(key.apiKey ?? "", { serverUrl });
     await second.application.list();
     const revoked = await admin.environment.deleteApiKey(created.id, key.id);
@@ -232,5 +261,26 @@ describe("environment (admin token)", () => {
 
     assert.equal((await admin.environment.delete(created.id)).id, created.id);
     await assert.rejects(tenant.application.list(), { status: 401 });
+  });
+});
+
+describe("portalAccess", () => {
+  test("a link opens its application only, and expireAll revokes it", async () => {
+    const app = await octohooks.application.create({ name: "Portal", uid: uniqueUid("portal") });
+    const other = await octohooks.application.create({ name: "Other" });
+    const before = Date.now();
+    const access = await octohooks.portalAccess.create(app.id, { expiry: 600 });
+    assert.ok(access.url.startsWith(`${serverUrl}/portal/#token=`));
+    assert.ok(access.url.endsWith(access.token));
+    assert.ok(access.expiresAt >= before + 600_000 && access.expiresAt <= Date.now() + 600_000);
+
+    const portal = new Octohooks(access.token, { serverUrl });
+    const endpoint = await portal.endpoint.create(app.id, { url: "http://127.0.0.1:9/p" });
+    assert.equal((await portal.endpoint.list(app.uid ?? "")).data[0]?.id, endpoint.id);
+    await assert.rejects(portal.endpoint.list(other.id), { status: 403, code: "forbidden" });
+    await assert.rejects(portal.application.list(), { status: 403, code: "forbidden" });
+
+    await octohooks.portalAccess.expireAll(app.id);
+    await assert.rejects(portal.endpoint.list(app.id), { status: 401, code: "unauthorized" });
   });
 });

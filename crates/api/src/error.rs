@@ -21,6 +21,8 @@ pub enum ProblemCode {
     InvalidBody,
     /// Missing, unknown or revoked credentials.
     Unauthorized,
+    /// Valid credentials that do not open this route or object (a portal token's scope).
+    Forbidden,
     /// No such object (or route).
     NotFound,
     /// A uid or name is taken.
@@ -47,6 +49,9 @@ pub enum ApiError {
     /// No valid credentials.
     #[error("missing, unknown or revoked credentials")]
     Unauthorized,
+    /// The token is valid but its scope does not reach this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The object does not exist in the caller's environment.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -101,6 +106,7 @@ impl ApiError {
     fn code(&self) -> ProblemCode {
         match self {
             Self::Unauthorized => ProblemCode::Unauthorized,
+            Self::Forbidden(_) => ProblemCode::Forbidden,
             Self::NotFound(_) => ProblemCode::NotFound,
             Self::Conflict { code, .. } | Self::BadRequest { code, .. } => *code,
             Self::Validation(_) => ProblemCode::ValidationError,
@@ -200,6 +206,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

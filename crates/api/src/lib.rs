@@ -10,10 +10,12 @@
 
 pub mod auth;
 pub mod body;
+mod console;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
 pub mod ingest;
+pub mod key_usage;
 pub mod lookups;
 pub mod openapi;
 pub mod paging;
@@ -72,7 +74,21 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     ));
     let lookups = lookups::Lookups::new(metrics.lookup_cache.clone());
     lookups.listen(settings.database_url.clone(), shutdown.clone());
+    let key_usage = std::sync::Arc::new(key_usage::KeyUsage::default());
+    tokio::spawn(key_usage.clone().write_until(db.clone(), shutdown.clone()));
+    if settings.portal_key_is_ephemeral {
+        tracing::warn!(
+            "no OCTOHOOKS_PORTAL_SIGNING_KEY or OCTOHOOKS_SECRET_ENCRYPTION_KEY: portal links are \
+             signed with a key of this process and work only here until it restarts"
+        );
+    }
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState {
+        public_url: public_url.into(),
+        key_usage,
         lookups,
         rate_limiter,
         ingest,

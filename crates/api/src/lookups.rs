@@ -26,6 +26,8 @@ const CAPACITY: usize = 10_000;
 struct Maps {
     keys: HashMap<Vec<u8>, Uuid>,
     apps: HashMap<(Uuid, String), Uuid>,
+    /// Per application: portal tokens issued before this (epoch ms) are revoked.
+    portal_revoked_before: HashMap<Uuid, i64>,
 }
 
 /// The cache, shared by every worker of the process.
@@ -77,6 +79,7 @@ impl Lookups {
         self.generation.fetch_add(1, Ordering::SeqCst);
         maps.keys.clear();
         maps.apps.clear();
+        maps.portal_revoked_before.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -117,14 +120,32 @@ impl Lookups {
         .await
     }
 
-    async fn cached<E, F>(
+    /// Before when (epoch ms, `i64::MIN` for never) the application's portal tokens were
+    /// revoked, cached or loaded; `None` when the application does not exist.
+    pub async fn portal_revoked_before<E, F>(
         &self,
-        get: impl FnOnce(&Maps) -> Option<Uuid>,
-        put: impl FnOnce(&mut Maps, Uuid),
+        application_id: Uuid,
         load: F,
-    ) -> Result<Option<Uuid>, E>
+    ) -> Result<Option<i64>, E>
     where
-        F: Future<Output = Result<Option<Uuid>, E>>,
+        F: Future<Output = Result<Option<i64>, E>>,
+    {
+        self.cached(
+            |maps| maps.portal_revoked_before.get(&application_id).copied(),
+            |maps, at| insert_bounded(&mut maps.portal_revoked_before, application_id, at),
+            load,
+        )
+        .await
+    }
+
+    async fn cached<V: Copy, E, F>(
+        &self,
+        get: impl FnOnce(&Maps) -> Option<V>,
+        put: impl FnOnce(&mut Maps, V),
+        load: F,
+    ) -> Result<Option<V>, E>
+    where
+        F: Future<Output = Result<Option<V>, E>>,
     {
         if !self.live.load(Ordering::SeqCst) {
             self.count("bypass");
@@ -150,7 +171,7 @@ impl Lookups {
     }
 }
 
-fn insert_bounded<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Uuid>, key: K, id: Uuid) {
+fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, id: V) {
     if map.len() >= CAPACITY {
         map.clear();
     }

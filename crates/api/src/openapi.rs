@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, applications, attempts, endpoints, event_types, health, messages};
+use crate::routes::{
+    admin, applications, attempts, endpoints, event_types, health, messages, portal,
+};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -13,7 +15,7 @@ use crate::routes::{admin, applications, attempts, endpoints, event_types, healt
     paths(
         health::live, health::ready,
         admin::create_environment, admin::list_environments, admin::delete_environment,
-        admin::create_api_key, admin::revoke_api_key,
+        admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         applications::list_applications, applications::create_application,
         applications::get_application, applications::update_application,
         applications::delete_application,
@@ -26,6 +28,7 @@ use crate::routes::{admin, applications, attempts, endpoints, event_types, healt
         messages::create_message, messages::list_messages, messages::get_message,
         attempts::list_message_attempts, attempts::list_endpoint_attempts,
         attempts::get_attempt, attempts::list_destinations, attempts::resend,
+        portal::create_portal_access, portal::expire_all,
     ),
     modifiers(&Security, &Problems)
 )]
@@ -52,6 +55,10 @@ struct Problems;
 const COMMON_PROBLEMS: &[(&str, &str)] = &[
     ("400", "Malformed request (invalid JSON, nesting too deep)"),
     ("401", "Missing, unknown or revoked credentials"),
+    (
+        "403",
+        "Valid credentials whose scope does not reach this (a portal token)",
+    ),
     ("404", "No such object in this environment"),
     ("413", "Body or payload too large"),
     ("422", "Invalid value; `detail` names the field"),

@@ -24,6 +24,10 @@ pub struct AppState {
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Cached API-key and application lookups.
     pub lookups: Arc<crate::lookups::Lookups>,
+    /// Base URL of portal links: `OCTOHOOKS_PUBLIC_URL`, or the address the API listens at.
+    pub public_url: Arc<str>,
+    /// Noted uses of API keys, written in the background.
+    pub key_usage: Arc<crate::key_usage::KeyUsage>,
     /// Background publication of claimed jobs.
     pub publisher: octohooks_platform::relay::Publisher,
 }

@@ -28,6 +28,7 @@ pub async fn find(conn: &mut Conn, environment_id: Uuid, app: &IdOrUid) -> DbRes
 pub async fn list(
     conn: &mut Conn,
     environment_id: Uuid,
+    search: Option<&str>,
     after: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Application>> {
@@ -38,6 +39,14 @@ pub async fn list(
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(applications::id.gt(after));
+    }
+    if let Some(search) = search {
+        let pattern = format!("%{}%", escape_like(search));
+        query = query.filter(
+            applications::name
+                .ilike(pattern.clone())
+                .or(applications::uid.ilike(pattern)),
+        );
     }
     Ok(query.limit(limit + 1).load(conn).await?)
 }
@@ -75,4 +84,40 @@ pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Application> {
         .returning(Application::as_returning())
         .get_result(conn)
         .await?)
+}
+
+/// `text` with the LIKE wildcards (and the escape character) taken literally.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Before when portal tokens of the application were revoked, if ever.
+pub async fn portal_revoked_before(
+    conn: &mut Conn,
+    application_id: Uuid,
+) -> DbResult<Option<chrono::DateTime<chrono::Utc>>> {
+    Ok(applications::table
+        .find(application_id)
+        .select(applications::portal_revoked_before)
+        .first(conn)
+        .await?)
+}
+
+/// Revokes every portal token of the application issued until now.
+pub async fn revoke_portal_tokens(conn: &mut Conn, application_id: Uuid) -> DbResult<()> {
+    diesel::update(applications::table.find(application_id))
+        .set(applications::portal_revoked_before.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
 }

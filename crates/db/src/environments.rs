@@ -6,16 +6,24 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
-use crate::models::Environment;
+use crate::models::{ApiKeyInfo, Environment};
 use crate::schema::{api_keys, environments, idempotency_keys};
 use crate::{Conn, DbResult};
+
+/// What is stored of a new API key: its hash and a short prefix to recognise it by.
+pub struct NewKey {
+    /// SHA-256 of the key.
+    pub hash: Vec<u8>,
+    /// Its first characters.
+    pub prefix: String,
+}
 
 /// Creates an environment together with its first API key (stored as `key_hash`).
 pub async fn create(
     conn: &mut Conn,
     name: &str,
     key_id: Uuid,
-    key_hash: Vec<u8>,
+    key: &NewKey,
 ) -> DbResult<Environment> {
     let environment = Environment {
         id: octohooks_domain::new_id(),
@@ -32,7 +40,8 @@ pub async fn create(
                 .values((
                     api_keys::id.eq(key_id),
                     api_keys::environment_id.eq(environment.id),
-                    api_keys::key_hash.eq(key_hash),
+                    api_keys::key_hash.eq(&key.hash),
+                    api_keys::prefix.eq(&key.prefix),
                 ))
                 .execute(conn)
                 .await?;
@@ -82,7 +91,7 @@ pub async fn add_key(
     conn: &mut Conn,
     environment_id: Uuid,
     key_id: Uuid,
-    key_hash: Vec<u8>,
+    key: &NewKey,
 ) -> DbResult<chrono::DateTime<Utc>> {
     environments::table
         .find(environment_id)
@@ -93,7 +102,8 @@ pub async fn add_key(
         .values((
             api_keys::id.eq(key_id),
             api_keys::environment_id.eq(environment_id),
-            api_keys::key_hash.eq(key_hash),
+            api_keys::key_hash.eq(&key.hash),
+            api_keys::prefix.eq(&key.prefix),
         ))
         .returning(api_keys::created)
         .get_result(conn)
@@ -123,4 +133,43 @@ pub async fn environment_for_key(conn: &mut Conn, key_hash: &[u8]) -> DbResult<O
         .first(conn)
         .await
         .optional()?)
+}
+
+/// The environment's API keys, oldest first, paged by id; `NotFound` when it does not exist.
+pub async fn list_keys(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> DbResult<Vec<ApiKeyInfo>> {
+    environments::table
+        .find(environment_id)
+        .select(environments::id)
+        .first::<Uuid>(conn)
+        .await?;
+    let mut query = api_keys::table
+        .filter(api_keys::environment_id.eq(environment_id))
+        .order(api_keys::id.asc())
+        .select(ApiKeyInfo::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(api_keys::id.gt(after));
+    }
+    Ok(query.limit(limit + 1).load(conn).await?)
+}
+
+/// Records that the keys with these hashes were used at `at` (never moving a time back).
+pub async fn record_key_use(
+    conn: &mut Conn,
+    key_hashes: &[Vec<u8>],
+    at: chrono::DateTime<Utc>,
+) -> DbResult<usize> {
+    Ok(diesel::update(
+        api_keys::table
+            .filter(api_keys::key_hash.eq_any(key_hashes))
+            .filter(api_keys::last_used.is_null().or(api_keys::last_used.lt(at))),
+    )
+    .set(api_keys::last_used.eq(at))
+    .execute(conn)
+    .await?)
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::models::{Message, OutboxJob};
 use crate::prepared::prepared;
-use crate::schema::messages;
+use crate::schema::{message_destinations, messages};
 use crate::{Conn, DbResult, IdOrUid};
 
 /// How long the accepting API process holds its claim on the jobs it publishes itself. If it
@@ -155,6 +155,8 @@ pub struct MessageFilter {
     pub before: Option<DateTime<Utc>>,
     /// Only messages created strictly after.
     pub after: Option<DateTime<Utc>>,
+    /// Only messages with a destination in this delivery state (`pending`, `success`, `failed`).
+    pub status: Option<String>,
 }
 
 /// Messages of the application, newest first, older than the cursor id.
@@ -184,6 +186,13 @@ pub async fn list(
     }
     if let Some(after) = filter.after {
         query = query.filter(messages::created.gt(after));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(diesel::dsl::exists(
+            message_destinations::table
+                .filter(message_destinations::message_id.eq(messages::id))
+                .filter(message_destinations::status.eq(status.clone())),
+        ));
     }
     Ok(query.limit(limit + 1).load(conn).await?)
 }

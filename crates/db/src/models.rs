@@ -18,6 +18,22 @@ pub struct Environment {
     pub created: DateTime<Utc>,
 }
 
+/// An API key as the console lists it: never the key, only a short prefix of it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyInfo {
+    /// Identifier (used to revoke it).
+    pub id: Uuid,
+    /// The environment it opens.
+    pub environment_id: Uuid,
+    /// The first characters of the key (`ohk_` and four more); unknown for keys made before.
+    pub prefix: Option<String>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// When it was last used, to the minute.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
 /// A consumer application: where messages are sent to.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = applications)]

@@ -15,6 +15,8 @@ diesel::table! {
         environment_id -> Uuid,
         key_hash -> Bytea,
         created -> Timestamptz,
+        prefix -> Nullable<Text>,
+        last_used -> Nullable<Timestamptz>,
     }
 }
 
@@ -26,6 +28,7 @@ diesel::table! {
         name -> Text,
         created -> Timestamptz,
         updated -> Timestamptz,
+        portal_revoked_before -> Nullable<Timestamptz>,
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod destination;
 pub mod job;
+pub mod portal;
 pub mod retry;
 pub mod sealing;
 pub mod signing;

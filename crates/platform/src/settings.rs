@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use octohooks_domain::destination::DestinationPolicy;
+use octohooks_domain::portal::PortalSigner;
 use octohooks_domain::retry::RetrySchedule;
 use octohooks_domain::sealing::Sealer;
 use serde::Deserialize;
@@ -54,6 +55,9 @@ struct RawSettings {
     secret_decryption_keys: String,
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
+    public_url: String,
+    portal_signing_key: String,
+    portal_frame_ancestors: String,
 }
 
 /// Validated settings of both services. `Debug` hides the connection strings and the token.
@@ -95,6 +99,15 @@ pub struct Settings {
     pub rate_limit_per_second: u32,
     /// Requests an environment may send at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// Base URL that users reach the API and the console at (no trailing slash); `None`: the
+    /// address the API listens at.
+    pub public_url: Option<String>,
+    /// Signs and checks consumer portal tokens.
+    pub portal_signer: Arc<PortalSigner>,
+    /// True when the portal key was made up by this process (links die with it).
+    pub portal_key_is_ephemeral: bool,
+    /// CSP `frame-ancestors` of the portal pages.
+    pub portal_frame_ancestors: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -171,10 +184,22 @@ impl Settings {
                 "must be at least 1".into(),
             ));
         }
+        let listen_addr = parse_addr(&raw.listen_addr)
+            .ok_or_else(|| invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into()))?;
+        let (portal_key, portal_key_is_ephemeral) =
+            portal_key(&raw.portal_signing_key, &raw.secret_encryption_key)?;
+        if raw.portal_frame_ancestors.contains([';', ',', '\n', '\r']) {
+            return Err(invalid(
+                "portal_frame_ancestors",
+                "must be CSP sources separated by spaces".into(),
+            ));
+        }
         Ok(Self {
-            listen_addr: parse_addr(&raw.listen_addr).ok_or_else(|| {
-                invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into())
-            })?,
+            public_url: public_url(&raw.public_url)?,
+            portal_signer: Arc::new(PortalSigner::new(&portal_key)),
+            portal_key_is_ephemeral,
+            portal_frame_ancestors: raw.portal_frame_ancestors.trim().to_owned(),
+            listen_addr,
             dispatcher_listen_addr: parse_addr(&raw.dispatcher_listen_addr).ok_or_else(|| {
                 invalid(
                     "dispatcher_listen_addr",
@@ -229,6 +254,60 @@ impl Settings {
                 ..octohooks_db::pool::PoolOptions::default()
             },
         )
+    }
+}
+
+fn invalid(key: &'static str, message: String) -> SettingsError {
+    SettingsError::Invalid { key, message }
+}
+
+/// The portal key: configured, or derived from the encryption key, or random (ephemeral).
+fn portal_key(configured: &str, encryption_key: &str) -> Result<(Vec<u8>, bool), SettingsError> {
+    use base64::Engine as _;
+    let decode = |text: &str| base64::engine::general_purpose::STANDARD.decode(text.trim());
+    if !configured.trim().is_empty() {
+        let key = decode(configured)
+            .ok()
+            .filter(|key| key.len() >= 32)
+            .ok_or_else(|| {
+                invalid(
+                    "portal_signing_key",
+                    "must be base64 of at least 32 bytes".into(),
+                )
+            })?;
+        return Ok((key, false));
+    }
+    if let Ok(secret) = decode(encryption_key).map_err(|_| ()).and_then(|key| {
+        if key.is_empty() {
+            Err(())
+        } else {
+            Ok(key)
+        }
+    }) {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            b"octohooks portal tokens v1",
+        );
+        return Ok((derived.as_ref().to_vec(), false));
+    }
+    let random = octohooks_domain::signing::random_bytes(32)
+        .map_err(|err| invalid("portal_signing_key", err.to_string()))?;
+    Ok((random, true))
+}
+
+fn public_url(configured: &str) -> Result<Option<String>, SettingsError> {
+    let text = configured.trim().trim_end_matches('/');
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            Ok(Some(text.to_owned()))
+        }
+        _ => Err(invalid(
+            "public_url",
+            "must be an absolute http(s) URL such as https://hooks.example.com".into(),
+        )),
     }
 }
 

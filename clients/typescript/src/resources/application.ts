@@ -1,23 +1,26 @@
 import type { PostOptions, RequestOptions } from "../http.js";
-import type { ApplicationIn, ApplicationOut } from "../models.js";
+import type { ApplicationFilters, ApplicationIn, ApplicationOut } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource } from "./resource.js";
+
+/** Options of `application.list`: paging, and `search` in names and uids. */
+export type ApplicationListOptions = ListOptions & ApplicationFilters;
 
 /** Applications: one per customer of yours, addressed by id or by your own uid. */
 export class Application extends Resource {
   /** One page of the environment's applications, oldest first. */
-  async list(options: ListOptions = {}): Promise<ListResponse<ApplicationOut>> {
+  async list(options: ApplicationListOptions = {}): Promise<ListResponse<ApplicationOut>> {
     const answer = await this.http.send({
       method: "GET",
       path: path("applications"),
-      query: listQuery(options),
+      query: listQuery(options, { search: options.search }),
       options,
     });
     return toPage(answer);
   }
 
   /** Every application, page after page: `for await (const app of application.listAll())`. */
-  listAll(options: ListOptions = {}): AsyncGenerator<ApplicationOut, void, undefined> {
+  listAll(options: ApplicationListOptions = {}): AsyncGenerator<ApplicationOut, void, undefined> {
     return allItems((page) => this.list(page), options);
   }
 

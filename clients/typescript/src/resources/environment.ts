@@ -1,5 +1,5 @@
 import type { PostOptions, RequestOptions } from "../http.js";
-import type { ApiKeyOut, EnvironmentIn, EnvironmentOut } from "../models.js";
+import type { ApiKeyInfoOut, ApiKeyOut, EnvironmentIn, EnvironmentOut } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource } from "./resource.js";
 
@@ -50,6 +50,28 @@ export class Environment extends Resource {
       options,
     });
     return answer.body as ApiKeyOut;
+  }
+
+  /** One page of the environment's API keys, oldest first: prefixes and last use, never keys. */
+  async listApiKeys(
+    envId: string,
+    options: ListOptions = {},
+  ): Promise<ListResponse<ApiKeyInfoOut>> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("environments", envId, "api-keys"),
+      query: listQuery(options),
+      options,
+    });
+    return toPage(answer);
+  }
+
+  /** Every API key of the environment, page after page. */
+  listAllApiKeys(
+    envId: string,
+    options: ListOptions = {},
+  ): AsyncGenerator<ApiKeyInfoOut, void, undefined> {
+    return allItems((page) => this.listApiKeys(envId, page), options);
   }
 
   /** Revokes an API key; it stops working at once. */

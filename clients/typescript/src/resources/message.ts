@@ -18,6 +18,7 @@ export class Message extends Resource {
         channel: options.channel,
         before: time(options.before),
         after: time(options.after),
+        status: options.status,
       }),
       options,
     });

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::not_found_as;
 use crate::auth::{new_api_key, Admin};
 use crate::body::JsonBody;
-use crate::dto::{ApiKeyOut, EnvironmentIn, EnvironmentOut};
+use crate::dto::{ApiKeyInfoOut, ApiKeyOut, EnvironmentIn, EnvironmentOut};
 use crate::error::ApiError;
 use crate::idempotency::{self, Reply, ADMIN_SCOPE};
 use crate::paging::{list_response, PageQuery};
@@ -23,6 +23,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             "/environments/{env}/api-keys",
             web::post().to(create_api_key),
         )
+        .route("/environments/{env}/api-keys", web::get().to(list_api_keys))
         .route(
             "/environments/{env}/api-keys/{key}",
             web::delete().to(revoke_api_key),
@@ -47,10 +48,10 @@ pub async fn create_environment(
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse("name", &body.name)?.into_inner();
     idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
-        let (key, hash) = new_api_key()?;
+        let (key, stored) = new_api_key()?;
         let mut conn = pool::connection(&state.db).await?;
         let environment =
-            environments::create(&mut conn, &name, octohooks_domain::new_id(), hash).await?;
+            environments::create(&mut conn, &name, octohooks_domain::new_id(), &stored).await?;
         Reply::json_with_secret(
             StatusCode::CREATED,
             &EnvironmentOut::from_row(environment, Some(key)),
@@ -115,10 +116,10 @@ pub async fn create_api_key(
 ) -> Result<HttpResponse, ApiError> {
     let environment_id = parse_id("environment", &path)?;
     idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
-        let (key, hash) = new_api_key()?;
+        let (key, stored) = new_api_key()?;
         let id = octohooks_domain::new_id();
         let mut conn = pool::connection(&state.db).await?;
-        let created = environments::add_key(&mut conn, environment_id, id, hash)
+        let created = environments::add_key(&mut conn, environment_id, id, &stored)
             .await
             .map_err(not_found_as("environment"))?;
         Reply::json_with_secret(
@@ -132,6 +133,30 @@ pub async fn create_api_key(
         )
     })
     .await
+}
+
+/// Lists an environment's API keys, oldest first: never the keys, only a prefix of each.
+#[utoipa::path(get, path = "/api/v1/environments/{env}/api-keys", tag = "admin",
+    params(("env" = Uuid, Path, description = "Environment id"), PageQuery),
+    security(("adminToken" = [])),
+    responses((status = 200, body = [ApiKeyInfoOut]), (status = 404, body = crate::error::Problem)))]
+pub async fn list_api_keys(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let environment_id = parse_id("environment", &path)?;
+    let limit = query.limit()?;
+    let mut conn = pool::connection(&state.db).await?;
+    let rows = environments::list_keys(&mut conn, environment_id, query.uuid_iterator()?, limit)
+        .await
+        .map_err(not_found_as("environment"))?;
+    let page = octohooks_db::Page::from_overfetch(rows, limit);
+    let cursor = page.items.last().map(|key| key.id.to_string());
+    let items: Vec<ApiKeyInfoOut> = page.items.into_iter().map(Into::into).collect();
+    Ok(list_response(&req, &items, page.has_more, cursor))
 }
 
 /// Revokes an API key at once.

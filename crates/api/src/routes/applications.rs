@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use octohooks_db::{applications as store, models, pool, Page};
 use octohooks_domain::validate::{DisplayName, Uid};
+use serde::Deserialize;
 
 use super::{conflict_as, find_app};
 use crate::auth::Tenant;
@@ -33,21 +34,38 @@ fn parse_input(body: &ApplicationIn) -> Result<(String, Option<String>), ApiErro
     Ok((name, uid))
 }
 
+/// `search` of the application list, beside paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApplicationQuery {
+    /// Only applications whose name or uid contains this text (any case).
+    pub search: Option<String>,
+}
+
 /// Lists the environment's applications, oldest first.
-#[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(PageQuery),
-    security(("apiKey" = [])),
+#[utoipa::path(get, path = "/api/v1/applications", tag = "applications",
+    params(PageQuery, ApplicationQuery), security(("apiKey" = [])),
     responses((status = 200, body = [ApplicationOut]), (status = 401, body = Problem)))]
 pub async fn list_applications(
     tenant: Tenant,
     req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
+    filter: web::Query<ApplicationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
+    let search = filter.search.as_deref().filter(|text| !text.is_empty());
+    if search.is_some_and(|text| text.len() > 256 || text.contains('\0')) {
+        return Err(ApiError::invalid(
+            "search",
+            "must be at most 256 characters, without NUL",
+        ));
+    }
     let mut conn = pool::connection(&state.db).await?;
     let rows = store::list(
         &mut conn,
         tenant.environment_id,
+        search,
         query.uuid_iterator()?,
         limit,
     )

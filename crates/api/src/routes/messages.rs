@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use super::{find_app, find_app_id, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::dto::{MessageIn, MessageOut};
+use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
@@ -113,6 +113,10 @@ pub struct MessageQuery {
     pub before: Option<String>,
     /// Only messages created after this time (epoch ms or RFC 3339).
     pub after: Option<String>,
+    /// Only messages with a destination in this delivery state: `pending`, `success` or
+    /// `failed`.
+    #[param(value_type = Option<DestinationStatus>)]
+    pub status: Option<String>,
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -169,6 +173,15 @@ pub async fn list_messages(
             .after
             .as_deref()
             .map(|t| parse_time("after", t))
+            .transpose()?,
+        status: query
+            .status
+            .as_deref()
+            .map(|text| {
+                DestinationStatus::parse(text)
+                    .map(|_| text.to_owned())
+                    .map_err(|_| ApiError::invalid("status", "must be pending, success or failed"))
+            })
             .transpose()?,
     };
     let mut conn = pool::connection(&state.db).await?;

@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod health;
 pub mod messages;
+pub mod portal;
 
 use actix_web::web;
 use octohooks_db::models::{Application, Endpoint};
@@ -29,8 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(applications::configure)
             .configure(endpoints::configure)
             .configure(event_types::configure)
-            .configure(attempts::configure),
+            .configure(attempts::configure)
+            .configure(portal::configure),
     );
+    // After the API: the console's asset route has a path parameter.
+    crate::console::configure(cfg);
 }
 
 /// The id of the caller's application named by id or uid, through the process's lookup cache
