@@ -12,6 +12,19 @@
 # Configuration comes from OCTOHOOKS_* environment variables
 # (see crates/platform/src/defaults.toml).
 
+########## web console ##########
+# The console (console/dist) is built on the TypeScript SDK and embedded into the API binary.
+FROM node:20-bookworm AS console
+WORKDIR /src
+COPY clients/typescript/package.json clients/typescript/package-lock.json clients/typescript/
+COPY console/package.json console/package-lock.json console/
+RUN cd clients/typescript && npm ci --no-audit --no-fund \
+ && cd ../../console && npm ci --no-audit --no-fund
+COPY clients/typescript clients/typescript
+COPY console console
+RUN cd clients/typescript && npm run build \
+ && cd ../../console && npm run build
+
 ########## build ##########
 FROM rust:1-bookworm AS builder
 WORKDIR /src
@@ -21,6 +34,7 @@ WORKDIR /src
 # between builds, so a source change rebuilds only the workspace crates. A cache mount is not
 # part of the image, hence the copy of the binaries to /out.
 COPY . .
+COPY --from=console /src/console/dist console/dist
 RUN --mount=type=cache,id=octohooks-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=octohooks-cargo-git,target=/usr/local/cargo/git \
     --mount=type=cache,id=octohooks-target,target=/src/target \

@@ -1,5 +1,5 @@
 # The two commands of the README are `make up` and `make test`.
-.PHONY: up down test lint fmt deps openapi validate-deploy bench chaos fuzz deny
+.PHONY: up down test lint fmt deps console openapi validate-deploy bench chaos fuzz deny
 
 up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
 	scripts/up.sh
@@ -10,14 +10,18 @@ down: ## stop what `make up` started
 test: ## every test, against real Postgres and RabbitMQ
 	scripts/test.sh
 
-lint: ## formatting and clippy, warnings are errors; the SDK: generated types fresh, tsc --strict, biome
+lint: ## formatting and clippy, warnings are errors; SDK and console: generated types fresh, tsc --strict, biome
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	scripts/node-deps.sh
+	scripts/console.sh
 	cd clients/typescript && npm run --silent lint
+	cd console && npm run --silent lint
 
 fmt:
 	cargo fmt --all
+
+console: ## build the web console (console/dist), which the API embeds when it is compiled next
+	scripts/console.sh
 
 deps: ## install and start the services only
 	scripts/deps.sh

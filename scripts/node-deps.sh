@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Node.js and npm when missing (Debian's packages), then the TypeScript SDK's
-# development dependencies from its lock file, when they are missing or out of date.
+# Installs Node.js and npm when missing (Debian's packages), then the development dependencies
+# of the TypeScript SDK and of the web console from their lock files, when they are missing or
+# out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,10 @@ if [ "$major" -lt 18 ]; then
   exit 1
 fi
 
-sdk=clients/typescript
-if [ ! -f "$sdk/node_modules/.package-lock.json" ] ||
-  [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
-  log "installing the TypeScript SDK's development dependencies"
-  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for dir in clients/typescript console; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the dependencies of $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

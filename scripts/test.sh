@@ -3,7 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-scripts/node-deps.sh
+scripts/console.sh
+# The console's browser tests drive Debian's Chromium; no browser is downloaded.
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "==> installing Chromium (Debian's package) for the browser tests" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  fi
+fi
 export PATH="$HOME/.cargo/bin:$PATH"
 # Databases left behind by interrupted runs.
 psql -h 127.0.0.1 -U postgres -d postgres -Atqc \

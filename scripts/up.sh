@@ -18,6 +18,7 @@ export OCTOHOOKS_ADMIN_TOKEN=${OCTOHOOKS_ADMIN_TOKEN:-$(cat "$run/admin-token")}
 [ -s "$run/encryption-key" ] || head -c 32 /dev/urandom | base64 > "$run/encryption-key"
 export OCTOHOOKS_SECRET_ENCRYPTION_KEY=${OCTOHOOKS_SECRET_ENCRYPTION_KEY:-$(cat "$run/encryption-key")}
 
+scripts/console.sh
 echo "==> building" >&2
 cargo build --release --bins -q
 scripts/down.sh >/dev/null 2>&1 || true
@@ -45,6 +46,7 @@ fi
 cat <<MSG
 
 Octohooks is running.
+  dashboard   $api/dashboard/   (sign in with the API key below, or the admin token)
   API         $api        (log: $run/api.log)
   dispatcher  http://$OCTOHOOKS_DISPATCHER_LISTEN_ADDR/health/ready  (log: $run/dispatcher.log)
   admin token $run/admin-token

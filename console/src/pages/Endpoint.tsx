@@ -1,0 +1,338 @@
+import type { EndpointOut } from "octohooks";
+import { useState } from "react";
+import {
+  ConfirmButton,
+  Empty,
+  ErrorBox,
+  FormError,
+  ListState,
+  Loading,
+  PageHeader,
+  Pager,
+  SecretField,
+  Section,
+  StatusBadge,
+  shortId,
+  Time,
+} from "../components";
+import { useSession } from "../context";
+import { useAsync, usePaged } from "../hooks";
+import { href, navigate } from "../router";
+import { appCrumbs, useApplication } from "./Application";
+import { EndpointForm } from "./EndpointForm";
+
+export function EndpointPage({ appId, endpointId }: { appId: string; endpointId: string }) {
+  const session = useSession();
+  const { client, readOnly, announce } = session;
+  const app = useApplication(appId);
+  const endpoint = useAsync(
+    () => client.endpoint.get(appId, endpointId),
+    [client, appId, endpointId],
+  );
+  const [editing, setEditing] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  if (endpoint.status === "loading") return <Loading />;
+  if (endpoint.status === "error")
+    return <ErrorBox error={endpoint.error} onRetry={endpoint.reload} />;
+  const ep = endpoint.value;
+  const crumbs = appCrumbs(session.mode, app.value, appId);
+
+  const setEnabled = async (enabled: boolean) => {
+    setError(null);
+    try {
+      const updated = await client.endpoint.update(appId, ep.id, { url: ep.url, enabled });
+      endpoint.setValue(updated);
+      announce(enabled ? "Endpoint enabled" : "Endpoint disabled");
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  return (
+    <>
+      <PageHeader title={<span className="break">{ep.url}</span>} crumbs={crumbs}>
+        {ep.enabled ? (
+          <span className="badge badge-ok">enabled</span>
+        ) : (
+          <span className="badge badge-bad">disabled</span>
+        )}
+      </PageHeader>
+      {!ep.enabled && ep.disabledReason ? (
+        <div className="notice notice-warn" role="note">
+          Disabled automatically: {ep.disabledReason}. Enable it again once the receiver works.
+        </div>
+      ) : null}
+      <FormError error={error} />
+      <Section
+        title="Settings"
+        actions={
+          !readOnly ? (
+            <>
+              {ep.enabled ? (
+                <ConfirmButton
+                  label="Disable endpoint"
+                  question="Stop deliveries to this endpoint?"
+                  confirmLabel="Disable"
+                  onConfirm={() => setEnabled(false)}
+                />
+              ) : (
+                <button type="button" className="btn" onClick={() => setEnabled(true)}>
+                  Enable endpoint
+                </button>
+              )}
+              <button
+                type="button"
+                className="btn"
+                aria-expanded={editing}
+                onClick={() => setEditing((e) => !e)}
+              >
+                {editing ? "Close editor" : "Edit endpoint"}
+              </button>
+            </>
+          ) : null
+        }
+      >
+        {editing ? (
+          <EndpointForm
+            initial={ep}
+            submitLabel="Save changes"
+            onCancel={() => setEditing(false)}
+            onSubmit={async (v) => {
+              const updated = await client.endpoint.update(appId, ep.id, {
+                url: v.url,
+                description: v.description,
+                eventTypes: v.eventTypes,
+                channels: v.channels,
+                headers: v.headers,
+              });
+              endpoint.setValue(updated);
+              setEditing(false);
+              announce("Endpoint saved");
+            }}
+          />
+        ) : (
+          <EndpointDetails ep={ep} />
+        )}
+      </Section>
+      <SecretSection appId={appId} endpointId={ep.id} />
+      <EndpointAttempts appId={appId} endpointId={ep.id} />
+      {!readOnly ? (
+        <Section title="Delete endpoint">
+          <p className="muted">Pending deliveries to it are dropped, with its attempts.</p>
+          <ConfirmButton
+            label="Delete endpoint"
+            question="Delete this endpoint for good?"
+            onConfirm={async () => {
+              try {
+                await client.endpoint.delete(appId, ep.id);
+                announce("Endpoint deleted");
+                navigate(href("apps", appId));
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          />
+        </Section>
+      ) : null}
+    </>
+  );
+}
+
+function EndpointDetails({ ep }: { ep: EndpointOut }) {
+  const headers = Object.entries(ep.headers);
+  return (
+    <dl className="details">
+      <div>
+        <dt>URL</dt>
+        <dd className="mono break">{ep.url}</dd>
+      </div>
+      <div>
+        <dt>Description</dt>
+        <dd>{ep.description || <span className="muted">—</span>}</dd>
+      </div>
+      <div>
+        <dt>Event types</dt>
+        <dd>
+          {ep.eventTypes.length === 0 ? (
+            <span className="muted">All event types</span>
+          ) : (
+            <span className="tags">
+              {ep.eventTypes.map((t) => (
+                <span key={t} className="tag mono">
+                  {t}
+                </span>
+              ))}
+            </span>
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Channels</dt>
+        <dd>
+          {ep.channels.length === 0 ? (
+            <span className="muted">All channels</span>
+          ) : (
+            <span className="tags">
+              {ep.channels.map((c) => (
+                <span key={c} className="tag mono">
+                  {c}
+                </span>
+              ))}
+            </span>
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Custom headers</dt>
+        <dd>
+          {headers.length === 0 ? (
+            <span className="muted">None</span>
+          ) : (
+            <ul className="plain mono">
+              {headers.map(([k, v]) => (
+                <li key={k} className="break">
+                  {k}: {v}
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>ID</dt>
+        <dd className="mono">{ep.id}</dd>
+      </div>
+      <div>
+        <dt>Created</dt>
+        <dd>
+          <Time ms={ep.created} />
+        </dd>
+      </div>
+      <div>
+        <dt>Updated</dt>
+        <dd>
+          <Time ms={ep.updated} />
+        </dd>
+      </div>
+    </dl>
+  );
+}
+
+function SecretSection({ appId, endpointId }: { appId: string; endpointId: string }) {
+  const { client, readOnly, announce } = useSession();
+  const [secret, setSecret] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const reveal = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setSecret((await client.endpoint.getSecret(appId, endpointId)).key);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Section title="Signing secret">
+      <p className="muted">
+        Verify the <code>webhook-signature</code> header of every delivery with this secret. After a
+        rotation the previous secret keeps signing for 24 hours.
+      </p>
+      {secret ? <SecretField label="Signing secret" value={secret} /> : null}
+      <FormError error={error} />
+      <div className="actions">
+        {secret ? (
+          <button type="button" className="btn" onClick={() => setSecret(null)}>
+            Hide secret
+          </button>
+        ) : (
+          <button type="button" className="btn" disabled={busy} onClick={reveal}>
+            Reveal secret
+          </button>
+        )}
+        {!readOnly ? (
+          <ConfirmButton
+            label="Rotate secret"
+            question="Make a new secret current? The old one keeps signing for 24 hours."
+            confirmLabel="Rotate"
+            onConfirm={async () => {
+              try {
+                await client.endpoint.rotateSecret(appId, endpointId);
+                announce("Secret rotated");
+                if (secret) await reveal();
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          />
+        ) : null}
+      </div>
+    </Section>
+  );
+}
+
+function EndpointAttempts({ appId, endpointId }: { appId: string; endpointId: string }) {
+  const { client } = useSession();
+  const paged = usePaged(
+    (iterator) => client.messageAttempt.listByEndpoint(appId, endpointId, { limit: 25, iterator }),
+    [client, appId, endpointId],
+  );
+  return (
+    <Section
+      title="Delivery attempts"
+      actions={
+        <button type="button" className="btn btn-small" onClick={paged.reload}>
+          Refresh
+        </button>
+      }
+    >
+      <ListState
+        paged={paged}
+        empty={
+          <Empty title="No attempts yet">
+            Attempts appear here once a message is sent to this endpoint.
+          </Empty>
+        }
+      >
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Status</th>
+                <th scope="col">Response</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Trigger</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {paged.items.map((a) => (
+                <tr key={a.id}>
+                  <td className="nowrap">
+                    <Time ms={a.created} />
+                  </td>
+                  <td>
+                    <StatusBadge status={a.status} />
+                  </td>
+                  <td className="mono">{a.responseStatusCode || "—"}</td>
+                  <td className="nowrap">{a.responseDurationMs} ms</td>
+                  <td>{a.triggerType.toLowerCase()}</td>
+                  <td>
+                    <a className="mono" href={href("apps", appId, "messages", a.messageId)}>
+                      {shortId(a.messageId)}
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <Pager paged={paged} label="Attempts" />
+      </ListState>
+    </Section>
+  );
+}

@@ -1,0 +1,286 @@
+import type { EndpointOut, MessageDestinationOut, Octohooks } from "octohooks";
+import { useEffect, useState } from "react";
+import {
+  CopyButton,
+  Empty,
+  ErrorBox,
+  FormError,
+  ListState,
+  Loading,
+  PageHeader,
+  Pager,
+  Section,
+  StatusBadge,
+  shortId,
+  Time,
+} from "../components";
+import { useSession } from "../context";
+import { useAsync, usePaged } from "../hooks";
+import { href } from "../router";
+import { appCrumbs, useApplication } from "./Application";
+
+export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) {
+  const session = useSession();
+  const { client } = session;
+  const app = useApplication(appId);
+  const message = useAsync(() => client.message.get(appId, msgId), [client, appId, msgId]);
+  const destinations = usePaged(
+    (iterator) => client.messageAttempt.listDestinations(appId, msgId, { limit: 25, iterator }),
+    [client, appId, msgId],
+  );
+  const attempts = usePaged(
+    (iterator) => client.messageAttempt.listByMessage(appId, msgId, { limit: 20, iterator }),
+    [client, appId, msgId],
+  );
+  // After a resend: refresh until a new attempt shows up (at most ~15 s).
+  const [poll, setPoll] = useState<{ firstId: string | null; left: number } | null>(null);
+  const firstId = attempts.items[0]?.id ?? null;
+  const { announce } = session;
+  const reloadAttempts = attempts.reload;
+  const reloadDestinations = destinations.reload;
+  useEffect(() => {
+    if (!poll) return;
+    if (firstId !== poll.firstId) {
+      setPoll(null);
+      reloadDestinations();
+      announce("A new delivery attempt was recorded");
+      return;
+    }
+    if (poll.left <= 0) {
+      setPoll(null);
+      return;
+    }
+    const t = window.setTimeout(
+      () => {
+        reloadAttempts();
+        reloadDestinations();
+        setPoll({ ...poll, left: poll.left - 1 });
+      },
+      poll.left > 10 ? 500 : 1500,
+    );
+    return () => window.clearTimeout(t);
+  }, [poll, firstId, announce, reloadAttempts, reloadDestinations]);
+
+  if (message.status === "loading") return <Loading />;
+  if (message.status === "error")
+    return <ErrorBox error={message.error} onRetry={message.reload} />;
+  const m = message.value;
+  const pretty = JSON.stringify(m.payload, null, 2);
+  const compact = JSON.stringify(m.payload);
+
+  return (
+    <>
+      <PageHeader
+        title={<span className="mono">{m.eventType}</span>}
+        crumbs={[
+          ...appCrumbs(session.mode, app.value, appId),
+          { label: "Message log", href: href("apps", appId, "messages") },
+        ]}
+      />
+      <dl className="meta">
+        <div>
+          <dt>Message ID</dt>
+          <dd className="mono">{m.id}</dd>
+        </div>
+        {m.uid ? (
+          <div>
+            <dt>UID</dt>
+            <dd className="mono">{m.uid}</dd>
+          </div>
+        ) : null}
+        <div>
+          <dt>Channels</dt>
+          <dd className="mono">{m.channels.length ? m.channels.join(", ") : "—"}</dd>
+        </div>
+        <div>
+          <dt>Sent</dt>
+          <dd>
+            <Time ms={m.created} />
+          </dd>
+        </div>
+      </dl>
+      <Section title="Payload" actions={<CopyButton text={compact} label="Copy payload" />}>
+        <pre className="code">{pretty}</pre>
+      </Section>
+      <Section
+        title="Destinations"
+        actions={
+          <button type="button" className="btn btn-small" onClick={destinations.reload}>
+            Refresh
+          </button>
+        }
+      >
+        <ListState
+          paged={destinations}
+          empty={
+            <Empty title="Sent nowhere">
+              No endpoint of this application matched this message when it was sent.
+            </Empty>
+          }
+        >
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Endpoint</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Attempts</th>
+                  <th scope="col">Next attempt</th>
+                  <th scope="col">Updated</th>
+                  {!session.readOnly ? (
+                    <th scope="col">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  ) : null}
+                </tr>
+              </thead>
+              <tbody>
+                {destinations.items.map((d) => (
+                  <DestinationRow
+                    key={d.endpointId}
+                    appId={appId}
+                    msgId={msgId}
+                    d={d}
+                    onResent={() => {
+                      setPoll({ firstId, left: 16 });
+                      reloadAttempts();
+                    }}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager paged={destinations} label="Destinations" />
+        </ListState>
+      </Section>
+      <Section
+        title="Attempts"
+        actions={
+          <button type="button" className="btn btn-small" onClick={attempts.reload}>
+            Refresh
+          </button>
+        }
+      >
+        {poll ? (
+          <p className="hint" role="status">
+            Waiting for the new attempt…
+          </p>
+        ) : null}
+        <ListState
+          paged={attempts}
+          empty={
+            <Empty title="No attempts yet">
+              Deliveries are attempted within seconds; refresh in a moment.
+            </Empty>
+          }
+        >
+          <ol className="attempts" aria-label="Delivery attempts">
+            {attempts.items.map((a) => (
+              <li key={a.id} className="attempt">
+                <div className="attempt-head">
+                  <StatusBadge status={a.status} />
+                  <span className="mono">HTTP {a.responseStatusCode || "—"}</span>
+                  <span>{a.responseDurationMs} ms</span>
+                  <span className="muted">{a.triggerType.toLowerCase()}</span>
+                  <Time ms={a.created} />
+                </div>
+                <div className="attempt-url mono break">
+                  <a href={href("apps", appId, "endpoints", a.endpointId)}>{a.url}</a>
+                </div>
+                <p className="attempt-label">
+                  {a.responseStatusCode === 0 ? "Error (no response)" : "Response body"}
+                </p>
+                <pre className="code code-small">{a.response === "" ? "(empty)" : a.response}</pre>
+              </li>
+            ))}
+          </ol>
+          <Pager paged={attempts} label="Attempts" />
+        </ListState>
+      </Section>
+    </>
+  );
+}
+
+const endpointCache = new WeakMap<Octohooks, Map<string, Promise<EndpointOut>>>();
+
+function useEndpoint(appId: string, endpointId: string) {
+  const { client } = useSession();
+  return useAsync(() => {
+    let perClient = endpointCache.get(client);
+    if (!perClient) {
+      perClient = new Map();
+      endpointCache.set(client, perClient);
+    }
+    const key = `${appId}/${endpointId}`;
+    let p = perClient.get(key);
+    if (!p) {
+      p = client.endpoint.get(appId, endpointId);
+      p.catch(() => perClient?.delete(key));
+      perClient.set(key, p);
+    }
+    return p;
+  }, [client, appId, endpointId]);
+}
+
+function DestinationRow({
+  appId,
+  msgId,
+  d,
+  onResent,
+}: {
+  appId: string;
+  msgId: string;
+  d: MessageDestinationOut;
+  onResent: () => void;
+}) {
+  const { client, readOnly, announce } = useSession();
+  const ep = useEndpoint(appId, d.endpointId);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const label = ep.value?.url ?? shortId(d.endpointId);
+  return (
+    <tr>
+      <td className="cell-wide">
+        <a className="mono break" href={href("apps", appId, "endpoints", d.endpointId)}>
+          {label}
+        </a>
+        <FormError error={error} />
+      </td>
+      <td>
+        <StatusBadge status={d.status} />
+      </td>
+      <td>{d.attempts}</td>
+      <td className="nowrap">
+        <Time ms={d.nextAttempt} />
+      </td>
+      <td className="nowrap">
+        <Time ms={d.updated} />
+      </td>
+      {!readOnly ? (
+        <td className="row-actions">
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={busy}
+            aria-label={`Resend to ${label}`}
+            onClick={async () => {
+              setBusy(true);
+              setError(null);
+              try {
+                await client.messageAttempt.resend(appId, msgId, d.endpointId);
+                announce("Resend queued");
+                onResent();
+              } catch (err) {
+                setError(err);
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            {busy ? "Resending…" : "Resend"}
+          </button>
+        </td>
+      ) : null}
+    </tr>
+  );
+}

@@ -1,0 +1,360 @@
+// Browser test of the console: node:test + playwright-core against a running API that serves
+// /dashboard/ and /portal/. Environment: OCTOHOOKS_CONSOLE_URL (API base URL),
+// OCTOHOOKS_TEST_ADMIN_TOKEN, optional CHROMIUM_PATH. The API must allow private destinations
+// (OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=true): the receiver listens on 127.0.0.1.
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:http";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Octohooks } from "octohooks";
+import { chromium } from "playwright-core";
+
+const BASE = (process.env.OCTOHOOKS_CONSOLE_URL ?? "").replace(/\/+$/, "");
+const ADMIN = process.env.OCTOHOOKS_TEST_ADMIN_TOKEN ?? "";
+if (!BASE || !ADMIN) {
+  // Run through `cargo test -p octohooks-tests --test console_browser` (part of `make test`).
+  throw new Error("OCTOHOOKS_CONSOLE_URL and OCTOHOOKS_TEST_ADMIN_TOKEN are required");
+}
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
+const TIMEOUT = 20_000;
+const HOSTILE_RESPONSE = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+const PAYLOAD = {
+  invoice: "inv_<b>1</b>",
+  note: "<script>alert(1)</script>",
+  html: "<img src=x onerror=alert(3)>",
+  amount: 4200,
+};
+
+let browser;
+let context;
+let receiver;
+let receiverUrl;
+const received = [];
+const problems = [];
+// State shared by the steps, in order.
+const state = {};
+
+function watch(page, name) {
+  page.on("dialog", (dialog) => {
+    problems.push(`${name}: dialog ${dialog.type()}: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(`${name}: console error: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`${name}: page error: ${err.message}`));
+  return page;
+}
+
+async function shoot(page, name) {
+  await mkdir(SHOTS, { recursive: true });
+  const size = page.viewportSize();
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: width === 1280 ? 900 : 844 });
+    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
+  }
+  if (size) await page.setViewportSize(size);
+}
+
+/** Retries `check` (with `between` run after each failure) until it passes or time runs out. */
+async function eventually(check, between, timeout = TIMEOUT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      if (between) await between();
+    }
+  }
+}
+
+function waitForRequests(count) {
+  return eventually(
+    async () => {
+      assert.ok(received.length >= count, `receiver got ${received.length} of ${count} requests`);
+    },
+    () => new Promise((r) => setTimeout(r, 100)),
+  );
+}
+
+function appIdFromUrl(url) {
+  const m = /#\/apps\/([^/?]+)/.exec(url);
+  assert.ok(m, `no application id in ${url}`);
+  return decodeURIComponent(m[1]);
+}
+
+before(async () => {
+  receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      received.push({ method: req.method, url: req.url, headers: req.headers, body });
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(HOSTILE_RESPONSE);
+    });
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  receiverUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(TIMEOUT);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+});
+
+after(async () => {
+  await context?.close();
+  await browser?.close();
+  await new Promise((r) => (receiver ? receiver.close(r) : r()));
+});
+
+test("admin: sign in, create an environment and an API key", async () => {
+  const page = watch(await context.newPage(), "admin");
+  state.page = page;
+  await page.goto(`${BASE}/dashboard/`);
+  await page.getByRole("heading", { name: "Sign in to the console" }).waitFor();
+  await shoot(page, "signin");
+
+  // A wrong token is refused with a message, not a dialog.
+  await page.getByLabel("API key or admin token").fill("ohk_not-a-real-key");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+  problems.length = 0; // the 401 of that attempt is expected
+
+  await page.getByLabel("API key or admin token").fill(ADMIN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Environments", level: 1 }).waitFor();
+  assert.equal(
+    await page.evaluate(() => document.cookie),
+    "",
+    "the token must never be in a cookie",
+  );
+  assert.ok(!page.url().includes(ADMIN), "the token must never be in the URL");
+
+  const envName = `Console test ${Date.now()}`;
+  await page.getByLabel("Environment name").fill(envName);
+  await page.getByRole("button", { name: "Create environment" }).click();
+  const firstKey = await page.getByLabel("New API key").inputValue();
+  assert.match(firstKey, /^ohk_/);
+  await page.getByText("store it now").first().waitFor();
+  await page.getByRole("link", { name: envName }).waitFor();
+  await shoot(page, "environments");
+
+  await page.getByRole("link", { name: envName }).click();
+  await page.getByRole("heading", { name: envName, level: 1 }).waitFor();
+  await page.getByRole("button", { name: "Create API key" }).click();
+  const key = await page.getByLabel("New API key").inputValue();
+  assert.match(key, /^ohk_/);
+  assert.notEqual(key, firstKey);
+  // Both keys are listed, by prefix only.
+  await eventually(async () => {
+    assert.equal(await page.getByRole("button", { name: "Revoke" }).count(), 2);
+  });
+  assert.equal(await page.getByText(key, { exact: true }).count(), 0);
+  await shoot(page, "environment");
+  state.key = key;
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in to the console" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
+
+test("tenant: application, endpoint, message log, attempts, resend", async () => {
+  const { page, key } = state;
+  assert.ok(key, "needs the API key of the previous test");
+  await page.getByLabel("API key or admin token").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Applications", level: 1 }).waitFor();
+  await page.getByText("No applications yet").waitFor();
+  await shoot(page, "applications-empty");
+
+  // The event type catalog feeds the endpoint's checkboxes.
+  await page.getByRole("link", { name: "Event types" }).click();
+  await page.getByRole("heading", { name: "Event types", level: 1 }).waitFor();
+  await page.getByText("No event types yet").waitFor();
+  await page.getByRole("button", { name: "New event type" }).click();
+  await page.getByLabel("Event type name").fill("invoice.paid");
+  await page.getByLabel("Description").fill("An invoice was paid <b>in full</b>");
+  await page.getByRole("button", { name: "Create event type" }).click();
+  await page.getByRole("cell", { name: "invoice.paid", exact: true }).waitFor();
+  await page.getByRole("button", { name: "New event type" }).click();
+  await page.getByLabel("Event type name").fill("invoice.voided");
+  await page.getByRole("button", { name: "Create event type" }).click();
+  await page.getByRole("cell", { name: "invoice.voided", exact: true }).waitFor();
+  await shoot(page, "event-types");
+
+  // An application.
+  await page.getByRole("link", { name: "Applications" }).click();
+  await page.getByRole("button", { name: "New application" }).click();
+  const appName = "Acme <Corp>";
+  await page.getByLabel("Application name").fill(appName);
+  await page.getByLabel("UID (optional)").fill(`acme-${Date.now()}`);
+  await page.getByRole("button", { name: "Create application" }).click();
+  await page.getByRole("heading", { name: appName, level: 1 }).waitFor();
+  await page.getByText("No endpoints yet").waitFor();
+  const appId = appIdFromUrl(page.url());
+  state.appId = appId;
+  state.appName = appName;
+
+  // Its endpoint, with an event type from the catalog and a custom header.
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByLabel("Endpoint URL").fill(receiverUrl);
+  await page.getByLabel("Description").fill("Receiver of the browser test");
+  await page.getByRole("checkbox", { name: "invoice.paid" }).check();
+  await page.getByRole("button", { name: "Add header" }).click();
+  await page.getByLabel("Header 1 name").fill("x-console-test");
+  await page.getByLabel("Header 1 value").fill("yes");
+  await shoot(page, "endpoint-new");
+  await page.getByRole("button", { name: "Create endpoint" }).click();
+  await page.getByRole("heading", { name: receiverUrl, level: 1 }).waitFor();
+  await page.getByText("No attempts yet").waitFor();
+  state.endpointUrl = receiverUrl;
+
+  // A message with hostile content, sent through the API.
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  const message = await sdk.message.create(appId, { eventType: "invoice.paid", payload: PAYLOAD });
+  await waitForRequests(1);
+  assert.equal(received[0].headers["x-console-test"], "yes");
+  assert.equal(received[0].body, JSON.stringify(PAYLOAD));
+
+  // The endpoint page lists its attempt.
+  const endpointAttempts = page.getByRole("region", { name: "Delivery attempts" });
+  await eventually(
+    async () => assert.equal(await endpointAttempts.getByRole("row").count(), 2),
+    () => endpointAttempts.getByRole("button", { name: "Refresh" }).click(),
+  );
+  await endpointAttempts.getByRole("cell", { name: "200", exact: true }).waitFor();
+  await page.getByRole("button", { name: "Reveal secret" }).click();
+  assert.match(await page.getByRole("textbox", { name: "Signing secret" }).inputValue(), /^whsec_/);
+  await shoot(page, "endpoint");
+
+  // The message log, then the message.
+  await page.getByRole("link", { name: appName }).click();
+  await page.getByRole("link", { name: "Message log" }).click();
+  await page.getByRole("heading", { name: "Message log", level: 1 }).waitFor();
+  await page.getByRole("link", { name: "invoice.paid" }).waitFor();
+  await shoot(page, "messages");
+  // A filter that matches nothing shows an empty state that says so.
+  await page.getByLabel("Event type").fill("invoice.voided");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByText("No message matches these filters").waitFor();
+  await page.getByRole("button", { name: "Clear" }).click();
+  await page.getByRole("link", { name: "invoice.paid" }).click();
+  await page.getByRole("heading", { name: "invoice.paid", level: 1 }).waitFor();
+  assert.ok(page.url().includes(message.id));
+
+  // The payload is text, pretty-printed; nothing hostile became markup.
+  const pre = page.locator("pre").first();
+  assert.equal(await pre.textContent(), JSON.stringify(PAYLOAD, null, 2));
+  await page.getByRole("button", { name: "Copy payload" }).click();
+  await page.getByRole("button", { name: "Copied" }).waitFor();
+  const clip = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+  if (clip !== null) assert.equal(clip, JSON.stringify(PAYLOAD));
+
+  const attempts = page.getByRole("list", { name: "Delivery attempts" }).getByRole("listitem");
+  await eventually(
+    async () => assert.equal(await attempts.count(), 1),
+    () =>
+      page
+        .getByRole("region", { name: "Attempts" })
+        .getByRole("button", { name: "Refresh" })
+        .click(),
+  );
+  await attempts.first().getByText(HOSTILE_RESPONSE, { exact: true }).waitFor();
+  await page.getByRole("cell", { name: "success", exact: true }).waitFor();
+  await shoot(page, "message");
+
+  // Resend: a second, manual attempt appears by itself.
+  await page.getByRole("button", { name: `Resend to ${receiverUrl}` }).click();
+  await waitForRequests(2);
+  await eventually(async () => assert.equal(await attempts.count(), 2));
+  await attempts.first().getByText("manual").waitFor();
+  assert.equal(await page.locator('img[src="x"]').count(), 0, "hostile markup was rendered");
+  assert.equal(await page.locator("script:not([src])").count(), 0, "an inline script appeared");
+  assert.deepEqual(problems, []);
+});
+
+test("portal: a link opens only its application, whose endpoint it edits", async () => {
+  const { page, appId, appName } = state;
+  assert.ok(appId, "needs the application of the previous test");
+  await page.goto(`${BASE}/dashboard/#/apps/${encodeURIComponent(appId)}`);
+  await page.getByRole("heading", { name: appName, level: 1 }).waitFor();
+  await page.getByLabel("Link expires after").selectOption({ label: "1 hour" });
+  await page.getByRole("button", { name: "Create portal link" }).click();
+  const link = await page.getByLabel("Portal link").inputValue();
+  assert.match(link, /\/portal\/.*#token=/);
+  await shoot(page, "application");
+
+  // With theming parameters before the fragment.
+  const url = new URL(link, BASE);
+  url.searchParams.set("primaryColor", "#ff6600");
+  url.searchParams.set("dark", "1");
+  url.searchParams.set("logo", "javascript:alert(4)");
+  const portal = watch(await context.newPage(), "portal");
+  await portal.goto(url.href);
+  await portal.getByRole("heading", { name: `${appName}: webhooks`, level: 1 }).waitFor();
+  assert.ok(!portal.url().includes("token="), "the token must leave the address bar");
+  assert.ok(
+    await portal.evaluate(() => Object.keys(sessionStorage).length === 1),
+    "the token is kept in sessionStorage",
+  );
+  assert.equal(
+    await portal.evaluate(() =>
+      getComputedStyle(document.documentElement).getPropertyValue("--primary").trim(),
+    ),
+    "#ff6600",
+  );
+  assert.equal(await portal.locator("img").count(), 0, "a non-https logo must be ignored");
+  // Nothing outside the application: no applications list, no event type editing.
+  assert.equal(await portal.getByRole("link", { name: "Applications" }).count(), 0);
+  assert.equal(await portal.getByRole("link", { name: "Event types" }).count(), 0);
+  await shoot(portal, "portal");
+
+  // Navigating elsewhere brings the portal back to its application.
+  await portal.evaluate(() => {
+    location.hash = "#/apps/another-app";
+  });
+  await portal.getByRole("heading", { name: `${appName}: webhooks`, level: 1 }).waitFor();
+  assert.ok(portal.url().includes(encodeURIComponent(appId)));
+
+  await portal.getByRole("link", { name: state.endpointUrl }).click();
+  await portal.getByRole("heading", { name: state.endpointUrl, level: 1 }).waitFor();
+  await portal.getByRole("button", { name: "Edit endpoint" }).click();
+  await portal.getByLabel("Description").fill("Edited in the portal");
+  await portal.getByRole("checkbox", { name: "invoice.voided" }).check();
+  await portal.getByRole("button", { name: "Save changes" }).click();
+  await portal.getByText("Edited in the portal").waitFor();
+  await portal.getByRole("definition").getByText("invoice.voided").waitFor();
+  await shoot(portal, "portal-endpoint");
+
+  await portal
+    .getByRole("link", { name: `${appName}` })
+    .first()
+    .click();
+  await portal.getByRole("link", { name: "Message log" }).click();
+  await portal.getByRole("link", { name: "invoice.paid" }).click();
+  const attempts = portal.getByRole("list", { name: "Delivery attempts" }).getByRole("listitem");
+  await eventually(async () => assert.equal(await attempts.count(), 2));
+  await shoot(portal, "portal-message");
+
+  const sdk = new Octohooks(state.key, { serverUrl: BASE });
+  const ep = (await sdk.endpoint.list(appId)).data[0];
+  assert.equal(ep.description, "Edited in the portal");
+  assert.deepEqual([...ep.eventTypes].sort(), ["invoice.paid", "invoice.voided"]);
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,40 @@
+//! The web console in a real browser: `console/tests` drive Debian's Chromium with
+//! playwright-core against a test app whose API serves the console built into it
+//! (`scripts/console.sh` builds it before `cargo build`, as `make test` does).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use octohooks_tests::app::ADMIN_TOKEN;
+use octohooks_tests::TestApp;
+
+#[tokio::test]
+async fn the_console_works_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/dashboard/").await;
+    assert!(
+        page.text.contains("/console/assets/"),
+        "this build of the API has no console: run scripts/console.sh (make console), then build again"
+    );
+    let console = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../console");
+    let run = tokio::process::Command::new("npm")
+        .args(["run", "--silent", "test:browser"])
+        .current_dir(console)
+        .env("OCTOHOOKS_CONSOLE_URL", &app.base)
+        .env("OCTOHOOKS_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("the browser tests ran longer than 5 minutes")
+        .expect("npm could not start (is Node.js installed?)");
+    assert!(
+        output.status.success(),
+        "browser tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    app.stop().await;
+}
