@@ -98,7 +98,8 @@ SECRET_EXAMPLE = "deploy/base/secret.example.yaml"
 KEDA = "deploy/optional/keda-scaledobject.yaml"
 COMPOSE = "docker-compose.yml"
 DEFAULTS = "crates/platform/src/defaults.toml"
-SECRET_KEYS = {"database_url", "amqp_url", "admin_token", "secret_encryption_key", "secret_decryption_keys"}
+SECRET_KEYS = {"database_url", "amqp_url", "admin_token", "secret_encryption_key", "secret_decryption_keys",
+               "portal_signing_key"}
 IMAGE = "ghcr.io/octohooks/octohooks"
 UID = 10001
 # API groups of custom resources: no schema is bundled for them, so they are skipped.

@@ -6,12 +6,19 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use base64::Engine as _;
 use octohooks_tests::app::ADMIN_TOKEN;
-use octohooks_tests::TestApp;
+use octohooks_tests::{Options, TestApp};
 
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
-    let app = TestApp::spawn().await;
+    // The browser test mints an expired portal token with this key (as an injected clock would).
+    let portal_key = base64::engine::general_purpose::STANDARD.encode([5u8; 32]);
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("OCTOHOOKS_PORTAL_SIGNING_KEY".into(), portal_key.clone())],
+        ..Options::default()
+    })
+    .await;
     let page = app.get("/dashboard/").await;
     assert!(
         page.text.contains("/console/assets/"),
@@ -23,6 +30,7 @@ async fn the_console_works_in_a_real_browser() {
         .current_dir(console)
         .env("OCTOHOOKS_CONSOLE_URL", &app.base)
         .env("OCTOHOOKS_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("OCTOHOOKS_TEST_PORTAL_SIGNING_KEY", &portal_key)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
