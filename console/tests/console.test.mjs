@@ -1,8 +1,11 @@
 // Browser test of the console: node:test + playwright-core against a running API that serves
 // /dashboard/ and /portal/. Environment: OCTOHOOKS_CONSOLE_URL (API base URL),
-// OCTOHOOKS_TEST_ADMIN_TOKEN, optional CHROMIUM_PATH. The API must allow private destinations
-// (OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=true): the receiver listens on 127.0.0.1.
+// OCTOHOOKS_TEST_ADMIN_TOKEN, OCTOHOOKS_TEST_PORTAL_SIGNING_KEY (base64 of the API's portal
+// signing key, to mint tokens such as expired ones), optional CHROMIUM_PATH. The API must allow
+// private destinations (OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=true): the receiver listens on
+// 127.0.0.1.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
@@ -13,10 +16,16 @@ import { chromium } from "playwright-core";
 
 const BASE = (process.env.OCTOHOOKS_CONSOLE_URL ?? "").replace(/\/+$/, "");
 const ADMIN = process.env.OCTOHOOKS_TEST_ADMIN_TOKEN ?? "";
-if (!BASE || !ADMIN) {
+const PORTAL_KEY = Buffer.from(process.env.OCTOHOOKS_TEST_PORTAL_SIGNING_KEY ?? "", "base64");
+if (!BASE || !ADMIN || PORTAL_KEY.length === 0) {
   // Run through `cargo test -p octohooks-tests --test console_browser` (part of `make test`).
-  throw new Error("OCTOHOOKS_CONSOLE_URL and OCTOHOOKS_TEST_ADMIN_TOKEN are required");
+  throw new Error(
+    "OCTOHOOKS_CONSOLE_URL, OCTOHOOKS_TEST_ADMIN_TOKEN and OCTOHOOKS_TEST_PORTAL_SIGNING_KEY are required",
+  );
 }
+/** Where the portal keeps its token (src/api.ts, TOKEN_KEYS.portal). */
+const PORTAL_TOKEN_KEY = "octohooks.portal.token";
+const EXPIRED_TEXT = "This link has expired, ask for a new one";
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
 const TIMEOUT = 20_000;
 const HOSTILE_RESPONSE = "<script>alert(1)</script><img src=x onerror=alert(2)>";
@@ -35,6 +44,34 @@ const received = [];
 const problems = [];
 // State shared by the steps, in order.
 const state = {};
+// Refusals a step provokes on purpose: { page, status, path } (path: exact, or a prefix ending
+// in "/"). The browser logs "Failed to load resource: … status of 401" for each; only those, on
+// that page, from this API, are not problems.
+const expectedFailures = [];
+
+function expectFailure(page, status, path) {
+  expectedFailures.push({ page, status, path });
+}
+
+function isExpectedFailure(name, msg) {
+  const m = /^Failed to load resource: the server responded with a status of (\d{3}) /.exec(
+    msg.text(),
+  );
+  if (!m) return false;
+  let url;
+  try {
+    url = new URL(msg.location().url);
+  } catch {
+    return false;
+  }
+  if (url.origin !== new URL(BASE).origin) return false;
+  return expectedFailures.some(
+    (e) =>
+      e.page === name &&
+      e.status === Number(m[1]) &&
+      (e.path.endsWith("/") ? url.pathname.startsWith(e.path) : url.pathname === e.path),
+  );
+}
 
 function watch(page, name) {
   page.on("dialog", (dialog) => {
@@ -42,7 +79,8 @@ function watch(page, name) {
     dialog.dismiss().catch(() => {});
   });
   page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`${name}: console error: ${msg.text()}`);
+    if (msg.type() === "error" && !isExpectedFailure(name, msg))
+      problems.push(`${name}: console error: ${msg.text()}`);
   });
   page.on("pageerror", (err) => problems.push(`${name}: page error: ${err.message}`));
   return page;
@@ -78,6 +116,36 @@ function waitForRequests(count) {
     },
     () => new Promise((r) => setTimeout(r, 100)),
   );
+}
+
+/** `GET path` from inside `page`, with the portal token the page keeps in sessionStorage. */
+function portalFetch(page, path) {
+  return page.evaluate(
+    async ({ path, key }) => {
+      const token = sessionStorage.getItem(key);
+      if (!token) throw new Error("no portal token in sessionStorage");
+      const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+      const text = await res.text();
+      let body = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+      return { status: res.status, type: res.headers.get("content-type") ?? "", body };
+    },
+    { path, key: PORTAL_TOKEN_KEY },
+  );
+}
+
+function base64url(bytes) {
+  return Buffer.from(bytes).toString("base64url");
+}
+
+/** A portal token as the API mints them: `ohp_<base64url claims>.<base64url HMAC-SHA256>`. */
+function mintPortalToken(claims) {
+  const signed = `ohp_${base64url(JSON.stringify(claims))}`;
+  return `${signed}.${base64url(createHmac("sha256", PORTAL_KEY).update(signed).digest())}`;
 }
 
 function appIdFromUrl(url) {
@@ -131,10 +199,10 @@ test("admin: sign in, create an environment and an API key", async () => {
   await shoot(page, "signin");
 
   // A wrong token is refused with a message, not a dialog.
+  expectFailure("admin", 401, "/api/v1/applications"); // the check of that token
   await page.getByLabel("API key or admin token").fill("ohk_not-a-real-key");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
-  problems.length = 0; // the 401 of that attempt is expected
 
   await page.getByLabel("API key or admin token").fill(ADMIN);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -147,6 +215,7 @@ test("admin: sign in, create an environment and an API key", async () => {
   assert.ok(!page.url().includes(ADMIN), "the token must never be in the URL");
 
   const envName = `Console test ${Date.now()}`;
+  state.envName = envName;
   await page.getByLabel("Environment name").fill(envName);
   await page.getByRole("button", { name: "Create environment" }).click();
   const firstKey = await page.getByLabel("New API key").inputValue();
@@ -356,5 +425,154 @@ test("portal: a link opens only its application, whose endpoint it edits", async
   const ep = (await sdk.endpoint.list(appId)).data[0];
   assert.equal(ep.description, "Edited in the portal");
   assert.deepEqual([...ep.eventTypes].sort(), ["invoice.paid", "invoice.voided"]);
+  assert.deepEqual(problems, []);
+  state.portal = portal;
+});
+
+test("portal: the token opens no other application", async (t) => {
+  const { portal, appId, key } = state;
+  assert.ok(portal, "needs the portal page of the previous test");
+  // Closed in any case: its message page refreshes itself, and a later step revokes its link.
+  t.after(() => portal.close());
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  const other = await sdk.application.create({ name: "Another customer" });
+  assert.notEqual(other.id, appId);
+
+  const otherPath = `/api/v1/applications/${encodeURIComponent(other.id)}/endpoints`;
+  expectFailure("portal", 403, otherPath);
+  const refused = await portalFetch(portal, otherPath);
+  assert.equal(refused.status, 403);
+  assert.match(refused.type, /^application\/problem\+json/);
+  assert.equal(refused.body.code, "forbidden");
+
+  const own = await portalFetch(
+    portal,
+    `/api/v1/applications/${encodeURIComponent(appId)}/endpoints`,
+  );
+  assert.equal(own.status, 200);
+  // Lists are JSON arrays (the next page is in a Link header).
+  assert.deepEqual(
+    own.body.map((e) => e.url),
+    [state.endpointUrl],
+  );
+  assert.deepEqual(problems, []);
+});
+
+test("portal: an expired link shows so, and the API refuses it", async () => {
+  const { appId, appName, envName } = state;
+  assert.ok(appId && envName, "needs the environment and application of the previous tests");
+  const admin = new Octohooks(ADMIN, { serverUrl: BASE });
+  const env = (await admin.environment.list({ limit: 100 })).data.find((e) => e.name === envName);
+  assert.ok(env, `environment ${envName} not listed`);
+  const iat = Date.now() - 7_200_000;
+  const claims = { v: 1, env: env.id, app: appId, iat, exp: Date.now() - 3_600_000, ro: false };
+  const appPath = `/api/v1/applications/${encodeURIComponent(appId)}`;
+
+  // The same claims with an exp ahead work: the minting is right.
+  const valid = mintPortalToken({ ...claims, exp: Date.now() + 3_600_000 });
+  const good = watch(await context.newPage(), "portal-minted");
+  await good.goto(`${BASE}/portal/#token=${valid}`);
+  await good.getByRole("heading", { name: `${appName}: webhooks`, level: 1 }).waitFor();
+  assert.equal((await portalFetch(good, appPath)).status, 200);
+  await good.close();
+
+  const expired = mintPortalToken(claims);
+  const page = watch(await context.newPage(), "portal-expired");
+  expectFailure("portal-expired", 401, appPath);
+  await page.goto(`${BASE}/portal/#token=${expired}`);
+  await page.getByRole("alert").filter({ hasText: EXPIRED_TEXT }).waitFor();
+  assert.ok(!page.url().includes("token="), "the token must leave the address bar");
+  await shoot(page, "portal-expired");
+  const refused = await portalFetch(page, appPath);
+  assert.equal(refused.status, 401);
+  assert.match(refused.type, /^application\/problem\+json/);
+  await page.close();
+  assert.deepEqual(problems, []);
+});
+
+test("portal: a revoked link shows as expired, and the API refuses it", async () => {
+  const { appId, appName, key } = state;
+  assert.ok(appId, "needs the application of the previous tests");
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  const access = await sdk.portalAccess.create(appId);
+  const page = watch(await context.newPage(), "portal-revoked");
+  await page.goto(new URL(access.url, BASE).href);
+  await page.getByRole("heading", { name: `${appName}: webhooks`, level: 1 }).waitFor();
+  await page.getByRole("link", { name: state.endpointUrl }).waitFor();
+
+  await sdk.portalAccess.expireAll(appId);
+  // From now on the page's own calls of its application are refused.
+  const appPrefix = `/api/v1/applications/${encodeURIComponent(appId)}`;
+  expectFailure("portal-revoked", 401, appPrefix);
+  expectFailure("portal-revoked", 401, `${appPrefix}/`);
+
+  // Navigating in the portal...
+  await page.getByRole("link", { name: "Message log" }).click();
+  await page.getByRole("alert").filter({ hasText: EXPIRED_TEXT }).waitFor();
+  // ...and reloading it both show the link as expired, in the page's frame.
+  await page.reload();
+  await page.getByRole("alert").filter({ hasText: EXPIRED_TEXT }).waitFor();
+  await page.getByRole("link", { name: "Webhooks" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Try again" }).count(), 0);
+  await shoot(page, "portal-revoked");
+
+  const refused = await portalFetch(page, `${appPrefix}/endpoints`);
+  assert.equal(refused.status, 401);
+  assert.equal(refused.body.code, "unauthorized");
+  await page.close();
+  assert.deepEqual(problems, []);
+});
+
+test("keyboard: sign in with the keyboard only, with a visible focus", async () => {
+  const { key } = state;
+  assert.ok(key, "needs the API key of the first test");
+  const page = watch(await context.newPage(), "keyboard");
+  await page.goto(`${BASE}/dashboard/`);
+  await page.getByRole("heading", { name: "Sign in to the console" }).waitFor();
+
+  /** What has the focus, and whether it shows: an outline or a box shadow. */
+  const focused = () =>
+    page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      const style = getComputedStyle(el);
+      const outline = style.outlineStyle !== "none" && Number.parseFloat(style.outlineWidth) > 0;
+      const shadow = style.boxShadow !== "none" && style.boxShadow !== "";
+      const box = el.getBoundingClientRect();
+      return {
+        label: el.labels?.[0]?.textContent ?? el.textContent ?? "",
+        tag: el.tagName.toLowerCase(),
+        visible: outline || shadow,
+        onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0,
+      };
+    });
+
+  // From the top of the page, Tab reaches the token field first.
+  await page.keyboard.press("Tab");
+  const field = await focused();
+  assert.equal(field?.label, "API key or admin token");
+  assert.ok(field.visible, "the focused token field shows no focus outline");
+  await page.keyboard.type(key);
+  // The button shows its focus too.
+  await page.keyboard.press("Tab");
+  const button = await focused();
+  assert.equal(button?.label, "Sign in");
+  assert.ok(button.visible, "the focused Sign in button shows no focus outline");
+  await page.keyboard.press("Shift+Tab");
+  assert.equal((await focused())?.label, "API key or admin token");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Applications", level: 1 }).waitFor();
+
+  // Signed in, the first Tab stop is the skip link, shown on screen with its focus.
+  await page.keyboard.press("Tab");
+  const skip = await focused();
+  assert.equal(skip?.label, "Skip to content");
+  assert.ok(skip.visible && skip.onScreen, "the focused skip link is not visible");
+  await page.keyboard.press("Tab");
+  const brand = await focused();
+  assert.equal(brand?.tag, "a");
+  assert.ok(brand.visible, "the focused brand link shows no focus outline");
+  await shoot(page, "keyboard");
+  await page.close();
   assert.deepEqual(problems, []);
 });
