@@ -93,13 +93,17 @@ impl FromRequest for Tenant {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req).map(str::to_owned);
         let state = state(req);
-        let route = RouteOfRequest::of(req);
+        // Only portal tokens need the route (building it allocates): API keys skip it.
+        let route = token
+            .as_deref()
+            .filter(|token| token.starts_with(portal::PREFIX))
+            .map(|_| RouteOfRequest::of(req));
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state = state?;
             let tenant = if token.starts_with(API_KEY_PREFIX) {
                 api_key_tenant(&state, &token).await?
-            } else if token.starts_with(portal::PREFIX) {
+            } else if let Some(route) = route {
                 portal_tenant(&state, &token, &route).await?
             } else {
                 return Err(ApiError::Unauthorized);
