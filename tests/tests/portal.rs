@@ -118,6 +118,11 @@ async fn a_portal_token_opens_its_application_and_nothing_else() {
             None,
         ),
         (
+            Method::GET,
+            format!("/api/v1/applications/own/messages/{msg}/payload"),
+            None,
+        ),
+        (
             Method::POST,
             format!("/api/v1/applications/own/messages/{msg}/endpoints/mine/resend"),
             None,

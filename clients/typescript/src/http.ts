@@ -62,6 +62,8 @@ export interface HttpRequest {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
   options?: PostOptions;
+  /** Keep a successful answer's body as the text it is, not parsed. */
+  rawBody?: boolean;
 }
 
 /** An answer as the resources read it. */
@@ -97,7 +99,12 @@ export class HttpClient {
     for (let attempt = 0; ; attempt++) {
       let answer: HttpAnswer;
       try {
-        answer = await this.once(url, { method: request.method, headers, body }, options);
+        answer = await this.once(
+          url,
+          { method: request.method, headers, body },
+          options,
+          request.rawBody ?? false,
+        );
       } catch (error) {
         if (error instanceof ConnectionError && attempt < retries && !options.signal?.aborted) {
           await sleep(backoff(attempt), options.signal);
@@ -123,7 +130,12 @@ export class HttpClient {
     return `${this.settings.serverUrl}${path}${text ? `?${text}` : ""}`;
   }
 
-  private async once(url: string, init: FetchInit, options: RequestOptions): Promise<HttpAnswer> {
+  private async once(
+    url: string,
+    init: FetchInit,
+    options: RequestOptions,
+    rawBody: boolean,
+  ): Promise<HttpAnswer> {
     const timeoutMs = options.timeoutMs ?? this.settings.timeoutMs;
     const controller = new AbortController();
     const onAbort = () => controller.abort();
@@ -137,7 +149,8 @@ export class HttpClient {
       response.headers.forEach((value, key) => {
         headers[key.toLowerCase()] = value;
       });
-      return { status: response.status, body: parseBody(text), headers };
+      const raw = rawBody && response.status < 400;
+      return { status: response.status, body: raw ? text : parseBody(text), headers };
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const timedOut = controller.signal.aborted;

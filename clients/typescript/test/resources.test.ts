@@ -8,7 +8,15 @@ import {
   type MessageDestinationStatus,
   Octohooks,
 } from "../src/index.js";
-import { adminToken, client, eventually, serverUrl, startReceiver, uniqueUid } from "./support.js";
+import {
+  adminToken,
+  apiKey,
+  client,
+  eventually,
+  serverUrl,
+  startReceiver,
+  uniqueUid,
+} from "./support.js";
 
 const octohooks = client();
 
@@ -176,6 +184,22 @@ describe("message and messageAttempt", () => {
     assert.equal(earlier.data.length, 2);
     await assert.rejects(octohooks.message.list(appId, { status: "lost" as "failed" }), {
       code: "validation_error",
+    });
+  });
+
+  test("getPayload answers the payload byte for byte", async () => {
+    // Spacing and numbers JSON.parse would not keep: a 20-digit integer, a trailing zero.
+    const payload = '{ "big": 12345678901234567890, "price": 1.50 }';
+    const response = await fetch(`${serverUrl}/api/v1/applications/${appId}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: `{"eventType":"raw","payload":${payload}}`,
+    });
+    assert.equal(response.status, 202);
+    const { id } = (await response.json()) as { id: string };
+    assert.equal(await octohooks.message.getPayload(appId, id), payload);
+    await assert.rejects(octohooks.message.getPayload(appId, "no-such-message"), {
+      code: "not_found",
     });
   });
 

@@ -185,6 +185,11 @@ const PORTAL_ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/applications/{app}/messages/{message}", false),
     (
         "GET",
+        "/applications/{app}/messages/{message}/payload",
+        false,
+    ),
+    (
+        "GET",
         "/applications/{app}/messages/{message}/attempts",
         false,
     ),

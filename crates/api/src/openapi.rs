@@ -26,6 +26,7 @@ use crate::routes::{
         event_types::get_event_type, event_types::update_event_type,
         event_types::delete_event_type,
         messages::create_message, messages::list_messages, messages::get_message,
+        messages::get_message_payload,
         attempts::list_message_attempts, attempts::list_endpoint_attempts,
         attempts::get_attempt, attempts::list_destinations, attempts::resend,
         portal::create_portal_access, portal::expire_all,

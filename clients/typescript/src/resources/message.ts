@@ -44,6 +44,20 @@ export class Message extends Resource {
     return answer.body as MessageOut;
   }
 
+  /**
+   * The message's payload as the JSON text it was sent as, byte for byte (what receivers get
+   * and signatures cover); `get` parses it, which may change spacing and large numbers.
+   */
+  async getPayload(appId: string, msgId: string, options?: RequestOptions): Promise<string> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "messages", msgId, "payload"),
+      options,
+      rawBody: true,
+    });
+    return answer.body as string;
+  }
+
   /** The message with this id or uid. */
   async get(appId: string, msgId: string, options?: RequestOptions): Promise<MessageOut> {
     const answer = await this.http.send({

@@ -3,10 +3,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use octohooks_db::deliveries::{self, AttemptsOf};
-use octohooks_db::{messages, models, pool, Conn, IdOrUid, Page};
+use octohooks_db::{models, pool, Page};
 use uuid::Uuid;
 
-use super::{find_app, find_endpoint, not_found_as};
+use super::{find_endpoint, find_message, not_found_as};
 use crate::auth::Tenant;
 use crate::dto::{AttemptOut, DestinationOut, ResendOut, ResendStatus};
 use crate::error::{ApiError, Problem};
@@ -36,18 +36,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         "/applications/{app}/endpoints/{endpoint}/attempts",
         web::get().to(list_endpoint_attempts),
     );
-}
-
-async fn find_message(
-    conn: &mut Conn,
-    environment_id: Uuid,
-    app: &str,
-    message: &str,
-) -> Result<models::Message, ApiError> {
-    let app = find_app(conn, environment_id, app).await?;
-    messages::find(conn, app.id, &IdOrUid::parse(message))
-        .await
-        .map_err(not_found_as("message"))
 }
 
 fn attempt_page(

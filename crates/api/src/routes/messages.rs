@@ -5,13 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
-use octohooks_db::{models, pool, IdOrUid, Page};
+use octohooks_db::{models, pool, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
 use octohooks_platform::telemetry;
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use super::{find_app, find_app_id, not_found_as};
+use super::{find_app, find_app_id, find_message};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{DestinationStatus, MessageIn, MessageOut};
@@ -32,6 +32,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/applications/{app}/messages/{message}",
         web::get().to(get_message),
+    )
+    .route(
+        "/applications/{app}/messages/{message}/payload",
+        web::get().to(get_message_payload),
     );
 }
 
@@ -209,9 +213,27 @@ pub async fn get_message(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path.0).await?;
-    let message = store::find(&mut conn, app.id, &IdOrUid::parse(&path.1))
-        .await
-        .map_err(not_found_as("message"))?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
     Ok(HttpResponse::Ok().json(to_out(message)?))
+}
+
+/// The message's payload alone, byte for byte as it was sent and is delivered (a JSON client
+/// that parses the message re-serialises its payload, which can change numbers and spacing).
+#[utoipa::path(get, path = "/api/v1/applications/{app}/messages/{message}/payload",
+    tag = "messages",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The payload as sent", content_type = "application/json",
+        body = serde_json::Value), (status = 404, body = Problem)))]
+pub async fn get_message_payload(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(message.payload))
 }

@@ -92,6 +92,19 @@ pub(crate) async fn find_app(
         .map_err(not_found_as("application"))
 }
 
+/// The caller's message named by id or uid, within the application named by id or uid.
+pub(crate) async fn find_message(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    app: &str,
+    message: &str,
+) -> Result<octohooks_db::models::Message, ApiError> {
+    let app = find_app(conn, environment_id, app).await?;
+    octohooks_db::messages::find(conn, app.id, &IdOrUid::parse(message))
+        .await
+        .map_err(not_found_as("message"))
+}
+
 /// The caller's endpoint named by id or uid, within the application named by id or uid.
 pub(crate) async fn find_endpoint(
     conn: &mut Conn,
