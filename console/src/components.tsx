@@ -1,4 +1,5 @@
-// Shared pieces: states (loading, empty, error), copy and confirm buttons, paging, times.
+// Shared pieces: states (loading, empty, error), copy and confirm buttons, paging, tables,
+// term/value grids, times.
 import { type ReactNode, useEffect, useId, useRef, useState } from "react";
 import { describeError, isUnauthorized } from "./api";
 import { useSession } from "./context";
@@ -248,6 +249,76 @@ export function ListState<T>({
   if (paged.status === "error") return <ErrorBox error={paged.error} onRetry={paged.reload} />;
   if (paged.items.length === 0) return <>{empty}</>;
   return <>{children}</>;
+}
+
+/** A paged list shown as a table (`columns` head it, then an unlabelled Actions column if
+ * `actions`; `children` are its rows), with its Pager; or its loading, error or empty state. */
+export function PagedTable<T>({
+  paged,
+  label,
+  empty,
+  columns,
+  actions = false,
+  children,
+}: {
+  paged: Paged<T>;
+  label: string;
+  empty: ReactNode;
+  columns: string[];
+  actions?: boolean;
+  children: ReactNode;
+}) {
+  return (
+    <ListState paged={paged} empty={empty}>
+      <div className="table-wrap">
+        <table className="table">
+          <thead>
+            <tr>
+              {columns.map((c) => (
+                <th key={c} scope="col">
+                  {c}
+                </th>
+              ))}
+              {actions ? (
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              ) : null}
+            </tr>
+          </thead>
+          <tbody>{children}</tbody>
+        </table>
+      </div>
+      <Pager paged={paged} label={label} />
+    </ListState>
+  );
+}
+
+export function RefreshButton({ onClick }: { onClick: () => void }) {
+  return (
+    <button type="button" className="btn btn-small" onClick={onClick}>
+      Refresh
+    </button>
+  );
+}
+
+/** One term of a `Details` list (`className` goes on its value); false or null: left out. */
+export type Detail = { term: string; value: ReactNode; className?: string } | false | null;
+
+/** A term/value grid: `meta` (a strip under a page header) or `details` (inside a card). */
+export function Details({ kind = "meta", items }: { kind?: "meta" | "details"; items: Detail[] }) {
+  return (
+    <dl className={kind}>
+      {items.map((d) =>
+        d ? (
+          <div key={d.term}>
+            <dt>{d.term}</dt>
+            <dd className={d.className}>{d.value}</dd>
+          </div>
+        ) : null,
+      )}
+    </dl>
+  );
 }
 
 const dateFormat = new Intl.DateTimeFormat(undefined, {

@@ -1,18 +1,19 @@
 // The admin token's pages: environments and their API keys.
 import type { ApiKeyInfoOut as ApiKeyInfo, EnvironmentOut } from "octohooks";
-import { type FormEvent, useId, useState } from "react";
+import { useState } from "react";
 import {
   ConfirmButton,
+  Details,
   Empty,
   FormError,
-  ListState,
+  PagedTable,
   PageHeader,
-  Pager,
   SecretField,
   Section,
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { InlineForm, TextField, useAction } from "../forms";
 import { usePaged } from "../hooks";
 import { href, navigate } from "../router";
 
@@ -37,31 +38,21 @@ function NewKeyNotice({ apiKey, what }: { apiKey: string; what: string }) {
 
 export function EnvironmentsPage() {
   const { client, announce } = useSession();
-  const id = useId();
   const [name, setName] = useState("");
   const [created, setCreated] = useState<EnvironmentOut | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const paged = usePaged((iterator) => client.environment.list({ limit: 25, iterator }), [client]);
 
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    client.environment.create({ name: name.trim() }).then(
+  const submit = () =>
+    run(
+      () => client.environment.create({ name: name.trim() }),
       (env) => {
-        setBusy(false);
         setCreated(env);
         setName("");
         announce(`Environment ${env.name} created`);
         paged.reload();
       },
-      (err: unknown) => {
-        setBusy(false);
-        setError(err);
-      },
     );
-  };
 
   return (
     <>
@@ -70,71 +61,53 @@ export function EnvironmentsPage() {
         Each environment is a separate tenant with its own applications, event types and API keys.
       </p>
       <Section title="New environment">
-        <form className="form form-inline" onSubmit={submit}>
-          <fieldset disabled={busy}>
-            <div className="field">
-              <label htmlFor={`${id}-name`}>Environment name</label>
-              <input
-                id={`${id}-name`}
-                className="input"
-                required
-                placeholder="Production"
-                value={name}
-                onChange={(e) => setName(e.target.value)}
-              />
-            </div>
-            <FormError error={error} />
-            <div className="actions">
-              <button type="submit" className="btn btn-primary">
-                {busy ? "Creating…" : "Create environment"}
-              </button>
-            </div>
-          </fieldset>
-        </form>
+        <InlineForm
+          onSubmit={submit}
+          busy={busy}
+          error={error}
+          submitLabel="Create environment"
+          busyLabel="Creating…"
+        >
+          <TextField
+            label="Environment name"
+            required
+            placeholder="Production"
+            value={name}
+            onChange={setName}
+          />
+        </InlineForm>
         {created?.apiKey ? (
           <NewKeyNotice apiKey={created.apiKey} what={`The API key of ${created.name}`} />
         ) : null}
       </Section>
       <Section title="All environments">
-        <ListState
+        <PagedTable
           paged={paged}
+          label="Environments"
+          columns={["Name", "ID", "Created"]}
           empty={
             <Empty title="No environments yet">
               Create one above; its first API key is shown once.
             </Empty>
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">ID</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {paged.items.map((env) => (
-                  <tr key={env.id}>
-                    <td>
-                      <a
-                        className="strong"
-                        href={`${href("environments", env.id)}?name=${encodeURIComponent(env.name)}`}
-                      >
-                        {env.name}
-                      </a>
-                    </td>
-                    <td className="mono nowrap">{env.id}</td>
-                    <td className="nowrap">
-                      <Time ms={env.created} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={paged} label="Environments" />
-        </ListState>
+          {paged.items.map((env) => (
+            <tr key={env.id}>
+              <td>
+                <a
+                  className="strong"
+                  href={`${href("environments", env.id)}?name=${encodeURIComponent(env.name)}`}
+                >
+                  {env.name}
+                </a>
+              </td>
+              <td className="mono nowrap">{env.id}</td>
+              <td className="nowrap">
+                <Time ms={env.created} />
+              </td>
+            </tr>
+          ))}
+        </PagedTable>
       </Section>
     </>
   );
@@ -143,38 +116,27 @@ export function EnvironmentsPage() {
 export function EnvironmentPage({ envId, name }: { envId: string; name: string | null }) {
   const { client, announce } = useSession();
   const [newKey, setNewKey] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const keys = usePaged(
     (iterator) => client.environment.listApiKeys(envId, { limit: 25, iterator }),
     [client, envId],
   );
   const title = name ?? "Environment";
 
-  const createKey = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const key = await client.environment.createApiKey(envId);
-      setNewKey(key.apiKey ?? null);
-      announce("API key created");
-      keys.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const createKey = () =>
+    run(
+      () => client.environment.createApiKey(envId),
+      (key) => {
+        setNewKey(key.apiKey ?? null);
+        announce("API key created");
+        keys.reload();
+      },
+    );
 
   return (
     <>
       <PageHeader title={title} crumbs={[{ label: "Environments", href: href("environments") }]} />
-      <dl className="meta">
-        <div>
-          <dt>ID</dt>
-          <dd className="mono">{envId}</dd>
-        </div>
-      </dl>
+      <Details items={[{ term: "ID", value: envId, className: "mono" }]} />
       <Section
         title="API keys"
         actions={
@@ -185,36 +147,21 @@ export function EnvironmentPage({ envId, name }: { envId: string; name: string |
       >
         <FormError error={error} />
         {newKey ? <NewKeyNotice apiKey={newKey} what="The new API key" /> : null}
-        <ListState
+        <PagedTable
           paged={keys}
+          label="API keys"
+          columns={["Prefix", "ID", "Created", "Last used"]}
+          actions
           empty={
             <Empty title="No API keys">
               This environment cannot be used until it has a key: create one.
             </Empty>
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Prefix</th>
-                  <th scope="col">ID</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.items.map((k) => (
-                  <KeyRow key={k.id} k={k} envId={envId} onChanged={keys.reload} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={keys} label="API keys" />
-        </ListState>
+          {keys.items.map((k) => (
+            <KeyRow key={k.id} k={k} envId={envId} onChanged={keys.reload} />
+          ))}
+        </PagedTable>
       </Section>
       <Section title="Delete environment">
         <p className="muted">

@@ -1,19 +1,20 @@
 import type { ApplicationOut, EndpointOut, PortalAccessOut } from "octohooks";
-import { type FormEvent, useId, useState } from "react";
+import { useId, useState } from "react";
 import {
   ConfirmButton,
+  Details,
   Empty,
   ErrorBox,
   FormError,
-  ListState,
   Loading,
+  PagedTable,
   PageHeader,
-  Pager,
   SecretField,
   Section,
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { InlineForm, TextField, useAction } from "../forms";
 import { useAsync, usePaged } from "../hooks";
 import { href, navigate } from "../router";
 import { EndpointForm } from "./EndpointForm";
@@ -64,22 +65,13 @@ export function ApplicationPage({ appId }: { appId: string }) {
         ) : null}
       </PageHeader>
       {!portal ? (
-        <dl className="meta">
-          <div>
-            <dt>ID</dt>
-            <dd className="mono">{a.id}</dd>
-          </div>
-          <div>
-            <dt>UID</dt>
-            <dd className="mono">{a.uid ?? "—"}</dd>
-          </div>
-          <div>
-            <dt>Created</dt>
-            <dd>
-              <Time ms={a.created} />
-            </dd>
-          </div>
-        </dl>
+        <Details
+          items={[
+            { term: "ID", value: a.id, className: "mono" },
+            { term: "UID", value: a.uid ?? "—", className: "mono" },
+            { term: "Created", value: <Time ms={a.created} /> },
+          ]}
+        />
       ) : null}
       {renaming ? (
         <RenameApplication
@@ -108,49 +100,22 @@ function RenameApplication({
   onDone: (app: ApplicationOut | null) => void;
 }) {
   const { client } = useSession();
-  const id = useId();
   const [name, setName] = useState(app.name);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    client.application.update(app.id, { name: name.trim() }).then(
-      (updated) => {
-        setBusy(false);
-        onDone(updated);
-      },
-      (err: unknown) => {
-        setBusy(false);
-        setError(err);
-      },
-    );
-  };
+  const { busy, error, run } = useAction();
+  // A failed try's error stays up while the next one runs.
+  const submit = () =>
+    run(() => client.application.update(app.id, { name: name.trim() }), onDone, true);
   return (
     <Section title="Rename application">
-      <form className="form form-inline" onSubmit={submit}>
-        <fieldset disabled={busy}>
-          <div className="field">
-            <label htmlFor={`${id}-name`}>New name</label>
-            <input
-              id={`${id}-name`}
-              className="input"
-              required
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-          </div>
-          <FormError error={error} />
-          <div className="actions">
-            <button type="submit" className="btn btn-primary">
-              Save name
-            </button>
-            <button type="button" className="btn" onClick={() => onDone(null)}>
-              Cancel
-            </button>
-          </div>
-        </fieldset>
-      </form>
+      <InlineForm
+        onSubmit={submit}
+        busy={busy}
+        error={error}
+        submitLabel="Save name"
+        onCancel={() => onDone(null)}
+      >
+        <TextField label="New name" required value={name} onChange={setName} />
+      </InlineForm>
     </Section>
   );
 }
@@ -199,8 +164,10 @@ function EndpointsSection({ appId }: { appId: string }) {
           />
         </div>
       ) : null}
-      <ListState
+      <PagedTable
         paged={paged}
+        label="Endpoints"
+        columns={["URL", "Event types", "State", "Created"]}
         empty={
           <Empty title="No endpoints yet">
             {readOnly
@@ -209,25 +176,10 @@ function EndpointsSection({ appId }: { appId: string }) {
           </Empty>
         }
       >
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col">Event types</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.items.map((ep) => (
-                <EndpointRow key={ep.id} appId={appId} ep={ep} />
-              ))}
-            </tbody>
-          </table>
-        </div>
-        <Pager paged={paged} label="Endpoints" />
-      </ListState>
+        {paged.items.map((ep) => (
+          <EndpointRow key={ep.id} appId={appId} ep={ep} />
+        ))}
+      </PagedTable>
     </Section>
   );
 }
@@ -281,25 +233,16 @@ function PortalLinks({ appId }: { appId: string }) {
   const [expiry, setExpiry] = useState(String(EXPIRIES[1]?.seconds ?? 86_400));
   const [readOnly, setReadOnly] = useState(false);
   const [link, setLink] = useState<PortalAccessOut | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
-  const create = (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    client.portalAccess.create(appId, { expiry: Number(expiry), readOnly }).then(
+  const create = () =>
+    run(
+      () => client.portalAccess.create(appId, { expiry: Number(expiry), readOnly }),
       (out) => {
-        setBusy(false);
         setLink(out);
         announce("Portal link created");
       },
-      (err: unknown) => {
-        setBusy(false);
-        setError(err);
-      },
     );
-  };
 
   return (
     <Section title="Consumer portal">
@@ -307,53 +250,53 @@ function PortalLinks({ appId }: { appId: string }) {
         A portal link lets your customer manage this application's endpoints and see its messages
         themselves, without an account. Anyone with the link has access until it expires.
       </p>
-      <form className="form form-inline" onSubmit={create}>
-        <fieldset disabled={busy}>
-          <div className="field">
-            <label htmlFor={`${id}-expiry`}>Link expires after</label>
-            <select
-              id={`${id}-expiry`}
-              className="input"
-              value={expiry}
-              onChange={(e) => setExpiry(e.target.value)}
-            >
-              {EXPIRIES.map((x) => (
-                <option key={x.seconds} value={x.seconds}>
-                  {x.label}
-                </option>
-              ))}
-            </select>
-          </div>
-          <label className="checkbox">
-            <input
-              type="checkbox"
-              checked={readOnly}
-              onChange={(e) => setReadOnly(e.target.checked)}
-            />
-            Read-only (no endpoint changes, no resends)
-          </label>
-          <FormError error={error} />
-          <div className="actions">
-            <button type="submit" className="btn btn-primary">
-              {busy ? "Creating…" : "Create portal link"}
-            </button>
-            <ConfirmButton
-              label="Revoke all portal links"
-              question="Revoke every portal link of this application?"
-              confirmLabel="Revoke all"
-              onConfirm={async () => {
-                try {
-                  await client.portalAccess.expireAll(appId);
-                  setLink(null);
-                  announce("Every portal link of this application was revoked");
-                } catch (err) {
-                  setError(err);
-                }
-              }}
-            />
-          </div>
-        </fieldset>
-      </form>
+      <InlineForm
+        onSubmit={create}
+        busy={busy}
+        error={error}
+        submitLabel="Create portal link"
+        busyLabel="Creating…"
+        actions={
+          <ConfirmButton
+            label="Revoke all portal links"
+            question="Revoke every portal link of this application?"
+            confirmLabel="Revoke all"
+            onConfirm={async () => {
+              try {
+                await client.portalAccess.expireAll(appId);
+                setLink(null);
+                announce("Every portal link of this application was revoked");
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          />
+        }
+      >
+        <div className="field">
+          <label htmlFor={`${id}-expiry`}>Link expires after</label>
+          <select
+            id={`${id}-expiry`}
+            className="input"
+            value={expiry}
+            onChange={(e) => setExpiry(e.target.value)}
+          >
+            {EXPIRIES.map((x) => (
+              <option key={x.seconds} value={x.seconds}>
+                {x.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={readOnly}
+            onChange={(e) => setReadOnly(e.target.checked)}
+          />
+          Read-only (no endpoint changes, no resends)
+        </label>
+      </InlineForm>
       {link ? (
         <div className="notice">
           <SecretField label="Portal link" value={link.url} />

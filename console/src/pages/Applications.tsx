@@ -1,16 +1,16 @@
 import type { ApplicationOut } from "octohooks";
-import { type FormEvent, useId, useState } from "react";
+import { useId, useState } from "react";
 import {
   ConfirmButton,
   Empty,
   FormError,
-  ListState,
+  PagedTable,
   PageHeader,
-  Pager,
   Section,
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { InlineForm, TextField, useAction } from "../forms";
 import { usePaged } from "../hooks";
 import { href, navigate } from "../router";
 
@@ -77,8 +77,11 @@ export function ApplicationsPage() {
             Search
           </button>
         </form>
-        <ListState
+        <PagedTable
           paged={paged}
+          label="Applications"
+          columns={["Name", "UID", "ID", "Created"]}
+          actions
           empty={
             query ? (
               <Empty title={`No application matches “${query}”`}>
@@ -91,28 +94,10 @@ export function ApplicationsPage() {
             )
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">UID</th>
-                  <th scope="col">ID</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {paged.items.map((app) => (
-                  <ApplicationRow key={app.id} app={app} onChanged={paged.reload} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={paged} label="Applications" />
-        </ListState>
+          {paged.items.map((app) => (
+            <ApplicationRow key={app.id} app={app} onChanged={paged.reload} />
+          ))}
+        </PagedTable>
       </Section>
     </>
   );
@@ -158,67 +143,38 @@ function ApplicationRow({ app, onChanged }: { app: ApplicationOut; onChanged: ()
 
 export function CreateApplication({ onDone }: { onDone: (app: ApplicationOut | null) => void }) {
   const { client } = useSession();
-  const id = useId();
   const [name, setName] = useState("");
   const [uid, setUid] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    client.application
-      .create({ name: name.trim(), ...(uid.trim() ? { uid: uid.trim() } : {}) })
-      .then(
-        (app) => {
-          setBusy(false);
-          onDone(app);
-        },
-        (err: unknown) => {
-          setBusy(false);
-          setError(err);
-        },
-      );
-  };
+  const { busy, error, run } = useAction();
+  const submit = () =>
+    run(
+      () =>
+        client.application.create({
+          name: name.trim(),
+          ...(uid.trim() ? { uid: uid.trim() } : {}),
+        }),
+      onDone,
+    );
   return (
     <Section title="New application">
-      <form className="form form-inline" onSubmit={submit}>
-        <fieldset disabled={busy}>
-          <div className="field">
-            <label htmlFor={`${id}-name`}>Application name</label>
-            <input
-              id={`${id}-name`}
-              className="input"
-              required
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-uid`}>UID (optional)</label>
-            <input
-              id={`${id}-uid`}
-              className="input mono"
-              pattern="[a-zA-Z0-9_.\-]{1,256}"
-              aria-describedby={`${id}-uid-hint`}
-              value={uid}
-              onChange={(e) => setUid(e.target.value)}
-            />
-            <p className="hint" id={`${id}-uid-hint`}>
-              Your own identifier, e.g. your customer id: letters, digits, _ . -
-            </p>
-          </div>
-          <FormError error={error} />
-          <div className="actions">
-            <button type="submit" className="btn btn-primary">
-              {busy ? "Creating…" : "Create application"}
-            </button>
-            <button type="button" className="btn" onClick={() => onDone(null)}>
-              Cancel
-            </button>
-          </div>
-        </fieldset>
-      </form>
+      <InlineForm
+        onSubmit={submit}
+        busy={busy}
+        error={error}
+        submitLabel="Create application"
+        busyLabel="Creating…"
+        onCancel={() => onDone(null)}
+      >
+        <TextField label="Application name" required value={name} onChange={setName} />
+        <TextField
+          label="UID (optional)"
+          className="input mono"
+          pattern="[a-zA-Z0-9_.\-]{1,256}"
+          hint="Your own identifier, e.g. your customer id: letters, digits, _ . -"
+          value={uid}
+          onChange={setUid}
+        />
+      </InlineForm>
     </Section>
   );
 }

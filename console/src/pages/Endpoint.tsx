@@ -2,13 +2,14 @@ import type { EndpointOut } from "octohooks";
 import { useState } from "react";
 import {
   ConfirmButton,
+  Details,
   Empty,
   ErrorBox,
   FormError,
-  ListState,
   Loading,
+  PagedTable,
   PageHeader,
-  Pager,
+  RefreshButton,
   SecretField,
   Section,
   StatusBadge,
@@ -16,6 +17,7 @@ import {
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { useAction } from "../forms";
 import { useAsync, usePaged } from "../hooks";
 import { href, navigate } from "../router";
 import { appCrumbs, useApplication } from "./Application";
@@ -142,99 +144,73 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
 function EndpointDetails({ ep }: { ep: EndpointOut }) {
   const headers = Object.entries(ep.headers);
   return (
-    <dl className="details">
-      <div>
-        <dt>URL</dt>
-        <dd className="mono break">{ep.url}</dd>
-      </div>
-      <div>
-        <dt>Description</dt>
-        <dd>{ep.description || <span className="muted">—</span>}</dd>
-      </div>
-      <div>
-        <dt>Event types</dt>
-        <dd>
-          {ep.eventTypes.length === 0 ? (
-            <span className="muted">All event types</span>
-          ) : (
-            <span className="tags">
-              {ep.eventTypes.map((t) => (
-                <span key={t} className="tag mono">
-                  {t}
-                </span>
-              ))}
-            </span>
-          )}
-        </dd>
-      </div>
-      <div>
-        <dt>Channels</dt>
-        <dd>
-          {ep.channels.length === 0 ? (
-            <span className="muted">All channels</span>
-          ) : (
-            <span className="tags">
-              {ep.channels.map((c) => (
-                <span key={c} className="tag mono">
-                  {c}
-                </span>
-              ))}
-            </span>
-          )}
-        </dd>
-      </div>
-      <div>
-        <dt>Custom headers</dt>
-        <dd>
-          {headers.length === 0 ? (
-            <span className="muted">None</span>
-          ) : (
-            <ul className="plain mono">
-              {headers.map(([k, v]) => (
-                <li key={k} className="break">
-                  {k}: {v}
-                </li>
-              ))}
-            </ul>
-          )}
-        </dd>
-      </div>
-      <div>
-        <dt>ID</dt>
-        <dd className="mono">{ep.id}</dd>
-      </div>
-      <div>
-        <dt>Created</dt>
-        <dd>
-          <Time ms={ep.created} />
-        </dd>
-      </div>
-      <div>
-        <dt>Updated</dt>
-        <dd>
-          <Time ms={ep.updated} />
-        </dd>
-      </div>
-    </dl>
+    <Details
+      kind="details"
+      items={[
+        { term: "URL", value: ep.url, className: "mono break" },
+        { term: "Description", value: ep.description || <span className="muted">—</span> },
+        {
+          term: "Event types",
+          value:
+            ep.eventTypes.length === 0 ? (
+              <span className="muted">All event types</span>
+            ) : (
+              <span className="tags">
+                {ep.eventTypes.map((t) => (
+                  <span key={t} className="tag mono">
+                    {t}
+                  </span>
+                ))}
+              </span>
+            ),
+        },
+        {
+          term: "Channels",
+          value:
+            ep.channels.length === 0 ? (
+              <span className="muted">All channels</span>
+            ) : (
+              <span className="tags">
+                {ep.channels.map((c) => (
+                  <span key={c} className="tag mono">
+                    {c}
+                  </span>
+                ))}
+              </span>
+            ),
+        },
+        {
+          term: "Custom headers",
+          value:
+            headers.length === 0 ? (
+              <span className="muted">None</span>
+            ) : (
+              <ul className="plain mono">
+                {headers.map(([k, v]) => (
+                  <li key={k} className="break">
+                    {k}: {v}
+                  </li>
+                ))}
+              </ul>
+            ),
+        },
+        { term: "ID", value: ep.id, className: "mono" },
+        { term: "Created", value: <Time ms={ep.created} /> },
+        { term: "Updated", value: <Time ms={ep.updated} /> },
+      ]}
+    />
   );
 }
 
 function SecretSection({ appId, endpointId }: { appId: string; endpointId: string }) {
   const { client, readOnly, announce } = useSession();
   const [secret, setSecret] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const reveal = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      setSecret((await client.endpoint.getSecret(appId, endpointId)).key);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, setError, run } = useAction();
+  const reveal = () =>
+    run(
+      () => client.endpoint.getSecret(appId, endpointId),
+      (out) => setSecret(out.key),
+    );
   return (
     <Section title="Signing secret">
       <p className="muted">
@@ -281,58 +257,36 @@ function EndpointAttempts({ appId, endpointId }: { appId: string; endpointId: st
     [client, appId, endpointId],
   );
   return (
-    <Section
-      title="Delivery attempts"
-      actions={
-        <button type="button" className="btn btn-small" onClick={paged.reload}>
-          Refresh
-        </button>
-      }
-    >
-      <ListState
+    <Section title="Delivery attempts" actions={<RefreshButton onClick={paged.reload} />}>
+      <PagedTable
         paged={paged}
+        label="Attempts"
+        columns={["Time", "Status", "Response", "Duration", "Trigger", "Message"]}
         empty={
           <Empty title="No attempts yet">
             Attempts appear here once a message is sent to this endpoint.
           </Empty>
         }
       >
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Status</th>
-                <th scope="col">Response</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.items.map((a) => (
-                <tr key={a.id}>
-                  <td className="nowrap">
-                    <Time ms={a.created} />
-                  </td>
-                  <td>
-                    <StatusBadge status={a.status} />
-                  </td>
-                  <td className="mono">{a.responseStatusCode || "—"}</td>
-                  <td className="nowrap">{a.responseDurationMs} ms</td>
-                  <td>{a.triggerType.toLowerCase()}</td>
-                  <td>
-                    <a className="mono" href={href("apps", appId, "messages", a.messageId)}>
-                      {shortId(a.messageId)}
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-        <Pager paged={paged} label="Attempts" />
-      </ListState>
+        {paged.items.map((a) => (
+          <tr key={a.id}>
+            <td className="nowrap">
+              <Time ms={a.created} />
+            </td>
+            <td>
+              <StatusBadge status={a.status} />
+            </td>
+            <td className="mono">{a.responseStatusCode || "—"}</td>
+            <td className="nowrap">{a.responseDurationMs} ms</td>
+            <td>{a.triggerType.toLowerCase()}</td>
+            <td>
+              <a className="mono" href={href("apps", appId, "messages", a.messageId)}>
+                {shortId(a.messageId)}
+              </a>
+            </td>
+          </tr>
+        ))}
+      </PagedTable>
     </Section>
   );
 }

@@ -4,6 +4,7 @@ import type { EndpointOut, EventTypeOut } from "octohooks";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { FormError } from "../components";
 import { useSession } from "../context";
+import { TextField } from "../forms";
 
 export interface EndpointValues {
   url: string;
@@ -81,42 +82,23 @@ export function EndpointForm({
   return (
     <form className="form" onSubmit={submit} aria-busy={busy}>
       <fieldset disabled={disabled || busy}>
-        <div className="field">
-          <label htmlFor={`${id}-url`}>Endpoint URL</label>
-          <input
-            id={`${id}-url`}
-            className="input"
-            type="url"
-            required
-            placeholder="https://example.com/webhooks"
-            value={url}
-            onChange={(e) => setUrl(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-description`}>Description</label>
-          <input
-            id={`${id}-description`}
-            className="input"
-            value={description}
-            onChange={(e) => setDescription(e.target.value)}
-          />
-        </div>
+        <TextField
+          label="Endpoint URL"
+          type="url"
+          required
+          placeholder="https://example.com/webhooks"
+          value={url}
+          onChange={setUrl}
+        />
+        <TextField label="Description" value={description} onChange={setDescription} />
         <EventTypePicker value={eventTypes} onChange={setEventTypes} />
-        <div className="field">
-          <label htmlFor={`${id}-channels`}>Channels</label>
-          <input
-            id={`${id}-channels`}
-            className="input"
-            placeholder="project-1, eu"
-            aria-describedby={`${id}-channels-hint`}
-            value={channels}
-            onChange={(e) => setChannels(e.target.value)}
-          />
-          <p className="hint" id={`${id}-channels-hint`}>
-            Comma-separated. Leave empty to receive messages of every channel.
-          </p>
-        </div>
+        <TextField
+          label="Channels"
+          placeholder="project-1, eu"
+          hint="Comma-separated. Leave empty to receive messages of every channel."
+          value={channels}
+          onChange={setChannels}
+        />
         <fieldset className="field subfieldset">
           <legend>Custom headers</legend>
           {headers.length === 0 ? <p className="hint">No custom headers.</p> : null}

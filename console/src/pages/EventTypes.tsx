@@ -1,16 +1,16 @@
 import type { EventTypeOut } from "octohooks";
-import { type FormEvent, useId, useState } from "react";
+import { type FormEvent, useState } from "react";
 import {
   ConfirmButton,
   Empty,
   FormError,
-  ListState,
+  PagedTable,
   PageHeader,
-  Pager,
   Section,
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { InlineForm, TextField, useAction } from "../forms";
 import { usePaged } from "../hooks";
 
 export function EventTypesPage() {
@@ -45,8 +45,11 @@ export function EventTypesPage() {
         />
       ) : null}
       <Section title="Catalog">
-        <ListState
+        <PagedTable
           paged={paged}
+          label="Event types"
+          columns={["Name", "Description", "State", "Updated"]}
+          actions
           empty={
             <Empty title="No event types yet">
               Add the event types you send (for example <code>invoice.paid</code>) so that endpoints
@@ -54,28 +57,10 @@ export function EventTypesPage() {
             </Empty>
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Description</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Updated</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {paged.items.map((t) => (
-                  <EventTypeRow key={t.name} type={t} onChanged={paged.reload} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={paged} label="Event types" />
-        </ListState>
+          {paged.items.map((t) => (
+            <EventTypeRow key={t.name} type={t} onChanged={paged.reload} />
+          ))}
+        </PagedTable>
       </Section>
     </>
   );
@@ -83,7 +68,6 @@ export function EventTypesPage() {
 
 function EventTypeRow({ type, onChanged }: { type: EventTypeOut; onChanged: () => void }) {
   const { client, announce } = useSession();
-  const id = useId();
   const [editing, setEditing] = useState(false);
   const [description, setDescription] = useState(type.description);
   const [archived, setArchived] = useState(type.archived);
@@ -106,15 +90,11 @@ function EventTypeRow({ type, onChanged }: { type: EventTypeOut; onChanged: () =
         <td className="mono strong">{type.name}</td>
         <td colSpan={4}>
           <form className="form form-row" onSubmit={save}>
-            <div className="field">
-              <label htmlFor={`${id}-d`}>Description of {type.name}</label>
-              <input
-                id={`${id}-d`}
-                className="input"
-                value={description}
-                onChange={(e) => setDescription(e.target.value)}
-              />
-            </div>
+            <TextField
+              label={`Description of ${type.name}`}
+              value={description}
+              onChange={setDescription}
+            />
             <label className="checkbox">
               <input
                 type="checkbox"
@@ -182,62 +162,32 @@ function EventTypeRow({ type, onChanged }: { type: EventTypeOut; onChanged: () =
 
 function CreateEventType({ onDone }: { onDone: (t: EventTypeOut | null) => void }) {
   const { client } = useSession();
-  const id = useId();
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    client.eventType.create({ name: name.trim(), description }).then(
-      (t) => {
-        setBusy(false);
-        onDone(t);
-      },
-      (err: unknown) => {
-        setBusy(false);
-        setError(err);
-      },
-    );
-  };
+  const { busy, error, run } = useAction();
+  const submit = () =>
+    run(() => client.eventType.create({ name: name.trim(), description }), onDone);
   return (
     <Section title="New event type">
-      <form className="form form-inline" onSubmit={submit}>
-        <fieldset disabled={busy}>
-          <div className="field">
-            <label htmlFor={`${id}-name`}>Event type name</label>
-            <input
-              id={`${id}-name`}
-              className="input mono"
-              required
-              placeholder="invoice.paid"
-              pattern="[a-zA-Z0-9_.\-]{1,256}"
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-desc`}>Description</label>
-            <input
-              id={`${id}-desc`}
-              className="input"
-              value={description}
-              onChange={(e) => setDescription(e.target.value)}
-            />
-          </div>
-          <FormError error={error} />
-          <div className="actions">
-            <button type="submit" className="btn btn-primary">
-              {busy ? "Creating…" : "Create event type"}
-            </button>
-            <button type="button" className="btn" onClick={() => onDone(null)}>
-              Cancel
-            </button>
-          </div>
-        </fieldset>
-      </form>
+      <InlineForm
+        onSubmit={submit}
+        busy={busy}
+        error={error}
+        submitLabel="Create event type"
+        busyLabel="Creating…"
+        onCancel={() => onDone(null)}
+      >
+        <TextField
+          label="Event type name"
+          className="input mono"
+          required
+          placeholder="invoice.paid"
+          pattern="[a-zA-Z0-9_.\-]{1,256}"
+          value={name}
+          onChange={setName}
+        />
+        <TextField label="Description" value={description} onChange={setDescription} />
+      </InlineForm>
     </Section>
   );
 }

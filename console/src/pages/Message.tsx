@@ -2,19 +2,23 @@ import type { EndpointOut, MessageDestinationOut, Octohooks } from "octohooks";
 import { useEffect, useState } from "react";
 import {
   CopyButton,
+  Details,
   Empty,
   ErrorBox,
   FormError,
   ListState,
   Loading,
+  PagedTable,
   PageHeader,
   Pager,
+  RefreshButton,
   Section,
   StatusBadge,
   shortId,
   Time,
 } from "../components";
 import { useSession } from "../context";
+import { useAction } from "../forms";
 import { useAsync, usePaged } from "../hooks";
 import { href } from "../router";
 import { appCrumbs, useApplication } from "./Application";
@@ -24,6 +28,12 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
   const { client } = session;
   const app = useApplication(appId);
   const message = useAsync(() => client.message.get(appId, msgId), [client, appId, msgId]);
+  // The payload byte for byte as sent, for the copy button: parsing and re-serialising it could
+  // change spacing and numbers beyond double precision.
+  const rawPayload = useAsync(
+    () => client.message.getPayload(appId, msgId),
+    [client, appId, msgId],
+  );
   const destinations = usePaged(
     (iterator) => client.messageAttempt.listDestinations(appId, msgId, { limit: 25, iterator }),
     [client, appId, msgId],
@@ -66,7 +76,7 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
     return <ErrorBox error={message.error} onRetry={message.reload} />;
   const m = message.value;
   const pretty = JSON.stringify(m.payload, null, 2);
-  const compact = JSON.stringify(m.payload);
+  const exact = rawPayload.status === "ready" ? rawPayload.value : JSON.stringify(m.payload);
 
   return (
     <>
@@ -77,90 +87,48 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
           { label: "Message log", href: href("apps", appId, "messages") },
         ]}
       />
-      <dl className="meta">
-        <div>
-          <dt>Message ID</dt>
-          <dd className="mono">{m.id}</dd>
-        </div>
-        {m.uid ? (
-          <div>
-            <dt>UID</dt>
-            <dd className="mono">{m.uid}</dd>
-          </div>
-        ) : null}
-        <div>
-          <dt>Channels</dt>
-          <dd className="mono">{m.channels.length ? m.channels.join(", ") : "—"}</dd>
-        </div>
-        <div>
-          <dt>Sent</dt>
-          <dd>
-            <Time ms={m.created} />
-          </dd>
-        </div>
-      </dl>
-      <Section title="Payload" actions={<CopyButton text={compact} label="Copy payload" />}>
+      <Details
+        items={[
+          { term: "Message ID", value: m.id, className: "mono" },
+          m.uid ? { term: "UID", value: m.uid, className: "mono" } : null,
+          {
+            term: "Channels",
+            value: m.channels.length ? m.channels.join(", ") : "—",
+            className: "mono",
+          },
+          { term: "Sent", value: <Time ms={m.created} /> },
+        ]}
+      />
+      <Section title="Payload" actions={<CopyButton text={exact} label="Copy payload" />}>
         <pre className="code">{pretty}</pre>
       </Section>
-      <Section
-        title="Destinations"
-        actions={
-          <button type="button" className="btn btn-small" onClick={destinations.reload}>
-            Refresh
-          </button>
-        }
-      >
-        <ListState
+      <Section title="Destinations" actions={<RefreshButton onClick={destinations.reload} />}>
+        <PagedTable
           paged={destinations}
+          label="Destinations"
+          columns={["Endpoint", "State", "Attempts", "Next attempt", "Updated"]}
+          actions={!session.readOnly}
           empty={
             <Empty title="Sent nowhere">
               No endpoint of this application matched this message when it was sent.
             </Empty>
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Next attempt</th>
-                  <th scope="col">Updated</th>
-                  {!session.readOnly ? (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  ) : null}
-                </tr>
-              </thead>
-              <tbody>
-                {destinations.items.map((d) => (
-                  <DestinationRow
-                    key={d.endpointId}
-                    appId={appId}
-                    msgId={msgId}
-                    d={d}
-                    onResent={() => {
-                      setPoll({ firstId, left: 16 });
-                      reloadAttempts();
-                    }}
-                  />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={destinations} label="Destinations" />
-        </ListState>
+          {destinations.items.map((d) => (
+            <DestinationRow
+              key={d.endpointId}
+              appId={appId}
+              msgId={msgId}
+              d={d}
+              onResent={() => {
+                setPoll({ firstId, left: 16 });
+                reloadAttempts();
+              }}
+            />
+          ))}
+        </PagedTable>
       </Section>
-      <Section
-        title="Attempts"
-        actions={
-          <button type="button" className="btn btn-small" onClick={attempts.reload}>
-            Refresh
-          </button>
-        }
-      >
+      <Section title="Attempts" actions={<RefreshButton onClick={attempts.reload} />}>
         {poll ? (
           <p className="hint" role="status">
             Waiting for the new attempt…
@@ -235,8 +203,7 @@ function DestinationRow({
 }) {
   const { client, readOnly, announce } = useSession();
   const ep = useEndpoint(appId, d.endpointId);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useAction();
   const label = ep.value?.url ?? shortId(d.endpointId);
   return (
     <tr>
@@ -263,19 +230,15 @@ function DestinationRow({
             className="btn btn-small"
             disabled={busy}
             aria-label={`Resend to ${label}`}
-            onClick={async () => {
-              setBusy(true);
-              setError(null);
-              try {
-                await client.messageAttempt.resend(appId, msgId, d.endpointId);
-                announce("Resend queued");
-                onResent();
-              } catch (err) {
-                setError(err);
-              } finally {
-                setBusy(false);
-              }
-            }}
+            onClick={() =>
+              run(
+                () => client.messageAttempt.resend(appId, msgId, d.endpointId),
+                () => {
+                  announce("Resend queued");
+                  onResent();
+                },
+              )
+            }
           >
             {busy ? "Resending…" : "Resend"}
           </button>

@@ -1,7 +1,8 @@
 import type { MessageDestinationStatus, MessageListOptions } from "octohooks";
 import { type FormEvent, useId, useState } from "react";
-import { Empty, ListState, PageHeader, Pager, Section, shortId, Time } from "../components";
+import { Empty, PagedTable, PageHeader, Section, shortId, Time } from "../components";
 import { useSession } from "../context";
+import { TextField } from "../forms";
 import { usePaged } from "../hooks";
 import { href, navigate } from "../router";
 import { appCrumbs, useApplication } from "./Application";
@@ -63,47 +64,33 @@ export function MessagesPage({ appId, query }: { appId: string; query: URLSearch
       </PageHeader>
       <Section title="Filters">
         <form className="form filters" onSubmit={apply}>
-          <div className="field">
-            <label htmlFor={`${id}-et`}>Event type</label>
-            <input
-              id={`${id}-et`}
-              className="input mono"
-              placeholder="invoice.paid"
-              value={form.eventType}
-              onChange={(e) => setForm({ ...form, eventType: e.target.value })}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-ch`}>Channel</label>
-            <input
-              id={`${id}-ch`}
-              className="input mono"
-              value={form.channel}
-              onChange={(e) => setForm({ ...form, channel: e.target.value })}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-after`}>Sent after</label>
-            <input
-              id={`${id}-after`}
-              className="input"
-              type="datetime-local"
-              step="1"
-              value={form.after}
-              onChange={(e) => setForm({ ...form, after: e.target.value })}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-before`}>Sent before</label>
-            <input
-              id={`${id}-before`}
-              className="input"
-              type="datetime-local"
-              step="1"
-              value={form.before}
-              onChange={(e) => setForm({ ...form, before: e.target.value })}
-            />
-          </div>
+          <TextField
+            label="Event type"
+            className="input mono"
+            placeholder="invoice.paid"
+            value={form.eventType}
+            onChange={(v) => setForm({ ...form, eventType: v })}
+          />
+          <TextField
+            label="Channel"
+            className="input mono"
+            value={form.channel}
+            onChange={(v) => setForm({ ...form, channel: v })}
+          />
+          <TextField
+            label="Sent after"
+            type="datetime-local"
+            step="1"
+            value={form.after}
+            onChange={(v) => setForm({ ...form, after: v })}
+          />
+          <TextField
+            label="Sent before"
+            type="datetime-local"
+            step="1"
+            value={form.before}
+            onChange={(v) => setForm({ ...form, before: v })}
+          />
           <div className="field">
             <label htmlFor={`${id}-status`}>Delivery state</label>
             <select
@@ -139,8 +126,10 @@ export function MessagesPage({ appId, query }: { appId: string; query: URLSearch
         </form>
       </Section>
       <Section title="Messages">
-        <ListState
+        <PagedTable
           paged={paged}
+          label="Messages"
+          columns={["Event type", "Message", "Channels", "Sent"]}
           empty={
             filtered ? (
               <Empty title="No message matches these filters">
@@ -153,50 +142,35 @@ export function MessagesPage({ appId, query }: { appId: string; query: URLSearch
             )
           }
         >
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Event type</th>
-                  <th scope="col">Message</th>
-                  <th scope="col">Channels</th>
-                  <th scope="col">Sent</th>
-                </tr>
-              </thead>
-              <tbody>
-                {paged.items.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <a className="mono strong" href={href("apps", appId, "messages", m.id)}>
-                        {m.eventType}
-                      </a>
-                    </td>
-                    <td className="mono nowrap" title={m.id}>
-                      {m.uid ?? shortId(m.id)}
-                    </td>
-                    <td>
-                      {m.channels.length ? (
-                        <span className="tags">
-                          {m.channels.map((c) => (
-                            <span key={c} className="tag mono">
-                              {c}
-                            </span>
-                          ))}
-                        </span>
-                      ) : (
-                        <span className="muted">—</span>
-                      )}
-                    </td>
-                    <td className="nowrap">
-                      <Time ms={m.created} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <Pager paged={paged} label="Messages" />
-        </ListState>
+          {paged.items.map((m) => (
+            <tr key={m.id}>
+              <td>
+                <a className="mono strong" href={href("apps", appId, "messages", m.id)}>
+                  {m.eventType}
+                </a>
+              </td>
+              <td className="mono nowrap" title={m.id}>
+                {m.uid ?? shortId(m.id)}
+              </td>
+              <td>
+                {m.channels.length ? (
+                  <span className="tags">
+                    {m.channels.map((c) => (
+                      <span key={c} className="tag mono">
+                        {c}
+                      </span>
+                    ))}
+                  </span>
+                ) : (
+                  <span className="muted">—</span>
+                )}
+              </td>
+              <td className="nowrap">
+                <Time ms={m.created} />
+              </td>
+            </tr>
+          ))}
+        </PagedTable>
       </Section>
     </>
   );

@@ -1,8 +1,8 @@
-import { type FormEvent, useId, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { describeError, makeClient, tokenKind } from "../api";
+import { TextField } from "../forms";
 
 export function SignInPage({ onSignIn }: { onSignIn: (token: string) => void }) {
-  const id = useId();
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -43,24 +43,23 @@ export function SignInPage({ onSignIn }: { onSignIn: (token: string) => void }) 
         <h1>Sign in to the console</h1>
         <form className="form" onSubmit={submit}>
           <fieldset disabled={busy}>
-            <div className="field">
-              <label htmlFor={`${id}-token`}>API key or admin token</label>
-              <input
-                id={`${id}-token`}
-                className="input mono"
-                type="password"
-                autoComplete="off"
-                spellCheck={false}
-                required
-                aria-describedby={`${id}-hint`}
-                value={token}
-                onChange={(e) => setToken(e.target.value)}
-              />
-              <p className="hint" id={`${id}-hint`}>
-                An environment API key (<code>ohk_…</code>) opens its applications; the admin token
-                opens environments and keys. It is kept in this tab only, until you sign out.
-              </p>
-            </div>
+            <TextField
+              label="API key or admin token"
+              className="input mono"
+              type="password"
+              autoComplete="off"
+              spellCheck={false}
+              required
+              hint={
+                <>
+                  An environment API key (<code>ohk_…</code>) opens its applications; the admin
+                  token opens environments and keys. It is kept in this tab only, until you sign
+                  out.
+                </>
+              }
+              value={token}
+              onChange={setToken}
+            />
             {error ? (
               <p className="form-error" role="alert">
                 {error}
