@@ -13,9 +13,12 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 fi
+# The SDK runs on Node.js 18, but building the console (Vite 7) and its browser test
+# (playwright-core) need Node.js 20. Debian 13 packages Node.js 20; Debian 12 packages 18.
 major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 18 ]; then
-  echo "Node.js $(node --version) is too old: the SDK and its tests need Node.js 18 or newer" >&2
+if [ "$major" -lt 20 ]; then
+  echo "Node.js $(node --version) is too old: building the console needs Node.js 20 or newer" >&2
+  echo "(on Debian 12: install Node.js 20 from https://nodejs.org or NodeSource, then run again)" >&2
   exit 1
 fi
 
