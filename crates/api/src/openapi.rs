@@ -110,6 +110,16 @@ impl Modify for Problems {
                         .entry((*status).to_owned())
                         .or_insert_with(|| problem(description));
                 }
+                let idempotent = operation.parameters.iter().flatten().any(|parameter| {
+                    parameter
+                        .name
+                        .eq_ignore_ascii_case(crate::idempotency::HEADER)
+                });
+                if idempotent {
+                    responses.entry("409".to_owned()).or_insert_with(|| {
+                        problem("Idempotency-Key still in use, or used for another request")
+                    });
+                }
             }
         }
     }
