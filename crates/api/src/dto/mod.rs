@@ -1,6 +1,12 @@
 //! Request and response shapes, camelCase exactly as the seed API reference shows them.
 //! Times are epoch milliseconds; ids are UUIDs.
 
+mod admin;
+mod stored;
+
+pub use admin::*;
+pub use stored::*;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -12,113 +18,6 @@ use uuid::Uuid;
 
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
-}
-
-/// `POST /api/v1/environments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnvironmentIn {
-    /// Display name, e.g. `Production`.
-    pub name: String,
-}
-
-/// An environment; `apiKey` is present only in the creation response.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvironmentOut {
-    /// Identifier.
-    pub id: Uuid,
-    /// Display name.
-    pub name: String,
-    /// The first API key, shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    /// Creation time (epoch ms).
-    pub created: i64,
-}
-
-impl EnvironmentOut {
-    /// Shape of a stored environment.
-    pub fn from_row(row: models::Environment, api_key: Option<String>) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            api_key,
-            created: millis(row.created),
-        }
-    }
-}
-
-/// A new or revoked API key; `apiKey` only in the creation response.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyOut {
-    /// Key identifier (used to revoke it).
-    pub id: Uuid,
-    /// The environment it opens.
-    pub environment_id: Uuid,
-    /// The key, shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    /// Creation time (epoch ms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<i64>,
-}
-
-/// An API key as listed: never the key itself.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyInfoOut {
-    /// Key identifier (used to revoke it).
-    pub id: Uuid,
-    /// The environment it opens.
-    pub environment_id: Uuid,
-    /// The key's first characters (`ohk_` and four more), to recognise it by; null for keys
-    /// made before prefixes were kept.
-    #[schema(required = true)]
-    pub prefix: Option<String>,
-    /// Creation time (epoch ms).
-    pub created: i64,
-    /// When it was last used (epoch ms, to the minute); null if never.
-    #[schema(required = true)]
-    pub last_used: Option<i64>,
-}
-
-impl From<models::ApiKeyInfo> for ApiKeyInfoOut {
-    fn from(row: models::ApiKeyInfo) -> Self {
-        Self {
-            id: row.id,
-            environment_id: row.environment_id,
-            prefix: row.prefix,
-            created: millis(row.created),
-            last_used: row.last_used.map(millis),
-        }
-    }
-}
-
-/// `POST /api/v1/applications/{app}/portal-access`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PortalAccessIn {
-    /// Lifetime of the token in seconds, 60 to 604800 (default 3600).
-    #[serde(default)]
-    pub expiry: Option<i64>,
-    /// A read-only portal: no changes to endpoints, no resends (default false).
-    #[serde(default)]
-    pub read_only: Option<bool>,
-}
-
-/// A consumer portal link.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PortalAccessOut {
-    /// The portal's address with the token in its fragment (`…/portal/#token=…`), which
-    /// browsers never send to a server.
-    pub url: String,
-    /// The bearer token itself, for an embedding of your own.
-    pub token: String,
-    /// When the token stops working (epoch ms).
-    pub expires_at: i64,
 }
 
 /// `POST` and `PUT /api/v1/applications`.
@@ -512,121 +411,4 @@ pub struct HealthOut {
     /// Whether RabbitMQ is connected (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq: Option<bool>,
-}
-
-/// A stored status the API does not know (written by hand, or by a newer version).
-#[derive(Debug, thiserror::Error)]
-#[error("unknown stored value {0:?}")]
-pub struct UnknownValue(pub String);
-
-/// Declares a string enum of the API with its stored spelling (the variant's name in lower
-/// case), so that the OpenAPI document lists its values and stored text is checked when read.
-macro_rules! stored_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// The value stored as `text`.
-            pub fn parse(text: &str) -> Result<Self, UnknownValue> {
-                match text {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(UnknownValue(other.to_owned())),
-                }
-            }
-        }
-    };
-}
-
-stored_enum!(
-    /// How one attempt ended.
-    AttemptStatus {
-        /// The receiver answered 2xx.
-        Success = "success",
-        /// Any other answer, or none.
-        Failed = "failed",
-    }
-);
-
-stored_enum!(
-    /// What made an attempt.
-    TriggerType {
-        /// The delivery schedule (first attempt or retry).
-        Scheduled = "scheduled",
-        /// A resend.
-        Manual = "manual",
-    }
-);
-
-stored_enum!(
-    /// Where the delivery of a message to one endpoint stands.
-    DestinationStatus {
-        /// The next attempt is due at `nextAttempt`.
-        Pending = "pending",
-        /// Delivered.
-        Success = "success",
-        /// Failed for good.
-        Failed = "failed",
-    }
-);
-
-/// Health of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
-    /// Fit to serve.
-    Ok,
-    /// A dependency is missing.
-    Unavailable,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The wire spelling, the stored spelling and the OpenAPI document's values agree.
-    #[test]
-    fn stored_enums_serialize_as_stored_and_as_documented() {
-        let document = crate::openapi::document();
-        let schemas: serde_json::Value = serde_json::from_str(&document).unwrap();
-        let cases: [(&str, Vec<serde_json::Value>, &[&str]); 3] = [
-            (
-                "AttemptStatus",
-                ["success", "failed"]
-                    .map(|text| serde_json::to_value(AttemptStatus::parse(text).unwrap()).unwrap())
-                    .to_vec(),
-                &["success", "failed"],
-            ),
-            (
-                "TriggerType",
-                ["scheduled", "manual"]
-                    .map(|text| serde_json::to_value(TriggerType::parse(text).unwrap()).unwrap())
-                    .to_vec(),
-                &["scheduled", "manual"],
-            ),
-            (
-                "DestinationStatus",
-                ["pending", "success", "failed"]
-                    .map(|text| {
-                        serde_json::to_value(DestinationStatus::parse(text).unwrap()).unwrap()
-                    })
-                    .to_vec(),
-                &["pending", "success", "failed"],
-            ),
-        ];
-        for (name, serialized, stored) in cases {
-            let expected: Vec<serde_json::Value> = stored.iter().map(|s| (*s).into()).collect();
-            assert_eq!(serialized, expected, "{name} on the wire");
-            assert_eq!(
-                schemas["components"]["schemas"][name]["enum"],
-                serde_json::Value::Array(expected),
-                "{name} in the OpenAPI document"
-            );
-        }
-        assert!(AttemptStatus::parse("Success").is_err());
-    }
 }
