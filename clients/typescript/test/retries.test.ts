@@ -56,7 +56,7 @@ test("a given idempotency key is sent as it is, and replays the first answer", a
 });
 
 test("a dropped connection and a timeout are retried", async () => {
-  const { proxy, proxied } = await throughProxy(["drop", { delayMs: 1_500 }], { timeoutMs: 500 });
+  const { proxy, proxied } = await throughProxy(["drop", { delayMs: 4_000 }], { timeoutMs: 1_500 });
   const app = await proxied.application.create({ name: uniqueUid("flaky") });
   assert.equal(proxy.requests.length, 3);
   assert.equal(new Set(proxy.requests.map((r) => r.idempotencyKey)).size, 1);
