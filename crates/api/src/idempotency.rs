@@ -5,6 +5,7 @@
 //! requests free the key, so a client can retry them for real. Responses that carry a secret
 //! (new API keys) are stored sealed with the secret encryption key.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -75,9 +76,9 @@ impl Reply {
     }
 
     /// The bytes kept for replays: sealed when the body holds a secret.
-    fn stored_body(&self, state: &AppState) -> Result<Vec<u8>, ApiError> {
+    fn stored_body(&self, state: &AppState) -> Result<Cow<'_, [u8]>, ApiError> {
         if !self.secret {
-            return Ok(self.body.clone());
+            return Ok(Cow::Borrowed(&self.body));
         }
         let text = std::str::from_utf8(&self.body)
             .map_err(|err| ApiError::Internal(format!("reply body: {err}")))?;
@@ -86,7 +87,7 @@ impl Reply {
             .sealer
             .seal(text)
             .map_err(|err| ApiError::Internal(format!("sealing a reply: {err}")))?;
-        Ok(sealed.into_bytes())
+        Ok(Cow::Owned(sealed.into_bytes()))
     }
 
     /// A stored reply as it is replayed: a sealed body is opened (plain JSON comes back as it
