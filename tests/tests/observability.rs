@@ -66,6 +66,31 @@ async fn both_services_export_prometheus_metrics() {
         0.0
     );
     assert!(dispatcher.contains("octohooks_delivery_queue_depth_messages"));
+
+    // The message's way through the pipeline, one observation per stage and service.
+    let stage = |metrics: &str, stage: &str| {
+        value(
+            metrics,
+            &format!(r#"octohooks_pipeline_stage_seconds_count{{stage="{stage}"}}"#),
+        )
+    };
+    for (url, names) in [
+        (
+            format!("{}/metrics", app.base),
+            &["commit", "publish_wait", "confirm"][..],
+        ),
+        (
+            format!("{base}/metrics"),
+            &["queued", "context", "send", "record"][..],
+        ),
+    ] {
+        let counted = eventually(10, || async {
+            let metrics = scrape(&url).await;
+            names.iter().all(|name| stage(&metrics, name) == 1.0)
+        })
+        .await;
+        assert!(counted, "{names:?} at {url}: {}", scrape(&url).await);
+    }
     app.stop().await;
 }
 

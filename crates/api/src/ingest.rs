@@ -104,7 +104,7 @@ async fn write_together(
     drop((messages, traces));
     match outcome {
         Ok((stored, jobs)) => {
-            publisher.enqueue(jobs);
+            publisher.enqueue(jobs, Some(std::time::Instant::now()));
             for pending in batch {
                 let result = if stored.binary_search(&pending.item.0.id).is_ok() {
                     Ok(())

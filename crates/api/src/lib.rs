@@ -66,7 +66,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let listener = TcpListener::bind(settings.listen_addr)?;
     let addr = listener.local_addr()?;
     let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
-    let publisher = relay::Publisher::start(db.clone(), amqp.clone());
+    let publisher = relay::Publisher::start(db.clone(), amqp.clone(), metrics.clone());
     let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
     let rate_limiter = std::sync::Arc::new(ratelimit::RateLimiter::new(
         settings.rate_limit_per_second,

@@ -95,6 +95,25 @@ pub async fn closed_loop(poster: &Poster, concurrency: usize, duration: Duration
         .unwrap_or_default()
 }
 
+/// `concurrency` workers post back to back until `count` messages were sent (accepted or not).
+pub async fn closed_loop_count(poster: &Poster, concurrency: usize, count: u64) -> Sent {
+    let sent = Arc::new(Mutex::new(Sent::default()));
+    let tickets = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers = (0..concurrency).map(|_| {
+        let (poster, sent, tickets) = (poster.clone(), sent.clone(), tickets.clone());
+        tokio::spawn(async move {
+            while tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                record(&sent, poster.post().await);
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+    Arc::try_unwrap(sent)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .unwrap_or_default()
+}
+
 /// Posts `count` messages at `rate` per second (each on its own task).
 pub async fn open_loop(poster: &Poster, rate: u64, count: u64) -> Sent {
     let sent = Arc::new(Mutex::new(Sent::default()));

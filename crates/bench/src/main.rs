@@ -2,12 +2,15 @@
 //! and RabbitMQ; prints a table and writes `bench-results.json`. `--quick` shortens every
 //! phase (for a smoke run; the published figures come from a full run).
 
+mod cpu;
 mod load;
 mod phases;
+mod pipeline;
 mod receiver;
 mod sdk;
 mod services;
 mod setup;
+mod stages;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -33,10 +36,13 @@ async fn main() -> anyhow::Result<()> {
     let phase = Duration::from_secs(if quick { 3 } else { 10 });
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
-    // OCTOHOOKS_BENCH_ONLY=<phase> runs one phase: ingest, pgbench, e2e, drain, sdk, fanout,
-    // isolation, transactions.
+    // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
+    // fanout-load, sdk, fanout, isolation, transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
-    let run = |phase: &str| only.as_deref().is_none_or(|only| only == phase);
+    let run = |phase: &str| {
+        only.as_deref()
+            .is_none_or(|only| only.split(',').any(|name| name == phase))
+    };
 
     setup::recreate_database(DATABASE)?;
     let env = services::Environment {
@@ -257,6 +263,23 @@ async fn main() -> anyhow::Result<()> {
         arrivals: &arrivals,
         phase,
     };
+    if run("e2e-load") {
+        let services = [api.clone(), format!("http://{DISPATCHER_A}")];
+        // OCTOHOOKS_BENCH_E2E_LOAD_COUNT lengthens the phase, e.g. to profile it.
+        let count = std::env::var("OCTOHOOKS_BENCH_E2E_LOAD_COUNT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 500 } else { 2000 });
+        for clients in [8, 2] {
+            rows.extend(pipeline::e2e_under_load(&bench, &services, clients, count).await?);
+        }
+    }
+    if run("fanout-load") {
+        let count = if quick { 100 } else { 500 };
+        rows.extend(
+            pipeline::fanout_throughput(&bench, &env, &mut dispatcher, DISPATCHER_A, count).await?,
+        );
+    }
     if run("sdk") {
         rows.extend(sdk::overhead(&bench, quick).await?);
     }

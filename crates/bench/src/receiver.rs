@@ -31,6 +31,19 @@ impl Arrivals {
         })
     }
 
+    /// The first and the last first-arrival of any id under `prefix`.
+    pub fn span(&self, prefix: &str) -> Option<(Instant, Instant)> {
+        let map = self.inner.lock().ok()?;
+        let times = map
+            .iter()
+            .filter(|(path, _)| path.starts_with(prefix))
+            .flat_map(|(_, ids)| ids.values().copied());
+        times.fold(None, |span, at| match span {
+            None => Some((at, at)),
+            Some((first, last)) => Some((first.min(at), last.max(at))),
+        })
+    }
+
     /// Requests received in all (duplicates included).
     pub fn total(&self) -> u64 {
         self.total.load(std::sync::atomic::Ordering::Relaxed)

@@ -12,7 +12,7 @@ use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
 use octohooks_domain::retry::RetrySchedule;
 use octohooks_domain::signing::{signature_header, EndpointSecret};
-use octohooks_platform::metrics::Metrics;
+use octohooks_platform::metrics::{Metrics, Stage};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -83,6 +83,9 @@ impl Deliverer {
     }
 
     async fn try_run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Result<(), DbError> {
+        let received = (std::time::Instant::now(), Utc::now());
+        // Only first attempts count in the stage histograms: a retry waited on purpose.
+        let first_attempt = job.trigger == TriggerType::Scheduled && job.attempt == 0;
         let context = {
             let key = JobKey {
                 message_id: job.message_id,
@@ -113,10 +116,19 @@ impl Deliverer {
             }
             context
         };
+        if first_attempt {
+            let queued = (received.1 - context.accepted).to_std().unwrap_or_default();
+            self.metrics.observe_stage(Stage::Queued, queued);
+            self.metrics
+                .observe_stage(Stage::Context, received.0.elapsed());
+        }
         self.metrics.attempts_in_flight.inc();
         let exchange = self.send(job, &context).await;
         self.metrics.attempts_in_flight.dec();
         let success = (200..300).contains(&exchange.status);
+        if first_attempt {
+            self.metrics.observe_stage(Stage::Send, exchange.duration);
+        }
         self.metrics
             .attempts
             .with_label_values(&[if success { "success" } else { "failed" }])
@@ -148,6 +160,7 @@ impl Deliverer {
             TriggerType::Scheduled => {
                 let outcome = self.outcome(job.attempt + 1, success, &exchange);
                 let created = attempt.created;
+                let recording = std::time::Instant::now();
                 let recorded = self
                     .recorder
                     .record(ScheduledRecord {
@@ -157,6 +170,10 @@ impl Deliverer {
                         traceparent: traceparent.map(str::to_owned),
                     })
                     .await?;
+                if first_attempt {
+                    self.metrics
+                        .observe_stage(Stage::Record, recording.elapsed());
+                }
                 if !recorded {
                     tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
                     return Ok(());

@@ -38,7 +38,66 @@ pub struct Metrics {
     /// API-key and application lookups by result (`hit`, `miss`, `bypass` while the
     /// invalidation listener is down), and `forget`: clearings after a change committed.
     pub lookup_cache: IntCounterVec,
+    /// Time a message spends in each stage between its request and its recorded attempt, by
+    /// [`Stage`]: where end-to-end latency goes, read per stage rather than guessed.
+    pub pipeline_stage: HistogramVec,
+    /// The stage histograms, resolved once, by `Stage as usize`.
+    stages: Vec<Histogram>,
 }
+
+/// The stages of a first attempt, in order. The API observes the first three, the dispatcher
+/// the rest; `queued` runs from the request to the dispatcher's receipt of the job, so the
+/// broker's own share is `queued` less the API's stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    // The order is that of `Stage::ALL`.
+    /// Request handed to the group commit → its transaction committed.
+    Commit,
+    /// Committed → its jobs' publication begins (waiting for the publisher).
+    PublishWait,
+    /// Publication begins → the broker confirmed every job of the batch.
+    Confirm,
+    /// Request → the dispatcher received the job (wall clocks of one host, or NTP).
+    Queued,
+    /// Job received → what the attempt needs was read from Postgres.
+    Context,
+    /// The HTTP exchange with the receiver.
+    Send,
+    /// Response read → outcome recorded (committed).
+    Record,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 7] = [
+        Self::Commit,
+        Self::PublishWait,
+        Self::Confirm,
+        Self::Queued,
+        Self::Context,
+        Self::Send,
+        Self::Record,
+    ];
+
+    /// The `stage` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::PublishWait => "publish_wait",
+            Self::Confirm => "confirm",
+            Self::Queued => "queued",
+            Self::Context => "context",
+            Self::Send => "send",
+            Self::Record => "record",
+        }
+    }
+}
+
+/// Finer buckets for the stages, most of which take well under a millisecond.
+const STAGE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
+    1.0, 2.0, 5.0, 15.0, 60.0,
+];
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -106,6 +165,19 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let pipeline_stage = HistogramVec::new(
+            HistogramOpts::new(
+                "pipeline_stage_seconds",
+                "Time of a first attempt in each stage from request to recorded attempt",
+            )
+            .buckets(STAGE_BUCKETS.to_vec()),
+            &["stage"],
+        )?;
+        registry.register(Box::new(pipeline_stage.clone()))?;
+        let stages = Stage::ALL
+            .iter()
+            .map(|stage| pipeline_stage.get_metric_with_label_values(&[stage.label()]))
+            .collect::<Result<_, _>>()?;
         registry.register(Box::new(lookup_cache.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
@@ -134,6 +206,8 @@ impl Metrics {
             attempts_in_flight,
             queue_depth,
             lookup_cache,
+            pipeline_stage,
+            stages,
         })
     }
 
@@ -145,6 +219,11 @@ impl Metrics {
                 self.outbox_oldest_age.set(oldest);
             }
         }
+    }
+
+    /// Counts `elapsed` in `stage`.
+    pub fn observe_stage(&self, stage: Stage, elapsed: std::time::Duration) {
+        self.stages[stage as usize].observe(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric.

@@ -6,14 +6,17 @@
 //! outbox only after the broker confirmed it, so a crash at any point leads to a second
 //! publication, never to a lost job.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::{AmqpLink, Outgoing};
+use crate::amqp::{AmqpError, AmqpLink, Outgoing};
+use crate::metrics::{Metrics, Stage};
 
 /// Jobs claimed per relay pass.
 const BATCH: i64 = 500;
@@ -52,16 +55,23 @@ pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -
         return true;
     }
     let jobs: Vec<Outgoing> = rows.iter().map(to_job).collect();
-    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let published = link.publish(&jobs).await;
+    settle(db, rows, &published).await;
+    published.is_ok()
+}
+
+/// After a publication: removes confirmed jobs from the outbox, or releases the claims of jobs
+/// that were not confirmed.
+async fn settle(db: &DbPool, rows: &[OutboxJob], published: &Result<(), AmqpError>) {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let outcome = match pool::connection(db).await {
-        Ok(mut conn) => match &published {
+        Ok(mut conn) => match published {
             Ok(()) => outbox::remove(&mut conn, &ids).await,
             Err(_) => outbox::release(&mut conn, &ids).await,
         },
         Err(err) => Err(err),
     };
-    if let Err(err) = &published {
+    if let Err(err) = published {
         tracing::warn!(error = %err, jobs = ids.len(), "publish failed; the relay will retry");
     }
     if let Err(err) = outcome {
@@ -69,7 +79,6 @@ pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -
         // lapses and the dispatcher drops the duplicate.
         tracing::warn!(error = %err, jobs = ids.len(), "could not update the outbox after publishing");
     }
-    published.is_ok()
 }
 
 /// A pending delivery overdue by this much without a job anywhere is re-enqueued.
@@ -81,43 +90,152 @@ const STRANDED_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// one outbox delete per batch. Requests hand their jobs over and answer at once: the jobs are
 /// already durable in the outbox, so a process that dies with jobs in this queue loses nothing
 /// (their claims lapse and any relay publishes them).
+///
+/// Several publications are in flight at once: a batch starts the moment jobs are handed over
+/// and a slot is free, instead of waiting for the previous batch's confirmation and outbox
+/// delete (each a disk flush, of RabbitMQ and of Postgres), which under load made every job
+/// wait for one or two of those round trips before its own began.
 #[derive(Clone)]
 pub struct Publisher {
-    queue: tokio::sync::mpsc::Sender<Vec<OutboxJob>>,
+    queue: tokio::sync::mpsc::Sender<Handover>,
 }
 
-/// Jobs handed over but not yet published, at most; beyond that, the relay takes over.
+/// Jobs of one commit and, for first attempts, when it returned.
+struct Handover {
+    jobs: Vec<OutboxJob>,
+    committed: Option<Instant>,
+}
+
+/// Handovers waiting at most; beyond that, the relay takes over.
 const PUBLISHER_BACKLOG: usize = 4096;
 /// Jobs per publication batch, at most.
 const PUBLISH_BATCH: usize = 1000;
+/// Publications awaiting their confirmation at once.
+const PUBLICATIONS_IN_FLIGHT: usize = 4;
 
 impl Publisher {
     /// Starts the publishing task; it stops when every `Publisher` clone is dropped.
-    pub fn start(db: DbPool, link: AmqpLink) -> Self {
-        let (queue, mut jobs) = tokio::sync::mpsc::channel::<Vec<OutboxJob>>(PUBLISHER_BACKLOG);
+    pub fn start(db: DbPool, link: AmqpLink, metrics: Arc<Metrics>) -> Self {
+        let (queue, mut handed) = tokio::sync::mpsc::channel::<Handover>(PUBLISHER_BACKLOG);
+        let slots = Arc::new(Semaphore::new(PUBLICATIONS_IN_FLIGHT));
+        let forget = Forgetter::start(db.clone());
         tokio::spawn(async move {
-            while let Some(first) = jobs.recv().await {
-                let mut batch = first;
-                while batch.len() < PUBLISH_BATCH {
-                    match jobs.try_recv() {
-                        Ok(more) => batch.extend(more),
+            while let Some(first) = handed.recv().await {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let mut batch = vec![first];
+                let mut jobs = batch[0].jobs.len();
+                while jobs < PUBLISH_BATCH {
+                    match handed.try_recv() {
+                        Ok(more) => {
+                            jobs += more.jobs.len();
+                            batch.push(more);
+                        }
                         Err(_) => break,
                     }
                 }
-                publish_claimed(&db, &link, &batch).await;
+                let (db, link, metrics, forget) =
+                    (db.clone(), link.clone(), metrics.clone(), forget.clone());
+                tokio::spawn(async move {
+                    publish_handed(&db, &link, &metrics, &forget, batch).await;
+                    drop(slot);
+                });
             }
         });
         Self { queue }
     }
 
-    /// Hands jobs over for publication. Never waits: when the backlog is full the jobs stay in
-    /// the outbox and the relay publishes them once their claim lapses.
-    pub fn enqueue(&self, jobs: Vec<OutboxJob>) {
+    /// Hands jobs over for publication; `committed` (when their commit returned) is given for
+    /// first attempts, whose stages are measured. Never waits: when the backlog is full the jobs
+    /// stay in the outbox and the relay publishes them once their claim lapses.
+    pub fn enqueue(&self, jobs: Vec<OutboxJob>, committed: Option<Instant>) {
         if jobs.is_empty() {
             return;
         }
-        if self.queue.try_send(jobs).is_err() {
+        if self.queue.try_send(Handover { jobs, committed }).is_err() {
             tracing::warn!("publisher backlog full; the relay will publish these jobs");
+        }
+    }
+}
+
+async fn publish_handed(
+    db: &DbPool,
+    link: &AmqpLink,
+    metrics: &Metrics,
+    forget: &Forgetter,
+    batch: Vec<Handover>,
+) {
+    let started = Instant::now();
+    let mut measured = 0;
+    for handover in &batch {
+        if let Some(committed) = handover.committed {
+            let waited = started.saturating_duration_since(committed);
+            for _ in &handover.jobs {
+                metrics.observe_stage(Stage::PublishWait, waited);
+            }
+            measured += handover.jobs.len();
+        }
+    }
+    let rows: Vec<OutboxJob> = batch
+        .into_iter()
+        .flat_map(|handover| handover.jobs)
+        .collect();
+    let jobs: Vec<Outgoing> = rows.iter().map(to_job).collect();
+    let published = link.publish(&jobs).await;
+    if published.is_ok() {
+        let confirmed = started.elapsed();
+        for _ in 0..measured {
+            metrics.observe_stage(Stage::Confirm, confirmed);
+        }
+        forget
+            .confirmed(rows.iter().map(|row| row.id).collect())
+            .await;
+    } else {
+        settle(db, &rows, &published).await;
+    }
+}
+
+/// Removes confirmed jobs from the outbox, the ids of every publication confirmed meanwhile in
+/// one statement: with several publications in flight, each deleting its own jobs cost a
+/// Postgres round trip and commit per publication. Nothing waits on it: a job whose delete is
+/// late or lost is published again once its claim lapses, and the dispatcher drops the
+/// duplicate.
+#[derive(Clone)]
+struct Forgetter {
+    queue: tokio::sync::mpsc::Sender<Vec<i64>>,
+}
+
+/// Confirmed ids waiting for their delete, in batches, at most.
+const FORGET_BACKLOG: usize = 1024;
+
+impl Forgetter {
+    fn start(db: DbPool) -> Self {
+        let (queue, mut confirmed) = tokio::sync::mpsc::channel::<Vec<i64>>(FORGET_BACKLOG);
+        tokio::spawn(async move {
+            while let Some(mut ids) = confirmed.recv().await {
+                while ids.len() < PUBLISH_BATCH {
+                    match confirmed.try_recv() {
+                        Ok(more) => ids.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                let removed = match pool::connection(&db).await {
+                    Ok(mut conn) => outbox::remove(&mut conn, &ids).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = removed {
+                    tracing::warn!(error = %err, jobs = ids.len(),
+                        "could not remove published jobs from the outbox; they will be published again");
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    async fn confirmed(&self, ids: Vec<i64>) {
+        if self.queue.send(ids).await.is_err() {
+            tracing::warn!("outbox cleaner stopped; published jobs will be published again");
         }
     }
 }

@@ -182,7 +182,7 @@ pub async fn resend(
             )
             .await?;
             drop(conn);
-            state.publisher.enqueue(vec![job]);
+            state.publisher.enqueue(vec![job], None);
             Reply::json(
                 StatusCode::ACCEPTED,
                 &ResendOut {

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::{models, pool, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
+use octohooks_platform::metrics::Stage;
 use octohooks_platform::telemetry;
 use serde::Deserialize;
 use tracing::Instrument as _;
@@ -87,12 +88,14 @@ pub async fn create_message(
                 created: Utc::now(),
             };
             let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
+            let handed = std::time::Instant::now();
             state
                 .ingest
                 .accept(message, traceparent)
                 .instrument(tracing::info_span!("message.commit"))
                 .await?;
             state.metrics.messages_accepted.inc();
+            state.metrics.observe_stage(Stage::Commit, handed.elapsed());
             Ok(reply)
         },
     )
