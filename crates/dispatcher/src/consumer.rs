@@ -100,8 +100,7 @@ impl Session<'_> {
     /// Connects and keeps subscribing on that connection until it fails or shutdown.
     async fn consume_on_new_connection(&self) -> Result<(), amqp::AmqpError> {
         let connection =
-            lapin::Connection::connect(&self.config.url, lapin::ConnectionProperties::default())
-                .await?;
+            lapin::Connection::connect(&self.config.url, amqp::connection_properties()).await?;
         let mut first = true;
         let result = loop {
             match self.subscribe(&connection, first).await {

@@ -53,10 +53,20 @@ pub fn retry_queue(queue: &str) -> String {
     format!("{queue}.retry")
 }
 
+/// Connection properties that run lapin's tasks and socket readiness on the caller's tokio
+/// runtime. By default lapin brings its own executor and reactor threads, and every frame then
+/// crossed two more threads (a wake-up and a context switch each) on its way to our tasks.
+/// Must be called from within a tokio runtime.
+pub fn connection_properties() -> ConnectionProperties {
+    ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio)
+}
+
 /// Opens a connection and a channel and declares the durable quorum queue `queue` and its
 /// retry queue.
 pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
-    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let connection = Connection::connect(url, connection_properties()).await?;
     let channel = open_channel(&connection, queue).await?;
     Ok((connection, channel))
 }

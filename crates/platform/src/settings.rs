@@ -48,6 +48,7 @@ struct RawSettings {
     db_pool_size: usize,
     statement_timeout: String,
     dispatcher_concurrency: u16,
+    dispatcher_worker_threads: usize,
     log_format: String,
     otlp_endpoint: String,
     endpoint_disable_after: String,
@@ -87,6 +88,8 @@ pub struct Settings {
     pub statement_timeout: Duration,
     /// Concurrent deliveries per dispatcher.
     pub dispatcher_concurrency: u16,
+    /// Threads of the dispatcher's runtime: 1 runs it on one thread, 0 one per core.
+    pub dispatcher_worker_threads: usize,
     /// `auto`, `json` or `text`.
     pub log_format: String,
     /// OTLP/HTTP collector base URL; `None` keeps traces in-process.
@@ -223,6 +226,7 @@ impl Settings {
             queue_name: raw.queue_name,
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
+            dispatcher_worker_threads: raw.dispatcher_worker_threads,
             log_format: raw.log_format,
             otlp_endpoint: Some(raw.otlp_endpoint).filter(|url| !url.trim().is_empty()),
             sealer: Arc::new(
