@@ -54,6 +54,7 @@ pub struct Running {
 pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running> {
     octohooks_db::migrate::run_pending(&settings.database_url).await?;
     let db = settings.database_pool()?;
+    octohooks_db::pool::close_idle_connections(&db);
     let shutdown = CancellationToken::new();
     let amqp = AmqpLink::start(
         settings.amqp_url.clone(),

@@ -52,6 +52,7 @@ struct Health {
 /// Connects and starts consuming; binds the health server on `dispatcher_listen_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let db = settings.database_pool()?;
+    octohooks_db::pool::close_idle_connections(&db);
     let shutdown = CancellationToken::new();
     // The relay and the broker link outlive the consumer's drain, so they get a child token
     // cancelled only after the consumer is done.
