@@ -190,6 +190,20 @@ impl TestApp {
             .map(|d| format!("http://{}", d.addr))
     }
 
+    /// Waits until the API reports ready (Postgres answers, RabbitMQ connected): the broker
+    /// link connects in the background, and a message accepted before it is published by the
+    /// relay instead of the request's own publisher.
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/health/ready", self.base);
+        let ready = crate::eventually(15, || async {
+            reqwest::get(&url)
+                .await
+                .is_ok_and(|answer| answer.status().is_success())
+        })
+        .await;
+        assert!(ready, "the API did not become ready");
+    }
+
     /// Stops the in-process dispatcher the way SIGTERM does (drain, then exit).
     pub async fn stop_dispatcher(&mut self) {
         if let Some(dispatcher) = self.dispatcher.take() {

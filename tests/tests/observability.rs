@@ -23,6 +23,9 @@ fn value(metrics: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn both_services_export_prometheus_metrics() {
     let app = TestApp::spawn().await;
+    // The stages of the request's own publisher are asserted below, so the broker link must
+    // be up before the message is sent.
+    app.wait_ready().await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
@@ -89,7 +92,12 @@ async fn both_services_export_prometheus_metrics() {
             names.iter().all(|name| stage(&metrics, name) == 1.0)
         })
         .await;
-        assert!(counted, "{names:?} at {url}: {}", scrape(&url).await);
+        let metrics = scrape(&url).await;
+        let seen: Vec<_> = names
+            .iter()
+            .map(|name| (name, stage(&metrics, name)))
+            .collect();
+        assert!(counted, "stage observations at {url}: {seen:?}\n{metrics}");
     }
     app.stop().await;
 }
