@@ -314,7 +314,7 @@ pub async fn enqueue_manual(
     endpoint_id: Uuid,
     traceparent: Option<&str>,
 ) -> DbResult<OutboxJob> {
-    let now = Utc::now();
+    let now = crate::stored_now();
     Ok(diesel::insert_into(outbox::table)
         .values((
             outbox::message_id.eq(message_id),

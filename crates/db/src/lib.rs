@@ -28,6 +28,13 @@ pub mod schema;
 
 pub use pool::{Conn, DbPool};
 
+/// Now, to the microsecond, as Postgres stores a `timestamptz`: a time written and later
+/// compared (an outbox claim) must read back equal.
+pub fn stored_now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
 /// What can go wrong in the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

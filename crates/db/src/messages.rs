@@ -49,7 +49,8 @@ pub async fn accept_batch(
         .collect();
     let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
     let created: Vec<DateTime<Utc>> = batch.iter().map(|m| m.created).collect();
-    let now = chrono::Utc::now();
+    let now = crate::stored_now();
+    let claimed_until = now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS);
     let rows: Vec<Accepted> = prepared(
         diesel::sql_query(ACCEPT_BATCH)
             .bind::<Array<SqlUuid>, _>(&ids)
@@ -61,7 +62,7 @@ pub async fn accept_batch(
             .bind::<Array<Timestamptz>, _>(&created)
             .bind::<Array<Nullable<Text>>, _>(traceparents)
             .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS)),
+            .bind::<Timestamptz, _>(claimed_until),
     )
     .load(conn)
     .await?;
@@ -79,6 +80,7 @@ pub async fn accept_batch(
                 attempt: 0,
                 trigger_type: "scheduled".into(),
                 traceparent: row.traceparent,
+                claimed_until: Some(claimed_until),
             });
         }
     }

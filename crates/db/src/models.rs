@@ -204,4 +204,7 @@ pub struct OutboxJob {
     pub trigger_type: String,
     /// Trace context of the request that caused the job.
     pub traceparent: Option<String>,
+    /// End of the claim under which the holder publishes it, to the microsecond as stored: a
+    /// release names it, so that it never clears a claim another relay took meanwhile.
+    pub claimed_until: Option<chrono::DateTime<chrono::Utc>>,
 }

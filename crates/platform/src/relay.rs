@@ -67,7 +67,7 @@ async fn settle(db: &DbPool, rows: &[OutboxJob], published: &Result<(), AmqpErro
     let outcome = match pool::connection(db).await {
         Ok(mut conn) => match published {
             Ok(()) => outbox::remove(&mut conn, &ids).await,
-            Err(_) => outbox::release(&mut conn, &ids).await,
+            Err(_) => outbox::release(&mut conn, rows).await,
         },
         Err(err) => Err(err),
     };

@@ -1,0 +1,74 @@
+//! Outbox claims against the real Postgres: a relay that gives up its claim after a failed
+//! publish frees only the claim it holds, never one another relay took after it lapsed.
+
+use octohooks_db::{outbox, pool};
+use octohooks_tests::database;
+
+const CLAIM_SECS: i32 = 30;
+
+async fn claimed_until(url: &str) -> i64 {
+    database::count(
+        url,
+        "SELECT count(*) FROM outbox WHERE claimed_until IS NOT NULL",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_release_frees_the_callers_claim_only() {
+    let (name, url) = database::fresh().await;
+    let db = pool::build_pool(&url, &pool::PoolOptions::default()).unwrap();
+    let mut conn = pool::connection(&db).await.unwrap();
+    database::execute(
+        &url,
+        "INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due) \
+         VALUES (gen_random_uuid(), gen_random_uuid(), 0, 'scheduled', now())",
+    )
+    .await;
+
+    // A relay claims the job, its publish fails, it releases: the job is free at once.
+    let mine = outbox::claim_due(&mut conn, 10, CLAIM_SECS).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0].claimed_until.is_some());
+    assert_eq!(claimed_until(&url).await, 1);
+    outbox::release(&mut conn, &mine).await.unwrap();
+    assert_eq!(
+        claimed_until(&url).await,
+        0,
+        "the caller's own claim is freed"
+    );
+
+    // Claimed again; this time the claim lapses and another relay claims the job before the
+    // first one's release arrives: that release must leave the other relay's claim alone.
+    let stale = outbox::claim_due(&mut conn, 10, CLAIM_SECS).await.unwrap();
+    assert_eq!(stale.len(), 1);
+    database::execute(
+        &url,
+        "UPDATE outbox SET claimed_until = now() - interval '1 second'",
+    )
+    .await;
+    let theirs = outbox::claim_due(&mut conn, 10, CLAIM_SECS).await.unwrap();
+    assert_eq!(
+        theirs.len(),
+        1,
+        "the lapsed claim is taken by another relay"
+    );
+    outbox::release(&mut conn, &stale).await.unwrap();
+    assert_eq!(
+        claimed_until(&url).await,
+        1,
+        "a stale release leaves the other claim"
+    );
+    assert!(
+        outbox::claim_due(&mut conn, 10, CLAIM_SECS)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nobody else can take the job while it is claimed"
+    );
+    outbox::release(&mut conn, &theirs).await.unwrap();
+    assert_eq!(claimed_until(&url).await, 0);
+
+    drop(conn);
+    database::drop_database(&name).await;
+}
