@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::models::Application;
@@ -80,10 +81,17 @@ pub async fn update(
 
 /// Deletes the application and everything under it.
 pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Application> {
-    Ok(diesel::delete(applications::table.find(id))
-        .returning(Application::as_returning())
-        .get_result(conn)
-        .await?)
+    conn.transaction(|conn| {
+        async move {
+            crate::outbox::forget_applications(conn, &[id]).await?;
+            Ok(diesel::delete(applications::table.find(id))
+                .returning(Application::as_returning())
+                .get_result(conn)
+                .await?)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// `text` with the LIKE wildcards (and the escape character) taken literally.

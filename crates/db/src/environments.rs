@@ -7,7 +7,7 @@ use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::models::{ApiKeyInfo, Environment};
-use crate::schema::{api_keys, environments, idempotency_keys};
+use crate::schema::{api_keys, applications, environments, idempotency_keys};
 use crate::{Conn, DbResult};
 
 /// What is stored of a new API key: its hash and a short prefix to recognise it by.
@@ -76,6 +76,12 @@ pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Environment> {
             diesel::delete(idempotency_keys::table.filter(idempotency_keys::environment_id.eq(id)))
                 .execute(conn)
                 .await?;
+            let applications_of_it: Vec<Uuid> = applications::table
+                .filter(applications::environment_id.eq(id))
+                .select(applications::id)
+                .load(conn)
+                .await?;
+            crate::outbox::forget_applications(conn, &applications_of_it).await?;
             Ok(diesel::delete(environments::table.find(id))
                 .returning(Environment::as_returning())
                 .get_result(conn)
