@@ -12,7 +12,8 @@ addr=127.0.0.1:18380
 psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 export OCTOHOOKS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
 export OCTOHOOKS_LISTEN_ADDR=$addr
-export OCTOHOOKS_ADMIN_TOKEN=fuzz-admin
+export OCTOHOOKS_ADMIN_TOKEN=fuzz-admin-token-0123456789abcdef
+export OCTOHOOKS_SECRET_ENCRYPTION_KEY=ZnV6ei1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5YWI=
 export OCTOHOOKS_QUEUE_NAME=octohooks.fuzz
 export OCTOHOOKS_RATE_LIMIT_PER_SECOND=0
 export RUST_LOG=error
@@ -20,7 +21,7 @@ target/debug/octohooks-api serve >/tmp/octohooks-fuzz-api.log 2>&1 &
 api=$!
 trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://$addr/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-key=$(curl -fsS -X POST "http://$addr/api/v1/environments" -H "Authorization: Bearer fuzz-admin" \
+key=$(curl -fsS -X POST "http://$addr/api/v1/environments" -H "Authorization: Bearer $OCTOHOOKS_ADMIN_TOKEN" \
   -H 'content-type: application/json' -d '{"name":"fuzz"}' | sed -E 's/.*"apiKey":"([^"]+)".*/\1/')
 curl -fsS -o /dev/null -X POST "http://$addr/api/v1/applications" -H "Authorization: Bearer $key" \
   -H 'content-type: application/json' -d '{"name":"fuzz","uid":"fuzz"}'
@@ -30,6 +31,6 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 st run proto-docs/openapi.json --url "http://$addr" -H "Authorization: Bearer $key" \
   --exclude-path-regex '^/api/v1/environments' \
   --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-25}" --request-timeout 10 --generation-deterministic
-st run proto-docs/openapi.json --url "http://$addr" -H "Authorization: Bearer fuzz-admin" \
+st run proto-docs/openapi.json --url "http://$addr" -H "Authorization: Bearer $OCTOHOOKS_ADMIN_TOKEN" \
   --include-path-regex '^/api/v1/environments' \
   --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-25}" --request-timeout 10 --generation-deterministic

@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 use crate::database;
 
 /// The admin token every test app uses.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// The encryption key of endpoint secrets in every test app (base64 of 32 bytes); tests about
+/// other keys override it through `Options::extra`.
+pub const ENCRYPTION_KEY: &str = "dGVzdC1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5YWI=";
 /// The broker every test uses (directly or through a proxy).
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -356,6 +359,7 @@ fn vars(options: &Options, database_url: &str, queue: &str) -> HashMap<String, S
         ("OCTOHOOKS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("OCTOHOOKS_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+        ("OCTOHOOKS_SECRET_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
         ("OCTOHOOKS_QUEUE_NAME", queue.to_owned()),
         ("OCTOHOOKS_RETRY_SCHEDULE", options.retry_schedule.clone()),
         (

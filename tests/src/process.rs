@@ -21,8 +21,9 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Starts `name` with exactly these `OCTOHOOKS_*` variables; killed when dropped.
-pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
+/// The command that runs `name` with exactly these `OCTOHOOKS_*` variables, output discarded
+/// and killed when dropped; callers may still change any of it.
+pub fn command(name: &str, vars: &HashMap<String, String>) -> Command {
     let mut command = Command::new(binary(name));
     command
         .env_clear()
@@ -32,7 +33,12 @@ pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    command.spawn().expect("spawn binary")
+    command
+}
+
+/// Starts `name` with exactly these `OCTOHOOKS_*` variables; killed when dropped.
+pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
+    command(name, vars).spawn().expect("spawn binary")
 }
 
 /// Starts an API process with `vars` on a free loopback port and waits until it is ready;

@@ -50,10 +50,37 @@ pub struct Running {
     pub shutdown: CancellationToken,
 }
 
+/// Secrets stored before the encryption key was configured stay readable in the database until
+/// they are resealed: say how many there are, once per start.
+async fn warn_of_unsealed_secrets(db: pool::DbPool) {
+    let counted = match pool::connection(&db).await {
+        Ok(mut conn) => {
+            octohooks_db::endpoints::count_unsealed_secrets(
+                &mut conn,
+                octohooks_domain::sealing::SEALED_PREFIX,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    match counted {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(
+            count,
+            "endpoint secrets are stored in plaintext; run `octohooks-api reseal-secrets` to encrypt them"
+        ),
+        Err(err) => tracing::warn!(error = %err, "could not count plaintext endpoint secrets"),
+    }
+}
+
 /// Applies migrations, connects, starts the relay and binds the HTTP server.
 pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running> {
+    settings.require_secret_encryption()?;
     octohooks_db::migrate::run_pending(&settings.database_url).await?;
     let db = settings.database_pool()?;
+    if settings.sealer.is_sealing() {
+        tokio::spawn(warn_of_unsealed_secrets(db.clone()));
+    }
     octohooks_db::pool::close_idle_connections(&db);
     let shutdown = CancellationToken::new();
     let amqp = AmqpLink::start(

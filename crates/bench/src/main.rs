@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let env = services::Environment {
         database_url: format!("postgres://postgres@127.0.0.1:5432/{DATABASE}"),
         queue: format!("octohooks.bench.{}", uuid::Uuid::new_v4().simple()),
-        admin_token: "bench-admin".into(),
+        admin_token: "bench-admin-token-0123456789abcdef".into(),
     };
     let (receiver, arrivals) = receiver::start(2)?;
     let api_process = env.start("octohooks-api", API).await?;

@@ -31,6 +31,11 @@ impl Environment {
             ("OCTOHOOKS_DATABASE_URL", self.database_url.clone()),
             ("OCTOHOOKS_QUEUE_NAME", self.queue.clone()),
             ("OCTOHOOKS_ADMIN_TOKEN", self.admin_token.clone()),
+            // Endpoint secrets sealed, as in every deployment.
+            (
+                "OCTOHOOKS_SECRET_ENCRYPTION_KEY",
+                "YmVuY2gtZW5jcnlwdGlvbi1rZXktMDEyMzQ1Njc4OWE=".to_owned(),
+            ),
             ("OCTOHOOKS_LISTEN_ADDR", listen.to_owned()),
             ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", listen.to_owned()),
             ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true".to_owned()),

@@ -106,6 +106,16 @@ pub async fn update(conn: &mut Conn, id: Uuid, changes: &EndpointChanges) -> DbR
         .await?)
 }
 
+/// Stored secrets that do not begin with `sealed_prefix`: written in plaintext, before an
+/// encryption key was configured.
+pub async fn count_unsealed_secrets(conn: &mut Conn, sealed_prefix: &str) -> DbResult<i64> {
+    Ok(endpoint_secrets::table
+        .filter(endpoint_secrets::secret.not_like(format!("{sealed_prefix}%")))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 /// Rewrites every stored secret for which `rewrite` returns a new value (used to re-encrypt under
 /// a new key); returns how many changed. Works in pages so that memory stays flat.
 pub async fn rewrite_secrets<F>(conn: &mut Conn, mut rewrite: F) -> DbResult<usize>

@@ -12,7 +12,8 @@ use ring::digest;
 
 use crate::signing::random_bytes;
 
-const PREFIX: &str = "enc1:";
+/// How every sealed value begins; a stored secret without it is plaintext.
+pub const SEALED_PREFIX: &str = "enc1:";
 
 /// Why a value could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
@@ -117,12 +118,16 @@ impl Sealer {
             .map_err(|_| SealError::Corrupt)?;
         let mut packed = nonce_bytes;
         packed.extend_from_slice(&buffer);
-        Ok(format!("{PREFIX}{}:{}", key.id, STANDARD.encode(packed)))
+        Ok(format!(
+            "{SEALED_PREFIX}{}:{}",
+            key.id,
+            STANDARD.encode(packed)
+        ))
     }
 
     /// Opens a stored value (plaintext values come back as they are).
     pub fn open(&self, stored: &str) -> Result<String, SealError> {
-        let Some(rest) = stored.strip_prefix(PREFIX) else {
+        let Some(rest) = stored.strip_prefix(SEALED_PREFIX) else {
             return Ok(stored.to_owned());
         };
         let (id, encoded) = rest.split_once(':').ok_or(SealError::Corrupt)?;
@@ -151,7 +156,7 @@ impl Sealer {
     pub fn needs_reseal(&self, stored: &str) -> bool {
         match &self.current {
             None => false,
-            Some(key) => !stored.starts_with(&format!("{PREFIX}{}:", key.id)),
+            Some(key) => !stored.starts_with(&format!("{SEALED_PREFIX}{}:", key.id)),
         }
     }
 }

@@ -54,6 +54,7 @@ struct RawSettings {
     endpoint_disable_after: String,
     secret_encryption_key: String,
     secret_decryption_keys: String,
+    allow_plaintext_secrets: bool,
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
     public_url: String,
@@ -98,6 +99,8 @@ pub struct Settings {
     pub endpoint_disable_after: Duration,
     /// Encrypts endpoint secrets at rest (or passes them through when no key is set).
     pub sealer: Arc<Sealer>,
+    /// The operator chose to run the API without an encryption key.
+    pub allow_plaintext_secrets: bool,
     /// Requests per second per environment and API process; 0 turns the limit off.
     pub rate_limit_per_second: u32,
     /// Requests an environment may send at once before the rate applies.
@@ -187,6 +190,14 @@ impl Settings {
                 "must be at least 1".into(),
             ));
         }
+        if !raw.admin_token.is_empty() && raw.admin_token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(invalid(
+                "admin_token",
+                format!(
+                    "must be at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"
+                ),
+            ));
+        }
         let listen_addr = parse_addr(&raw.listen_addr)
             .ok_or_else(|| invalid("listen_addr", "must be host:port, e.g. 0.0.0.0:8080".into()))?;
         let (portal_key, portal_key_is_ephemeral) =
@@ -233,6 +244,7 @@ impl Settings {
                 Sealer::new(&raw.secret_encryption_key, &raw.secret_decryption_keys)
                     .map_err(|err| invalid("secret_encryption_key", err.to_string()))?,
             ),
+            allow_plaintext_secrets: raw.allow_plaintext_secrets,
             rate_limit_per_second: raw.rate_limit_per_second,
             rate_limit_burst: raw.rate_limit_burst,
             endpoint_disable_after: parse_duration(&raw.endpoint_disable_after).ok_or_else(
@@ -247,7 +259,25 @@ impl Settings {
     }
 }
 
+/// Shorter admin tokens are refused: the token opens every environment.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 impl Settings {
+    /// Refuses to serve the API with endpoint secrets stored in plaintext, unless the operator
+    /// chose that with `allow_plaintext_secrets`: the one secret that forges every webhook of a
+    /// customer must not sit readable in the database and its backups by default.
+    pub fn require_secret_encryption(&self) -> Result<(), SettingsError> {
+        if self.sealer.is_sealing() || self.allow_plaintext_secrets {
+            return Ok(());
+        }
+        Err(invalid(
+            "secret_encryption_key",
+            "must be set (base64 of 32 random bytes, e.g. `head -c 32 /dev/urandom | base64`), \
+             or set OCTOHOOKS_ALLOW_PLAINTEXT_SECRETS=true to store endpoint secrets in plaintext"
+                .into(),
+        ))
+    }
+
     /// The Postgres pool both services use, sized and bounded by these settings.
     pub fn database_pool(&self) -> octohooks_db::DbResult<octohooks_db::DbPool> {
         octohooks_db::pool::build_pool(
@@ -362,7 +392,7 @@ mod tests {
         let settings = Settings::load_from(vars(&[
             ("OCTOHOOKS_DATABASE_URL", "postgres://x@db/y"),
             ("OCTOHOOKS_LISTEN_ADDR", "0.0.0.0:9000"),
-            ("OCTOHOOKS_ADMIN_TOKEN", "012345"),
+            ("OCTOHOOKS_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef"),
             ("OCTOHOOKS_RETRY_SCHEDULE", "1s,1s,1s"),
             ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true"),
             ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0"),
@@ -372,12 +402,12 @@ mod tests {
         assert_eq!(settings.listen_addr.port(), 9000);
         assert_eq!(
             settings.admin_token.as_deref(),
-            Some("012345"),
+            Some("0123456789abcdef0123456789abcdef"),
             "kept as text"
         );
         assert_eq!(settings.retry_schedule.max_attempts(), 4);
         assert!(settings.destination_policy.allow_private);
-        assert!(!format!("{settings:?}").contains("12345"));
+        assert!(!format!("{settings:?}").contains("abcdef"));
     }
 
     #[test]
@@ -399,6 +429,11 @@ mod tests {
                 "10.0.0.0/99",
                 "OCTOHOOKS_ALLOWED_DESTINATION_CIDRS",
             ),
+            (
+                "OCTOHOOKS_ADMIN_TOKEN",
+                "0123456789abcdef0123456789abcde",
+                "at least 32 characters",
+            ),
         ] {
             let err = Settings::load_from(vars(&[(key, value)]))
                 .unwrap_err()
@@ -409,5 +444,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow_private_destinations"), "{err}");
+    }
+
+    #[test]
+    fn the_api_needs_an_encryption_key_or_an_explicit_opt_out() {
+        let without = Settings::load_from(HashMap::new()).unwrap();
+        let err = without.require_secret_encryption().unwrap_err().to_string();
+        assert!(err.contains("OCTOHOOKS_SECRET_ENCRYPTION_KEY"), "{err}");
+        assert!(err.contains("OCTOHOOKS_ALLOW_PLAINTEXT_SECRETS"), "{err}");
+        let opted_out =
+            Settings::load_from(vars(&[("OCTOHOOKS_ALLOW_PLAINTEXT_SECRETS", "true")])).unwrap();
+        assert!(opted_out.require_secret_encryption().is_ok());
+        let keyed = Settings::load_from(vars(&[(
+            "OCTOHOOKS_SECRET_ENCRYPTION_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )]))
+        .unwrap();
+        assert!(keyed.require_secret_encryption().is_ok());
     }
 }
