@@ -17,6 +17,7 @@ use octohooks_db::environments::NewKey;
 use octohooks_domain::portal::{self, PortalClaims};
 
 use crate::error::ApiError;
+use crate::lookups::KeyLookup;
 use crate::state::AppState;
 
 /// Prefix of every API key, so that leaked keys are easy to recognise and scan for.
@@ -117,17 +118,35 @@ impl FromRequest for Tenant {
     }
 }
 
+/// Length of every API key: the prefix and 32 bytes in unpadded base64url.
+const API_KEY_LEN: usize = API_KEY_PREFIX.len() + 43;
+
+/// True for what [`new_api_key`] makes: anything else is refused before any lookup.
+fn well_formed_api_key(token: &str) -> bool {
+    token.len() == API_KEY_LEN
+        && token[API_KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 async fn api_key_tenant(state: &AppState, token: &str) -> Result<Tenant, ApiError> {
+    if !well_formed_api_key(token) {
+        return Err(ApiError::Unauthorized);
+    }
     let hash = hash_key(token);
     let load = async {
         let mut conn = octohooks_db::pool::connection(&state.db).await?;
         octohooks_db::environments::environment_for_key(&mut conn, &hash).await
     };
-    let environment_id = state
-        .lookups
-        .environment(&hash, load)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let environment_id = match state.lookups.environment(&hash, load).await? {
+        KeyLookup::Found(environment_id) => environment_id,
+        KeyLookup::Unknown => return Err(ApiError::Unauthorized),
+        KeyLookup::Busy => {
+            return Err(ApiError::Unavailable(
+                "too many API keys are being checked at once; retry".into(),
+            ))
+        }
+    };
     state.key_usage.note(&hash);
     Ok(Tenant {
         environment_id,
@@ -298,5 +317,22 @@ fn check_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
         Ok(Admin)
     } else {
         Err(ApiError::Unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_of_the_issued_shape_are_looked_up() {
+        let (key, stored) = new_api_key().unwrap();
+        assert!(well_formed_api_key(&key), "{key}");
+        assert_eq!(stored.hash, hash_key(&key));
+        assert!(!well_formed_api_key("ohk_short"));
+        assert!(!well_formed_api_key(&format!("{key}x")));
+        let mut wrong_alphabet = key.clone();
+        wrong_alphabet.replace_range(10..11, "+");
+        assert!(!well_formed_api_key(&wrong_alphabet));
     }
 }

@@ -100,7 +100,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         settings.rate_limit_per_second,
         settings.rate_limit_burst,
     ));
-    let lookups = lookups::Lookups::new(metrics.lookup_cache.clone());
+    let lookups = lookups::Lookups::new(metrics.lookup_cache.clone(), settings.db_pool_size / 4);
     lookups.listen(settings.database_url.clone(), shutdown.clone());
     let key_usage = std::sync::Arc::new(key_usage::KeyUsage::default());
     tokio::spawn(key_usage.clone().write_until(db.clone(), shutdown.clone()));

@@ -6,25 +6,45 @@
 //!   every process's cache when it commits, so a revoked key stops working at once;
 //! - a lookup that raced with a change is not cached: each fill carries the generation it
 //!   started in and is dropped if a clearing happened meanwhile;
-//! - only hits are cached (a missing key or application is always asked again), and the maps
-//!   are bounded.
+//! - hits are cached, and so are API keys found to be unknown (a missing application is always
+//!   asked again); the maps are bounded, unknown keys in a map of their own so that a flood of
+//!   made-up keys never evicts a real one;
+//! - keys that are in neither map are looked up at most a quarter of the pool at once: a flood
+//!   of distinct made-up keys holds that many database connections, not the whole pool, and
+//!   waits beyond [`KEY_LOAD_WAIT`] are answered as busy.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use octohooks_db::invalidation::{self, Event};
 use prometheus::IntCounterVec;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Entries per map at most; a full map is cleared (cheap, rare, and refilled in a moment).
 const CAPACITY: usize = 10_000;
+/// Longest wait for one of them; then the request is answered as busy (503), not queued.
+pub const KEY_LOAD_WAIT: Duration = Duration::from_secs(2);
+
+/// What an API key's hash resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLookup {
+    /// The key's environment.
+    Found(Uuid),
+    /// No such key (or revoked).
+    Unknown,
+    /// Too many keys are being looked up at once to check this one now.
+    Busy,
+}
 
 #[derive(Default)]
 struct Maps {
     keys: HashMap<Vec<u8>, Uuid>,
+    unknown_keys: HashMap<Vec<u8>, ()>,
     apps: HashMap<(Uuid, String), Uuid>,
     /// Per application: portal tokens issued before this (epoch ms) are revoked.
     portal_revoked_before: HashMap<Uuid, i64>,
@@ -35,18 +55,22 @@ pub struct Lookups {
     live: AtomicBool,
     generation: AtomicU64,
     maps: Mutex<Maps>,
-    /// Counts lookups by result (`hit`, `miss`, `bypass`) and clearings (`forget`).
+    key_loads: Semaphore,
+    /// Counts lookups by result (`hit`, `miss`, `bypass`, `unknown_hit`, `busy`) and clearings
+    /// (`forget`).
     results: IntCounterVec,
 }
 
 impl Lookups {
     /// A cache that stays bypassed until [`Lookups::listen`] connects; `results` counts
-    /// lookups by result (a metric with one label).
-    pub fn new(results: IntCounterVec) -> Arc<Self> {
+    /// lookups by result (a metric with one label); at most `key_loads` API-key lookups
+    /// (at least one) use the database at once.
+    pub fn new(results: IntCounterVec, key_loads: usize) -> Arc<Self> {
         Arc::new(Self {
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             maps: Mutex::default(),
+            key_loads: Semaphore::new(key_loads.max(1)),
             results,
         })
     }
@@ -78,6 +102,7 @@ impl Lookups {
         let mut maps = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
         maps.keys.clear();
+        maps.unknown_keys.clear();
         maps.apps.clear();
         maps.portal_revoked_before.clear();
     }
@@ -88,17 +113,48 @@ impl Lookups {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The environment of the API key with this hash, from the cache or from `load`.
-    pub async fn environment<E, F>(&self, key_hash: &[u8], load: F) -> Result<Option<Uuid>, E>
+    /// The environment of the API key with this hash, from the cache or from `load`, which
+    /// runs only with one of the key-load permits.
+    pub async fn environment<E, F>(&self, key_hash: &[u8], load: F) -> Result<KeyLookup, E>
     where
         F: Future<Output = Result<Option<Uuid>, E>>,
     {
-        self.cached(
-            |maps| maps.keys.get(key_hash).copied(),
-            |maps, id| insert_bounded(&mut maps.keys, key_hash.to_vec(), id),
-            load,
-        )
-        .await
+        if self.live.load(Ordering::SeqCst) && self.lock().unknown_keys.contains_key(key_hash) {
+            self.count("unknown_hit");
+            return Ok(KeyLookup::Unknown);
+        }
+        let started_in = self.generation.load(Ordering::SeqCst);
+        let busy = AtomicBool::new(false);
+        let bounded = async {
+            match tokio::time::timeout(KEY_LOAD_WAIT, self.key_loads.acquire()).await {
+                Ok(Ok(_permit)) => load.await,
+                _ => {
+                    busy.store(true, Ordering::SeqCst);
+                    Ok(None)
+                }
+            }
+        };
+        let found = self
+            .cached(
+                |maps| maps.keys.get(key_hash).copied(),
+                |maps, id| insert_bounded(&mut maps.keys, key_hash.to_vec(), id),
+                bounded,
+            )
+            .await?;
+        if busy.load(Ordering::SeqCst) {
+            self.count("busy");
+            return Ok(KeyLookup::Busy);
+        }
+        let Some(environment_id) = found else {
+            let mut maps = self.lock();
+            if self.live.load(Ordering::SeqCst)
+                && self.generation.load(Ordering::SeqCst) == started_in
+            {
+                insert_bounded(&mut maps.unknown_keys, key_hash.to_vec(), ());
+            }
+            return Ok(KeyLookup::Unknown);
+        };
+        Ok(KeyLookup::Found(environment_id))
     }
 
     /// The id of the environment's application named `path` (id or uid), cached or loaded.
@@ -185,8 +241,10 @@ mod tests {
     fn cache() -> Arc<Lookups> {
         let results =
             IntCounterVec::new(prometheus::Opts::new("lookups", "lookups"), &["result"]).unwrap();
-        Lookups::new(results)
+        Lookups::new(results, KEY_LOADS)
     }
+
+    const KEY_LOADS: usize = 2;
 
     async fn load(id: Uuid, calls: &std::sync::atomic::AtomicUsize) -> Result<Option<Uuid>, ()> {
         calls.fetch_add(1, Ordering::SeqCst);
@@ -212,7 +270,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(
                 lookups.environment(b"k", load(env, &calls)).await,
-                Ok(Some(env))
+                Ok(KeyLookup::Found(env))
             );
         }
         assert_eq!(
@@ -267,17 +325,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn misses_are_not_cached() {
+    async fn unknown_keys_are_remembered_until_a_change() {
         let lookups = cache();
         lookups.apply(Event::Live);
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        for _ in 0..2 {
-            let missing = async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, ()>(None)
-            };
-            assert_eq!(lookups.environment(b"gone", missing).await, Ok(None));
+        let missing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(None)
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                lookups.environment(b"made-up", missing()).await,
+                Ok(KeyLookup::Unknown)
+            );
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "asked once");
+        // A key created meanwhile (its notice clears the maps) is found at once.
+        lookups.apply(Event::Forget);
+        let env = Uuid::new_v4();
+        assert_eq!(
+            lookups.environment(b"made-up", load(env, &calls)).await,
+            Ok(KeyLookup::Found(env))
+        );
+    }
+
+    #[tokio::test]
+    async fn key_loads_beyond_the_bound_are_answered_busy() {
+        let lookups = cache();
+        lookups.apply(Event::Live);
+        let never = || std::future::pending::<Result<Option<Uuid>, ()>>();
+        let stuck: Vec<_> = (0..KEY_LOADS)
+            .map(|i| {
+                let lookups = lookups.clone();
+                tokio::spawn(async move {
+                    let key = format!("stuck{i}");
+                    lookups.environment(key.as_bytes(), never()).await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answered = lookups.environment(b"one more", never()).await;
+        assert_eq!(answered, Ok(KeyLookup::Busy), "after KEY_LOAD_WAIT");
+        for task in stuck {
+            task.abort();
+        }
     }
 }
