@@ -208,3 +208,34 @@ async fn deleting_an_environment_deletes_its_idempotency_keys() {
     assert_eq!(app.count(keys).await, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_reused_with_another_body_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn_with(sealing_api_only()).await;
+    app.create_app("app").await;
+    let key = app.api_key.clone();
+    let path = "/api/v1/applications/app/messages";
+    let send = |body: serde_json::Value| {
+        app.request(
+            Method::POST,
+            path,
+            Some(&key),
+            Some(body.to_string()),
+            &[("idempotency-key", "order-1")],
+        )
+    };
+    let first = send(json!({"eventType": "order.paid", "payload": {"amount": 10}})).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
+
+    let other = send(json!({"eventType": "order.paid", "payload": {"amount": 99}})).await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.text);
+    assert_eq!(other.json["code"], "idempotency_key_reused");
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 1);
+
+    let again = send(json!({"eventType": "order.paid", "payload": {"amount": 10}})).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(again.json["id"], first.json["id"]);
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 1);
+    app.stop().await;
+}

@@ -3,12 +3,13 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ProblemCode};
+use crate::idempotency::BodyFingerprint;
 
 /// Largest request body accepted: a maximal payload plus its envelope.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -28,6 +29,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<usize>().ok());
         let mut payload = payload.take();
+        let idempotent = req
+            .headers()
+            .contains_key(crate::idempotency::HEADER)
+            .then(|| req.clone());
         Box::pin(async move {
             if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
                 return Err(too_large());
@@ -44,6 +49,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if let Some(req) = idempotent {
+                req.extensions_mut()
+                    .insert(BodyFingerprint(crate::idempotency::fingerprint(&body)));
             }
             parse(&body).map(JsonBody)
         })

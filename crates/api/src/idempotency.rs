@@ -1,7 +1,9 @@
 //! `Idempotency-Key` (seed "Idempotency"): every POST route runs through [`run`], so the first
 //! successful response of a POST is stored per scope (the caller's environment, or the admin
-//! scope) and key and replayed for later requests with the same key. Concurrent requests with one
-//! key wait for the first to finish and replay it; if it takes too long they get 409. Failed
+//! scope) and key and replayed for later requests with the same key, path and body (the body's
+//! SHA-256; another path or body with the key answers 409 `idempotency_key_reused`). Concurrent
+//! requests with one key wait for the first to finish and replay it; if it takes too long they
+//! get 409. Failed
 //! requests free the key, so a client can retry them for real. Responses that carry a secret
 //! (new API keys) are stored sealed with the secret encryption key.
 
@@ -11,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
-use octohooks_db::idempotency::{self, KeyState};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
+use octohooks_db::idempotency::{self, FirstUse, KeyState};
 use octohooks_db::pool;
 use uuid::Uuid;
 
@@ -141,26 +143,33 @@ where
     let Some(key) = key(req)? else {
         return Ok(work().await?.into_response(false));
     };
-    let path = req.path().to_owned();
+    let request = FirstUse {
+        request_path: req.path().to_owned(),
+        fingerprint: Some(
+            req.extensions()
+                .get::<BodyFingerprint>()
+                .map_or_else(|| fingerprint(&[]), |body| body.0.clone()),
+        ),
+    };
     let started = Instant::now();
     let owner = loop {
         let held = {
             let mut conn = pool::connection(&state.db).await?;
-            idempotency::acquire(&mut conn, scope, &key, &path, STALE_CLAIM_SECS).await?
+            idempotency::acquire(&mut conn, scope, &key, &request, STALE_CLAIM_SECS).await?
         };
         match held {
             KeyState::Acquired(owner) => break owner,
             KeyState::Completed {
-                request_path,
+                first,
                 status_code,
                 body,
             } => {
-                ensure_same_path(&request_path, &path)?;
+                ensure_same_request(&first, &request)?;
                 let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
                 return Ok(Reply::from_stored(&state, status, body)?.into_response(true));
             }
-            KeyState::InProgress { request_path } => {
-                ensure_same_path(&request_path, &path)?;
+            KeyState::InProgress { first } => {
+                ensure_same_request(&first, &request)?;
                 if started.elapsed() > WAIT_FOR_FIRST {
                     return Err(ApiError::Conflict {
                         code: ProblemCode::IdempotencyInProgress,
@@ -211,8 +220,26 @@ fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn ensure_same_path(stored: &str, current: &str) -> Result<(), ApiError> {
-    if stored == current {
+/// The SHA-256 of a request body with an `Idempotency-Key`, put into the request's extensions
+/// by the body extractor (a POST without a body has none: the empty body's is used).
+#[derive(Debug, Clone)]
+pub struct BodyFingerprint(pub Vec<u8>);
+
+/// SHA-256 of `body`: the same key may only be used again with the very same bytes.
+pub fn fingerprint(body: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, body)
+        .as_ref()
+        .to_vec()
+}
+
+/// A key is replayed only for the request it was first used for: same path and, where the
+/// first use was fingerprinted, the same body.
+fn ensure_same_request(first: &FirstUse, current: &FirstUse) -> Result<(), ApiError> {
+    let same_body = match (&first.fingerprint, &current.fingerprint) {
+        (Some(first), Some(current)) => first == current,
+        _ => true,
+    };
+    if first.request_path == current.request_path && same_body {
         Ok(())
     } else {
         Err(ApiError::Conflict {

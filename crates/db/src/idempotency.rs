@@ -15,18 +15,28 @@ pub enum KeyState {
     Acquired(Uuid),
     /// Another request with this key is still running.
     InProgress {
-        /// The path the key was first used on.
-        request_path: String,
+        /// The request the key was first used for.
+        first: FirstUse,
     },
     /// The first request completed; replay its response.
     Completed {
-        /// The path the key was first used on.
-        request_path: String,
+        /// The request the key was first used for.
+        first: FirstUse,
         /// Stored status code.
         status_code: u16,
         /// Stored body.
         body: Vec<u8>,
     },
+}
+
+/// The request a key was first used for: its path and the SHA-256 of its body (`None` for
+/// keys stored before bodies were fingerprinted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstUse {
+    /// Request path.
+    pub request_path: String,
+    /// SHA-256 of the request body.
+    pub fingerprint: Option<Vec<u8>>,
 }
 
 /// Claims the key for a request, or reports what it already holds. A claim left behind by a
@@ -35,15 +45,17 @@ pub async fn acquire(
     conn: &mut Conn,
     environment_id: Uuid,
     key: &str,
-    request_path: &str,
+    request: &FirstUse,
     stale_secs: i64,
 ) -> DbResult<KeyState> {
     let owner = Uuid::new_v4();
+    let request_path = request.request_path.as_str();
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::environment_id.eq(environment_id),
             idempotency_keys::key.eq(key),
             idempotency_keys::request_path.eq(request_path),
+            idempotency_keys::request_fingerprint.eq(request.fingerprint.as_deref()),
             idempotency_keys::owner.eq(owner),
         ))
         .on_conflict_do_nothing()
@@ -63,6 +75,7 @@ pub async fn acquire(
         .set((
             idempotency_keys::created.eq(diesel::dsl::now),
             idempotency_keys::request_path.eq(request_path),
+            idempotency_keys::request_fingerprint.eq(request.fingerprint.as_deref()),
             idempotency_keys::owner.eq(owner),
         ))
         .execute(conn)
@@ -70,10 +83,12 @@ pub async fn acquire(
     if taken_over == 1 {
         return Ok(KeyState::Acquired(owner));
     }
-    let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = idempotency_keys::table
+    type Row = (String, Option<Vec<u8>>, Option<i32>, Option<Vec<u8>>);
+    let row: Option<Row> = idempotency_keys::table
         .find((environment_id, key))
         .select((
             idempotency_keys::request_path,
+            idempotency_keys::request_fingerprint,
             idempotency_keys::status_code,
             idempotency_keys::response_body,
         ))
@@ -81,15 +96,23 @@ pub async fn acquire(
         .await
         .optional()?;
     Ok(match row {
-        Some((request_path, Some(status), body)) => KeyState::Completed {
-            request_path,
+        Some((request_path, fingerprint, Some(status), body)) => KeyState::Completed {
+            first: FirstUse {
+                request_path,
+                fingerprint,
+            },
             status_code: u16::try_from(status).unwrap_or(200),
             body: body.unwrap_or_default(),
         },
-        Some((request_path, None, _)) => KeyState::InProgress { request_path },
+        Some((request_path, fingerprint, None, _)) => KeyState::InProgress {
+            first: FirstUse {
+                request_path,
+                fingerprint,
+            },
+        },
         // Deleted between our insert and read (the owner failed): try again as new.
         None => KeyState::InProgress {
-            request_path: request_path.to_owned(),
+            first: request.clone(),
         },
     })
 }

@@ -134,6 +134,7 @@ diesel::table! {
         response_body -> Nullable<Bytea>,
         created -> Timestamptz,
         owner -> Nullable<Uuid>,
+        request_fingerprint -> Nullable<Bytea>,
     }
 }
 
