@@ -342,6 +342,27 @@ async fn given_secret_is_used_and_rotation_keeps_the_old_one_for_a_day() {
         .count("SELECT count(*) FROM endpoint_secrets WHERE expires > now() + interval '23 hours'")
         .await;
     assert_eq!(live, 2);
+    // Rotating on: at most four former secrets keep signing, the oldest retire first.
+    for _ in 0..4 {
+        let rotated = app
+            .call(Method::POST, &format!("{path}/rotate"), None)
+            .await;
+        assert_eq!(rotated.status, StatusCode::NO_CONTENT);
+    }
+    let current = app.get(path).await.json["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoint_secrets WHERE expires IS NULL")
+            .await,
+        1,
+        "one current secret"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoint_secrets WHERE expires IS NOT NULL")
+            .await,
+        4,
+        "four former ones"
+    );
+    assert_ne!(current, chosen);
     let bad = app
         .call(
             Method::POST,

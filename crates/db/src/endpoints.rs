@@ -255,8 +255,16 @@ pub async fn active_secrets(conn: &mut Conn, endpoint_id: Uuid) -> DbResult<Vec<
         .await?)
 }
 
+/// Former secrets that may still sign beside the current one: every one is a signature on
+/// every delivery, so rotating in a loop must not grow the header (and the signing work) without
+/// bound. A rotation beyond this retires the oldest at once.
+pub const MAX_SECRETS_IN_GRACE: i64 = 4;
+
 /// Makes `secret` current; the previous current secret keeps signing until `old_expires`.
-/// Secrets that have already expired are removed.
+/// Secrets that have already expired are removed, and so are the oldest former ones beyond
+/// [`MAX_SECRETS_IN_GRACE`]. Rotations of one endpoint run one after the other (the endpoint's
+/// row is locked, `NO KEY UPDATE`, which deliveries' key-share locks do not wait for), so that
+/// there is only ever one current secret.
 pub async fn rotate_secret(
     conn: &mut Conn,
     endpoint_id: Uuid,
@@ -265,6 +273,12 @@ pub async fn rotate_secret(
 ) -> DbResult<()> {
     conn.transaction(|conn| {
         async move {
+            endpoints::table
+                .find(endpoint_id)
+                .select(endpoints::id)
+                .for_no_key_update()
+                .first::<Uuid>(conn)
+                .await?;
             let now = Utc::now();
             diesel::delete(
                 endpoint_secrets::table
@@ -279,6 +293,25 @@ pub async fn rotate_secret(
                     .filter(endpoint_secrets::expires.is_null()),
             )
             .set(endpoint_secrets::expires.eq(old_expires))
+            .execute(conn)
+            .await?;
+            let kept: Vec<Uuid> = endpoint_secrets::table
+                .filter(endpoint_secrets::endpoint_id.eq(endpoint_id))
+                .filter(endpoint_secrets::expires.is_not_null())
+                .order((
+                    endpoint_secrets::created.desc(),
+                    endpoint_secrets::id.desc(),
+                ))
+                .limit(MAX_SECRETS_IN_GRACE)
+                .select(endpoint_secrets::id)
+                .load(conn)
+                .await?;
+            diesel::delete(
+                endpoint_secrets::table
+                    .filter(endpoint_secrets::endpoint_id.eq(endpoint_id))
+                    .filter(endpoint_secrets::expires.is_not_null())
+                    .filter(endpoint_secrets::id.ne_all(kept)),
+            )
             .execute(conn)
             .await?;
             diesel::insert_into(endpoint_secrets::table)
