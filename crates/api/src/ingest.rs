@@ -86,6 +86,17 @@ async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
     }
 }
 
+/// Which of the messages `ids` (left out of a batch's insert) exist already: a message is left
+/// out when its uid is taken, or when it is itself stored, by an earlier try whose commit
+/// succeeded after all. Asked only when something was left out.
+async fn stored_before(db: &DbPool, ids: &[uuid::Uuid]) -> Result<Vec<uuid::Uuid>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool::connection(db).await?;
+    messages::existing_ids(&mut conn, ids).await
+}
+
 /// Stores the batch in one transaction and answers every request; on a non-transient error of
 /// a batch of several, answers nobody and gives the batch back.
 async fn write_together(
@@ -105,14 +116,27 @@ async fn write_together(
     match outcome {
         Ok((stored, jobs)) => {
             publisher.enqueue(jobs, Some(std::time::Instant::now()));
+            let left_out: Vec<_> = batch
+                .iter()
+                .map(|pending| pending.item.0.id)
+                .filter(|id| stored.binary_search(id).is_err())
+                .collect();
+            let ours = stored_before(db, &left_out).await;
             for pending in batch {
-                let result = if stored.binary_search(&pending.item.0.id).is_ok() {
+                let id = pending.item.0.id;
+                let result = if stored.binary_search(&id).is_ok() {
                     Ok(())
                 } else {
-                    Err(ApiError::Conflict {
-                        code: ProblemCode::Conflict,
-                        detail: "uid is already taken".into(),
-                    })
+                    match &ours {
+                        // Stored by an earlier try of this same batch whose commit got through
+                        // although its answer was lost: accepted, not a conflict.
+                        Ok(ours) if ours.contains(&id) => Ok(()),
+                        Ok(_) => Err(ApiError::Conflict {
+                            code: ProblemCode::Conflict,
+                            detail: "uid is already taken".into(),
+                        }),
+                        Err(err) => Err(answer_error(err)),
+                    }
                 };
                 let _ = pending.reply.send(result);
             }
