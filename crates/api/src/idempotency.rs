@@ -187,13 +187,14 @@ where
             Ok(reply) if reply.status.is_success() => Some(reply.stored_body(&state)?),
             _ => None,
         };
-        let mut conn = pool::connection(&state.db).await?;
         match (&outcome, stored) {
             (Ok(reply), Some(body)) => {
-                idempotency::complete(&mut conn, scope, &key, owner, reply.status.as_u16(), &body)
-                    .await?
+                store_reply(&state, scope, &key, owner, reply.status.as_u16(), &body).await;
             }
-            _ => idempotency::release(&mut conn, scope, &key, owner).await?,
+            _ => {
+                let mut conn = pool::connection(&state.db).await?;
+                idempotency::release(&mut conn, scope, &key, owner).await?;
+            }
         }
         outcome
     });
@@ -201,6 +202,41 @@ where
         .await
         .map_err(|err| ApiError::Internal(format!("idempotent request task: {err}")))??;
     Ok(reply.into_response(false))
+}
+
+/// Pauses between tries of storing a reply.
+const STORE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+];
+
+/// Stores the reply of a request that succeeded, trying again when the database fails for a
+/// moment: the work is done, and a retry of the key must replay its answer, not find the key
+/// still claimed. If every try fails the reply is still sent (the caller has its answer); the
+/// key's claim then lapses and a later retry with the key runs again.
+async fn store_reply(
+    state: &AppState,
+    scope: Uuid,
+    key: &str,
+    owner: Uuid,
+    status: u16,
+    body: &[u8],
+) {
+    let mut pauses = STORE_RETRIES.iter();
+    loop {
+        let stored = match pool::connection(&state.db).await {
+            Ok(mut conn) => idempotency::complete(&mut conn, scope, key, owner, status, body).await,
+            Err(err) => Err(err),
+        };
+        let Err(err) = stored else { return };
+        let Some(pause) = pauses.next() else {
+            tracing::error!(error = %err, "could not store an idempotent reply; a retry with its key will run again");
+            return;
+        };
+        tracing::warn!(error = %err, "storing an idempotent reply failed; trying again");
+        tokio::time::sleep(*pause).await;
+    }
 }
 
 fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
