@@ -160,12 +160,6 @@ impl From<DbError> for ApiError {
     }
 }
 
-impl From<crate::dto::UnknownValue> for ApiError {
-    fn from(err: crate::dto::UnknownValue) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
-
 /// The RFC 9457 body.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {

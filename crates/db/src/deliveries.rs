@@ -14,6 +14,8 @@ use crate::models::{Attempt, Destination, OutboxJob};
 use crate::prepared::prepared;
 use crate::schema::{attempts, message_destinations, outbox};
 use crate::{Conn, DbResult};
+use octohooks_domain::job::TriggerType;
+use octohooks_domain::status::{AttemptStatus, DestinationStatus};
 
 /// Everything one attempt needs.
 #[derive(Debug, QueryableByName)]
@@ -48,6 +50,16 @@ pub struct JobContext {
     /// True when an attempt of this very job is already recorded.
     #[diesel(sql_type = Bool)]
     pub handled: bool,
+}
+
+impl JobContext {
+    /// Where the job's delivery stands; `None` without a destination row (or with a state this
+    /// version does not know, which it then leaves alone).
+    pub fn destination_status(&self) -> Option<DestinationStatus> {
+        self.status
+            .as_deref()
+            .and_then(|text| DestinationStatus::parse(text).ok())
+    }
 }
 
 /// Which job to load the context of.
@@ -163,9 +175,9 @@ pub async fn record_scheduled(
     let (statuses, next_attempts): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = records
         .iter()
         .map(|r| match r.outcome {
-            ScheduledOutcome::Delivered => ("success", None),
-            ScheduledOutcome::RetryAt(at) => ("pending", Some(at)),
-            ScheduledOutcome::Exhausted => ("failed", None),
+            ScheduledOutcome::Delivered => (DestinationStatus::Success.as_str(), None),
+            ScheduledOutcome::RetryAt(at) => (DestinationStatus::Pending.as_str(), Some(at)),
+            ScheduledOutcome::Exhausted => (DestinationStatus::Failed.as_str(), None),
         })
         .unzip();
     let created: Vec<DateTime<Utc>> = records.iter().map(|r| r.attempt.created).collect();
@@ -254,11 +266,11 @@ SELECT message_id, endpoint_id FROM upd";
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
 /// then dropped as duplicates); a failure leaves its schedule alone.
 pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
-    let success = attempt.status == "success";
+    let success = attempt.status == AttemptStatus::Success;
     conn.transaction(|conn| {
         async move {
             let inserted = diesel::insert_into(attempts::table)
-                .values(attempt)
+                .values(attempt.clone())
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;
@@ -295,10 +307,10 @@ pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -
         message_destinations::table
             .filter(message_destinations::message_id.eq(message_id))
             .filter(message_destinations::endpoint_id.eq(endpoint_id))
-            .filter(message_destinations::status.eq("pending")),
+            .filter(message_destinations::status.eq(DestinationStatus::Pending.as_str())),
     )
     .set((
-        message_destinations::status.eq("failed"),
+        message_destinations::status.eq(DestinationStatus::Failed.as_str()),
         message_destinations::next_attempt.eq(None::<DateTime<Utc>>),
         message_destinations::updated.eq(Utc::now()),
     ))
@@ -320,7 +332,7 @@ pub async fn enqueue_manual(
             outbox::message_id.eq(message_id),
             outbox::endpoint_id.eq(endpoint_id),
             outbox::attempt.eq(0),
-            outbox::trigger_type.eq("manual"),
+            outbox::trigger_type.eq(TriggerType::Manual.as_str()),
             outbox::due.eq(now),
             outbox::claimed_until
                 .eq(now + chrono::Duration::seconds(crate::messages::ACCEPT_CLAIM_SECS)),

@@ -78,7 +78,7 @@ pub async fn accept_batch(
                 message_id: row.message_id,
                 endpoint_id,
                 attempt: 0,
-                trigger_type: "scheduled".into(),
+                trigger_type: octohooks_domain::job::TriggerType::Scheduled,
                 traceparent: row.traceparent,
                 claimed_until: Some(claimed_until),
             });

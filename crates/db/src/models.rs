@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use octohooks_domain::job::TriggerType;
+use octohooks_domain::status::{AttemptStatus, DestinationStatus};
 use uuid::Uuid;
 
 use crate::schema::*;
@@ -148,8 +150,9 @@ pub struct Destination {
     pub message_id: Uuid,
     /// The endpoint.
     pub endpoint_id: Uuid,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
+    /// Where it stands.
+    #[diesel(deserialize_as = String)]
+    pub status: DestinationStatus,
     /// Scheduled attempts made so far; orders retries and drops duplicate jobs.
     pub scheduled_attempts: i32,
     /// All attempts made so far, manual ones included.
@@ -172,16 +175,18 @@ pub struct Attempt {
     pub endpoint_id: Uuid,
     /// The URL the attempt went to.
     pub url: String,
-    /// `success` or `failed`.
-    pub status: String,
+    /// How it ended.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: AttemptStatus,
     /// HTTP status, 0 when no response came.
     pub response_status_code: i32,
     /// Truncated response body, or the error.
     pub response: String,
     /// Time from sending to the end of the response.
     pub response_duration_ms: i64,
-    /// `scheduled` or `manual`.
-    pub trigger_type: String,
+    /// What made it.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub trigger_type: TriggerType,
     /// When the attempt was made.
     pub created: DateTime<Utc>,
     /// The job it came from (unique), so that a job delivered twice is recorded once.
@@ -200,11 +205,36 @@ pub struct OutboxJob {
     pub endpoint_id: Uuid,
     /// Scheduled attempts made before this job.
     pub attempt: i32,
-    /// `scheduled` or `manual`.
-    pub trigger_type: String,
+    /// What makes the attempt.
+    #[diesel(deserialize_as = LenientTrigger)]
+    pub trigger_type: TriggerType,
     /// Trace context of the request that caused the job.
     pub traceparent: Option<String>,
     /// End of the claim under which the holder publishes it, to the microsecond as stored: a
     /// release names it, so that it never clears a claim another relay took meanwhile.
     pub claimed_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An outbox row's trigger, read leniently: a name this version does not know (written by a
+/// newer one during a rolling upgrade) reads as scheduled, so that one row cannot make every
+/// relay pass that claims it fail.
+#[derive(Debug, diesel::deserialize::FromSqlRow)]
+pub struct LenientTrigger(TriggerType);
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for LenientTrigger {
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = <String as diesel::deserialize::FromSql<
+            diesel::sql_types::Text,
+            diesel::pg::Pg,
+        >>::from_sql(bytes)?;
+        Ok(Self(
+            TriggerType::parse(&text).unwrap_or(TriggerType::Scheduled),
+        ))
+    }
+}
+
+impl From<LenientTrigger> for TriggerType {
+    fn from(read: LenientTrigger) -> Self {
+        read.0
+    }
 }

@@ -12,6 +12,7 @@ use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
 use octohooks_domain::retry::RetrySchedule;
 use octohooks_domain::signing::{signature_header, EndpointSecret};
+use octohooks_domain::status::{AttemptStatus, DestinationStatus};
 use octohooks_platform::metrics::{Metrics, Stage};
 use rand::Rng;
 use std::sync::Arc;
@@ -102,7 +103,7 @@ impl Deliverer {
             }
             if job.trigger == TriggerType::Scheduled {
                 let expected = i32::try_from(job.attempt).unwrap_or(i32::MAX);
-                if context.status.as_deref() != Some("pending")
+                if context.destination_status() != Some(DestinationStatus::Pending)
                     || context.scheduled_attempts != Some(expected)
                 {
                     tracing::debug!(message_id = %job.message_id, "duplicate job; dropping");
@@ -144,11 +145,11 @@ impl Deliverer {
             message_id: job.message_id,
             endpoint_id: job.endpoint_id,
             url: context.url.clone(),
-            status: if success { "success" } else { "failed" }.to_owned(),
+            status: AttemptStatus::of(success),
             response_status_code: i32::from(exchange.status),
             response: exchange.body.clone(),
             response_duration_ms: i64::try_from(exchange.duration.as_millis()).unwrap_or(i64::MAX),
-            trigger_type: job.trigger.as_str().to_owned(),
+            trigger_type: job.trigger,
             created: Utc::now(),
             job_id: Some(job.job_id),
         };

@@ -8,34 +8,17 @@ use uuid::Uuid;
 /// The job schema version this build writes and reads.
 pub const JOB_VERSION: u32 = 1;
 
-/// Why an attempt is made: the retry schedule, or a user asking for a resend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TriggerType {
-    /// The first attempt or a retry.
-    Scheduled,
-    /// A resend asked through the API: one attempt, never retried.
-    Manual,
-}
-
-impl TriggerType {
-    /// The name stored in the database and shown in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Manual => "manual",
-        }
+crate::status::stored_state!(
+    /// Why an attempt is made: the retry schedule, or a user asking for a resend.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    TriggerType {
+        /// The first attempt or a retry.
+        Scheduled = "scheduled",
+        /// A resend asked through the API: one attempt, never retried.
+        Manual = "manual",
     }
-
-    /// Reads the stored name back; unknown names are treated as scheduled.
-    pub fn from_stored(text: &str) -> Self {
-        if text == "manual" {
-            Self::Manual
-        } else {
-            Self::Scheduled
-        }
-    }
-}
+);
 
 /// One attempt to deliver one message to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

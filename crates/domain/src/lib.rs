@@ -16,6 +16,7 @@ pub mod portal;
 pub mod retry;
 pub mod sealing;
 pub mod signing;
+pub mod status;
 pub mod validate;
 
 /// A new time-ordered identifier: UUID v7 keeps B-tree inserts local and makes ids sortable by

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
-use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
+use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,7 @@ pub fn to_job(row: &OutboxJob) -> Outgoing {
             message_id: row.message_id,
             endpoint_id: row.endpoint_id,
             attempt: u32::try_from(row.attempt).unwrap_or(0),
-            trigger: TriggerType::from_stored(&row.trigger_type),
+            trigger: row.trigger_type,
         },
         traceparent: traceparent.or_else(|| row.traceparent.clone()),
     }

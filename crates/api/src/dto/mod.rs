@@ -330,22 +330,20 @@ pub struct AttemptOut {
     pub created: i64,
 }
 
-impl TryFrom<models::Attempt> for AttemptOut {
-    type Error = UnknownValue;
-
-    fn try_from(row: models::Attempt) -> Result<Self, UnknownValue> {
-        Ok(Self {
+impl From<models::Attempt> for AttemptOut {
+    fn from(row: models::Attempt) -> Self {
+        Self {
             id: row.id,
             message_id: row.message_id,
             endpoint_id: row.endpoint_id,
             url: row.url,
-            status: AttemptStatus::parse(&row.status)?,
+            status: row.status.into(),
             response_status_code: row.response_status_code,
             response: row.response,
             response_duration_ms: row.response_duration_ms,
-            trigger_type: TriggerType::parse(&row.trigger_type)?,
+            trigger_type: row.trigger_type.into(),
             created: millis(row.created),
-        })
+        }
     }
 }
 
@@ -366,17 +364,15 @@ pub struct DestinationOut {
     pub updated: i64,
 }
 
-impl TryFrom<models::Destination> for DestinationOut {
-    type Error = UnknownValue;
-
-    fn try_from(row: models::Destination) -> Result<Self, UnknownValue> {
-        Ok(Self {
+impl From<models::Destination> for DestinationOut {
+    fn from(row: models::Destination) -> Self {
+        Self {
             endpoint_id: row.endpoint_id,
-            status: DestinationStatus::parse(&row.status)?,
+            status: row.status.into(),
             attempts: row.attempt_count,
             next_attempt: row.next_attempt.map(millis),
             updated: millis(row.updated),
-        })
+        }
     }
 }
 

@@ -1,18 +1,15 @@
-//! String enums of the API whose values are stored as text: listed in the OpenAPI document,
-//! checked when read back.
+//! The API's faces of the states the pipeline stores ([`octohooks_domain::status`] and the
+//! trigger type): the same variants, listed in the OpenAPI document and spelled on the wire as
+//! they are stored.
 
+use octohooks_domain::{job, status};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A stored status the API does not know (written by hand, or by a newer version).
-#[derive(Debug, thiserror::Error)]
-#[error("unknown stored value {0:?}")]
-pub struct UnknownValue(pub String);
-
-/// Declares a string enum of the API with its stored spelling (the variant's name in lower
-/// case), so that the OpenAPI document lists its values and stored text is checked when read.
-macro_rules! stored_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+/// Declares the API's face of a domain state: same variants, serialised in lower case (which
+/// is how the domain stores them; a test holds the two together).
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident = $domain:path { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
         #[serde(rename_all = "lowercase")]
@@ -20,47 +17,45 @@ macro_rules! stored_enum {
             $($(#[$vdoc])* $variant),+
         }
 
-        impl $name {
-            /// The value stored as `text`.
-            pub fn parse(text: &str) -> Result<Self, UnknownValue> {
-                match text {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(UnknownValue(other.to_owned())),
+        impl From<$domain> for $name {
+            fn from(state: $domain) -> Self {
+                match state {
+                    $(<$domain>::$variant => Self::$variant,)+
                 }
             }
         }
     };
 }
 
-stored_enum!(
+wire_enum!(
     /// How one attempt ended.
-    AttemptStatus {
+    AttemptStatus = status::AttemptStatus {
         /// The receiver answered 2xx.
-        Success = "success",
+        Success,
         /// Any other answer, or none.
-        Failed = "failed",
+        Failed,
     }
 );
 
-stored_enum!(
+wire_enum!(
     /// What made an attempt.
-    TriggerType {
+    TriggerType = job::TriggerType {
         /// The delivery schedule (first attempt or retry).
-        Scheduled = "scheduled",
+        Scheduled,
         /// A resend.
-        Manual = "manual",
+        Manual,
     }
 );
 
-stored_enum!(
+wire_enum!(
     /// Where the delivery of a message to one endpoint stands.
-    DestinationStatus {
+    DestinationStatus = status::DestinationStatus {
         /// The next attempt is due at `nextAttempt`.
-        Pending = "pending",
+        Pending,
         /// Delivered.
-        Success = "success",
+        Success,
         /// Failed for good.
-        Failed = "failed",
+        Failed,
     }
 );
 
@@ -83,40 +78,60 @@ mod tests {
     fn stored_enums_serialize_as_stored_and_as_documented() {
         let document = crate::openapi::document();
         let schemas: serde_json::Value = serde_json::from_str(&document).unwrap();
-        let cases: [(&str, Vec<serde_json::Value>, &[&str]); 3] = [
+        let wire = |value: serde_json::Value| value.as_str().unwrap().to_owned();
+        let cases: [(&str, Vec<(String, &str)>); 3] = [
             (
                 "AttemptStatus",
-                ["success", "failed"]
-                    .map(|text| serde_json::to_value(AttemptStatus::parse(text).unwrap()).unwrap())
-                    .to_vec(),
-                &["success", "failed"],
+                [
+                    status::AttemptStatus::Success,
+                    status::AttemptStatus::Failed,
+                ]
+                .map(|s| {
+                    (
+                        wire(serde_json::to_value(AttemptStatus::from(s)).unwrap()),
+                        s.as_str(),
+                    )
+                })
+                .to_vec(),
             ),
             (
                 "TriggerType",
-                ["scheduled", "manual"]
-                    .map(|text| serde_json::to_value(TriggerType::parse(text).unwrap()).unwrap())
+                [job::TriggerType::Scheduled, job::TriggerType::Manual]
+                    .map(|s| {
+                        (
+                            wire(serde_json::to_value(TriggerType::from(s)).unwrap()),
+                            s.as_str(),
+                        )
+                    })
                     .to_vec(),
-                &["scheduled", "manual"],
             ),
             (
                 "DestinationStatus",
-                ["pending", "success", "failed"]
-                    .map(|text| {
-                        serde_json::to_value(DestinationStatus::parse(text).unwrap()).unwrap()
-                    })
-                    .to_vec(),
-                &["pending", "success", "failed"],
+                [
+                    status::DestinationStatus::Pending,
+                    status::DestinationStatus::Success,
+                    status::DestinationStatus::Failed,
+                ]
+                .map(|s| {
+                    (
+                        wire(serde_json::to_value(DestinationStatus::from(s)).unwrap()),
+                        s.as_str(),
+                    )
+                })
+                .to_vec(),
             ),
         ];
-        for (name, serialized, stored) in cases {
-            let expected: Vec<serde_json::Value> = stored.iter().map(|s| (*s).into()).collect();
-            assert_eq!(serialized, expected, "{name} on the wire");
+        for (name, pairs) in cases {
+            for (on_the_wire, stored) in &pairs {
+                assert_eq!(on_the_wire, stored, "{name} on the wire");
+            }
+            let documented: Vec<serde_json::Value> =
+                pairs.iter().map(|(_, stored)| (*stored).into()).collect();
             assert_eq!(
                 schemas["components"]["schemas"][name]["enum"],
-                serde_json::Value::Array(expected),
+                serde_json::Value::Array(documented),
                 "{name} in the OpenAPI document"
             );
         }
-        assert!(AttemptStatus::parse("Success").is_err());
     }
 }

@@ -48,8 +48,8 @@ fn attempt_page(
     let items = page
         .items
         .into_iter()
-        .map(AttemptOut::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(AttemptOut::from)
+        .collect::<Vec<_>>();
     Ok(list_response(req, &items, page.has_more, cursor))
 }
 
@@ -116,7 +116,7 @@ pub async fn get_attempt(
     let attempt = deliveries::attempt(&mut conn, message.id, attempt_id)
         .await
         .map_err(not_found_as("attempt"))?;
-    Ok(HttpResponse::Ok().json(AttemptOut::try_from(attempt)?))
+    Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
 }
 
 /// Where the message's delivery stands for each endpoint it was sent to.
@@ -142,8 +142,8 @@ pub async fn list_destinations(
     let items = page
         .items
         .into_iter()
-        .map(DestinationOut::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(DestinationOut::from)
+        .collect::<Vec<_>>();
     Ok(list_response(&req, &items, page.has_more, next))
 }
 

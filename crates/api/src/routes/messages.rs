@@ -185,8 +185,8 @@ pub async fn list_messages(
             .status
             .as_deref()
             .map(|text| {
-                DestinationStatus::parse(text)
-                    .map(|_| text.to_owned())
+                octohooks_domain::status::DestinationStatus::parse(text)
+                    .map(|status| status.as_str().to_owned())
                     .map_err(|_| ApiError::invalid("status", "must be pending, success or failed"))
             })
             .transpose()?,
