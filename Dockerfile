@@ -59,12 +59,14 @@ COPY --from=builder /out/octohooks-api /out/octohooks-dispatcher /usr/local/bin/
 # In a container the services must listen on every interface, not on loopback (the
 # defaults of defaults.toml). Deployments may still override these.
 ENV OCTOHOOKS_LISTEN_ADDR=0.0.0.0:8080 \
-    OCTOHOOKS_DISPATCHER_LISTEN_ADDR=0.0.0.0:8081
+    OCTOHOOKS_DISPATCHER_LISTEN_ADDR=0.0.0.0:8081 \
+    OCTOHOOKS_METRICS_LISTEN_ADDR=0.0.0.0:8082
 
 USER 10001
 WORKDIR /
-# 8080: the API; 8081: the dispatcher's /health/live, /health/ready and /metrics.
-EXPOSE 8080 8081
+# 8080: the API; 8081: the dispatcher's /health/live, /health/ready and /metrics; 8082: the
+# API's /metrics.
+EXPOSE 8080 8081 8082
 # Both binaries stop gracefully on SIGTERM (Docker's default stop signal): the API finishes
 # in-flight requests (up to 25 s), the dispatcher finishes its in-flight deliveries.
 STOPSIGNAL SIGTERM

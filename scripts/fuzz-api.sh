@@ -12,6 +12,7 @@ addr=127.0.0.1:18380
 psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 export OCTOHOOKS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
 export OCTOHOOKS_LISTEN_ADDR=$addr
+export OCTOHOOKS_METRICS_LISTEN_ADDR=127.0.0.1:0
 export OCTOHOOKS_ADMIN_TOKEN=fuzz-admin-token-0123456789abcdef
 export OCTOHOOKS_SECRET_ENCRYPTION_KEY=ZnV6ei1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5YWI=
 export OCTOHOOKS_QUEUE_NAME=octohooks.fuzz

@@ -365,7 +365,10 @@ users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
 check(users and users[-1].split(":")[0] == str(UID), f"Dockerfile: final USER {users[-1] if users else None} = runAsUser {UID}")
 check(re.search(r"cargo build --release --locked --bins", dockerfile) is not None,
       "Dockerfile: cargo build --release --locked --bins")
-check(re.search(r"^EXPOSE\s+8080\s+8081\s*$", dockerfile, re.M) is not None, "Dockerfile: EXPOSE 8080 8081")
+check(re.search(r"^EXPOSE\s+8080\s+8081\s+8082\s*$", dockerfile, re.M) is not None,
+      "Dockerfile: EXPOSE 8080 8081 8082")
+check("OCTOHOOKS_METRICS_LISTEN_ADDR=0.0.0.0:8082" in dockerfile,
+      "Dockerfile: the API's metrics listener on 0.0.0.0:8082")
 
 # ---------------------------------------------------------------------------------------
 print("-- KEDA (optional)")

@@ -83,6 +83,8 @@ struct Dispatcher {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// Base URL of the API's metrics listener.
+    pub metrics_base: String,
     /// The test database's URL.
     pub database_url: String,
     /// The test database's name.
@@ -129,10 +131,12 @@ impl TestApp {
             .await
             .expect("start API");
         let base = format!("http://{}", running.addr);
+        let metrics_base = format!("http://{}", running.metrics_addr);
         let api = running.server.handle();
         tokio::spawn(running.server);
         let mut app = Self {
             base,
+            metrics_base,
             database_url,
             database_name,
             queue,
@@ -358,6 +362,7 @@ fn vars(options: &Options, database_url: &str, queue: &str) -> HashMap<String, S
         ("OCTOHOOKS_AMQP_URL", options.amqp_url.clone()),
         ("OCTOHOOKS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("OCTOHOOKS_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("OCTOHOOKS_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
         ("OCTOHOOKS_SECRET_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
         ("OCTOHOOKS_QUEUE_NAME", queue.to_owned()),

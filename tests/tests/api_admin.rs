@@ -211,10 +211,12 @@ async fn deleting_an_environment_removes_its_keys_and_data() {
 
 /// What the API's lookup cache has counted so far under `result` (`hit`, `forget`, …).
 async fn cache_count(app: &TestApp, result: &str) -> f64 {
-    let metrics = app
-        .request(Method::GET, "/metrics", None, None, &[])
+    let metrics = reqwest::get(format!("{}/metrics", app.metrics_base))
         .await
-        .text;
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let series = format!("octohooks_lookup_cache_total{{result=\"{result}\"}}");
     metrics
         .lines()

@@ -12,7 +12,7 @@ fn made_up_key(i: usize) -> String {
 }
 
 async fn lookups(app: &TestApp, result: &str) -> f64 {
-    let metrics = reqwest::get(format!("{}/metrics", app.base))
+    let metrics = reqwest::get(format!("{}/metrics", app.metrics_base))
         .await
         .unwrap()
         .text()

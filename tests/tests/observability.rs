@@ -37,7 +37,10 @@ async fn both_services_export_prometheus_metrics() {
     .await;
     receiver.wait_for("/hook", 1, 15).await;
 
-    let api = scrape(&format!("{}/metrics", app.base)).await;
+    let api = scrape(&format!("{}/metrics", app.metrics_base)).await;
+    // Only on the metrics listener: the public port does not answer it.
+    let public = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND);
     assert_eq!(
         value(&api, "octohooks_messages_accepted_total"),
         1.0,
@@ -79,7 +82,7 @@ async fn both_services_export_prometheus_metrics() {
     };
     for (url, names) in [
         (
-            format!("{}/metrics", app.base),
+            format!("{}/metrics", app.metrics_base),
             &["commit", "publish_wait", "confirm"][..],
         ),
         (

@@ -44,6 +44,8 @@ use crate::state::AppState;
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The bound address of the metrics listener.
+    pub metrics_addr: SocketAddr,
     /// Resolves when the HTTP server stopped.
     pub server: actix_web::dev::Server,
     /// Cancel to stop the relay, the janitor and the broker link.
@@ -93,6 +95,8 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
 
     let listener = TcpListener::bind(settings.listen_addr)?;
     let addr = listener.local_addr()?;
+    let metrics_listener = TcpListener::bind(settings.metrics_listen_addr)?;
+    let metrics_addr = metrics_listener.local_addr()?;
     let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
     let publisher = relay::Publisher::start(db.clone(), amqp.clone(), metrics.clone());
     let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
@@ -126,6 +130,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         settings,
         metrics,
     };
+    serve_metrics(metrics_listener, state.clone(), shutdown.clone())?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -148,12 +153,39 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     .shutdown_timeout(25)
     .listen(listener)?
     .run();
-    tracing::info!(%addr, "API listening");
+    tracing::info!(%addr, %metrics_addr, "API listening");
     Ok(Running {
         addr,
+        metrics_addr,
         server,
         shutdown,
     })
+}
+
+/// Serves `/metrics` on a listener of its own (one worker, no signal handling of its own)
+/// until `shutdown`: Prometheus reaches it, the public port and the load balancer never do.
+fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/metrics", web::get().to(routes::health::metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .client_request_timeout(Duration::from_secs(10))
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(false).await;
+    });
+    Ok(())
 }
 
 /// Seed "Cross-Origin Resource Sharing": any origin, preflight answered on every route.

@@ -264,7 +264,10 @@ async fn main() -> anyhow::Result<()> {
         phase,
     };
     if run("e2e-load") {
-        let services = [api.clone(), format!("http://{DISPATCHER_A}")];
+        let services = [
+            format!("http://{}", services::API_METRICS),
+            format!("http://{DISPATCHER_A}"),
+        ];
         // OCTOHOOKS_BENCH_E2E_LOAD_COUNT lengthens the phase, e.g. to profile it.
         let count = std::env::var("OCTOHOOKS_BENCH_E2E_LOAD_COUNT")
             .ok()

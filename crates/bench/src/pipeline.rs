@@ -98,7 +98,10 @@ pub async fn fanout_throughput(
     dispatcher_addr: &str,
     count: u64,
 ) -> anyhow::Result<Vec<Row>> {
-    let services = [run.api.to_owned(), format!("http://{dispatcher_addr}")];
+    let services = [
+        format!("http://{}", crate::services::API_METRICS),
+        format!("http://{dispatcher_addr}"),
+    ];
     let urls = |prefix: &str| -> Vec<String> {
         (0..FAN_OUT)
             .map(|i| format!("{}/{prefix}/{i}", run.receiver))

@@ -17,6 +17,9 @@ pub struct Environment {
     pub admin_token: String,
 }
 
+/// Where the bench's API serves `/metrics`.
+pub const API_METRICS: &str = "127.0.0.1:18183";
+
 fn binary(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
@@ -38,6 +41,8 @@ impl Environment {
             ),
             ("OCTOHOOKS_LISTEN_ADDR", listen.to_owned()),
             ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", listen.to_owned()),
+            // The API's /metrics (ignored by dispatchers).
+            ("OCTOHOOKS_METRICS_LISTEN_ADDR", API_METRICS.to_owned()),
             ("OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS", "true".to_owned()),
             ("OCTOHOOKS_LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "warn".to_owned()),

@@ -115,7 +115,9 @@ pub async fn forget_applications(conn: &mut Conn, application_ids: &[Uuid]) -> D
     )
 }
 
-/// Jobs waiting to be published that are due now, and the age in seconds of the oldest.
+/// Jobs waiting for a relay (due, and unclaimed or with a lapsed claim), and how long in seconds
+/// the oldest has waited. Jobs a process has claimed to publish right now are not counted. Read
+/// through the `outbox_available` index, like the relay's claim.
 pub async fn backlog(conn: &mut Conn) -> DbResult<(i64, f64)> {
     #[derive(QueryableByName)]
     struct Backlog {
@@ -126,8 +128,9 @@ pub async fn backlog(conn: &mut Conn) -> DbResult<(i64, f64)> {
     }
     let row: Backlog = diesel::sql_query(
         "SELECT count(*) AS count, \
-         coalesce(extract(epoch FROM now() - min(due))::float8, 0) AS oldest \
-         FROM outbox WHERE due <= now()",
+         coalesce(extract(epoch FROM now() - min(greatest(due, claimed_until)))::float8, 0) \
+           AS oldest \
+         FROM outbox WHERE greatest(due, claimed_until) <= now()",
     )
     .get_result(conn)
     .await?;

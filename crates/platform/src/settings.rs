@@ -39,6 +39,7 @@ struct RawSettings {
     amqp_url: String,
     listen_addr: String,
     dispatcher_listen_addr: String,
+    metrics_listen_addr: String,
     admin_token: String,
     retry_schedule: String,
     allow_private_destinations: bool,
@@ -73,6 +74,8 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// Dispatcher health listen address.
     pub dispatcher_listen_addr: SocketAddr,
+    /// The API's metrics listen address, apart from the public one.
+    pub metrics_listen_addr: SocketAddr,
     /// Admin bearer token; `None` disables the admin routes.
     pub admin_token: Option<String>,
     /// Delays between attempts.
@@ -218,6 +221,12 @@ impl Settings {
                 invalid(
                     "dispatcher_listen_addr",
                     "must be host:port, e.g. 0.0.0.0:8081".into(),
+                )
+            })?,
+            metrics_listen_addr: parse_addr(&raw.metrics_listen_addr).ok_or_else(|| {
+                invalid(
+                    "metrics_listen_addr",
+                    "must be host:port, e.g. 0.0.0.0:8082".into(),
                 )
             })?,
             delivery_timeout: parse_duration(&raw.delivery_timeout).ok_or_else(|| {

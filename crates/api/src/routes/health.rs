@@ -8,11 +8,10 @@ use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+        .route("/health/ready", web::get().to(ready));
 }
 
-/// Prometheus metrics of this API instance.
+/// Prometheus metrics of this API instance, on the metrics listener only.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.refresh_outbox(&state.db).await;
     HttpResponse::Ok()
