@@ -49,6 +49,16 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The API alone, no dispatcher: for tests of what the API answers and stores.
+    pub fn api_only() -> Self {
+        Self {
+            dispatcher: false,
+            ..Self::default()
+        }
+    }
+}
+
 /// An answer of the API.
 #[derive(Debug)]
 pub struct Answer {
@@ -328,6 +338,22 @@ impl TestApp {
     /// Counts rows on the test database: `count(&app, "SELECT count(*) FROM attempts")`.
     pub async fn count(&self, sql: &str) -> i64 {
         database::count(&self.database_url, sql).await
+    }
+
+    /// The value of one series of the API's metrics (`name{labels}` as exposed), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.metrics_base))
+            .await
+            .expect("scrape the API's metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        let prefix = format!("{series} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// Runs one SQL statement on the test database (to stage a fault).

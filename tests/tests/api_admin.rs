@@ -5,16 +5,9 @@ use octohooks_tests::{Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn api_only() -> Options {
-    Options {
-        dispatcher: false,
-        ..Options::default()
-    }
-}
-
 #[tokio::test]
 async fn admin_routes_need_the_admin_token() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let path = "/api/v1/environments";
     for token in [None, Some("wrong"), Some(app.api_key.as_str())] {
         let answer = app.request(Method::GET, path, token, None, &[]).await;
@@ -34,7 +27,7 @@ async fn admin_routes_need_the_admin_token() {
 
 #[tokio::test]
 async fn the_admin_token_never_reads_tenant_data() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("tenant-app").await;
     let answer = app
         .request(
@@ -51,7 +44,7 @@ async fn the_admin_token_never_reads_tenant_data() {
 
 #[tokio::test]
 async fn tenant_routes_refuse_missing_and_unknown_keys() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     for token in [None, Some("ohk_unknown"), Some("garbage")] {
         let answer = app
             .request(Method::GET, "/api/v1/applications", token, None, &[])
@@ -64,7 +57,7 @@ async fn tenant_routes_refuse_missing_and_unknown_keys() {
 
 #[tokio::test]
 async fn keys_can_be_added_and_revoked_at_once() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let path = format!("/api/v1/environments/{}/api-keys", app.environment_id);
     let created = app.admin(Method::POST, &path, None).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
@@ -117,7 +110,7 @@ async fn keys_can_be_added_and_revoked_at_once() {
 
 #[tokio::test]
 async fn environments_are_isolated() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let app_id = app.create_app("shared-uid").await;
     let other = app
         .admin(
@@ -183,7 +176,7 @@ async fn environments_are_isolated() {
 
 #[tokio::test]
 async fn deleting_an_environment_removes_its_keys_and_data() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("doomed").await;
     let path = format!("/api/v1/environments/{}", app.environment_id);
     let deleted = app.admin(Method::DELETE, &path, None).await;
@@ -211,19 +204,10 @@ async fn deleting_an_environment_removes_its_keys_and_data() {
 
 /// What the API's lookup cache has counted so far under `result` (`hit`, `forget`, …).
 async fn cache_count(app: &TestApp, result: &str) -> f64 {
-    let metrics = reqwest::get(format!("{}/metrics", app.metrics_base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("octohooks_lookup_cache_total{{result=\"{result}\"}}");
-    metrics
-        .lines()
-        .find(|line| line.starts_with(&series))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
+    app.metric(&format!(
+        "octohooks_lookup_cache_total{{result=\"{result}\"}}"
+    ))
+    .await
 }
 
 /// Waits until the API has heard of a change committed after it counted `forgotten` clearings.
@@ -264,7 +248,7 @@ async fn until_cached(app: &TestApp, key: &str, to: &str) {
 
 #[tokio::test]
 async fn cached_keys_and_applications_follow_every_change() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let first = app.create_app("shop").await;
     let key = app.api_key.clone();
     until_cached(&app, &key, "shop").await;
@@ -311,7 +295,7 @@ async fn cached_keys_and_applications_follow_every_change() {
 
 #[tokio::test]
 async fn the_cache_listener_reconnects_after_its_connection_is_killed() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("shop").await;
     let key = app.api_key.clone();
     until_cached(&app, &key, "shop").await;

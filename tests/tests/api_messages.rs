@@ -4,16 +4,9 @@ use octohooks_tests::{Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn api_only() -> Options {
-    Options {
-        dispatcher: false,
-        ..Options::default()
-    }
-}
-
 #[tokio::test]
 async fn payload_is_stored_and_returned_byte_for_byte() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     let payload = "{ \"z\": 1.50,\n  \"a\":12345678901234567890, \"nested\": {\"k\" : [1, 2 ,3]}, \"u\": \"\\u00e9é\" }";
     let body = format!("{{\"eventType\":\"user.created\",\"uid\":\"m-1\",\"payload\":{payload}}}");
@@ -42,7 +35,7 @@ async fn payload_is_stored_and_returned_byte_for_byte() {
 
 #[tokio::test]
 async fn any_json_value_is_a_payload_and_large_ones_are_refused() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     for payload in ["[1,2]", "\"text\"", "42", "null"] {
         app.send_raw(
@@ -78,7 +71,7 @@ async fn any_json_value_is_a_payload_and_large_ones_are_refused() {
 
 #[tokio::test]
 async fn bad_messages_are_refused_and_change_nothing() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     app.post(
         "/api/v1/applications/app/messages",
@@ -137,7 +130,7 @@ async fn bad_messages_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn messages_list_newest_first_with_filters() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     let mut ids = Vec::new();
     for (event, channels) in [
@@ -190,7 +183,7 @@ async fn messages_list_newest_first_with_filters() {
 
 #[tokio::test]
 async fn the_seed_quickstart_works_with_a_uuid_as_uid() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let app_id = app.create_app("application-name").await;
     let uid = "774fa91a-510b-4a35-9799-6c233f6af790";
     let sent = app

@@ -6,13 +6,6 @@ use octohooks_tests::{Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn api_only() -> Options {
-    Options {
-        dispatcher: false,
-        ..Options::default()
-    }
-}
-
 fn next_link(link: &str) -> Option<String> {
     let start = link.find('<')? + 1;
     let end = link.find('>')?;
@@ -22,7 +15,7 @@ fn next_link(link: &str) -> Option<String> {
 
 #[tokio::test]
 async fn paging_walks_every_item_once_while_others_write() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     for i in 0..7 {
         app.create_app(&format!("app-{i}")).await;
     }
@@ -62,7 +55,7 @@ async fn paging_walks_every_item_once_while_others_write() {
 
 #[tokio::test]
 async fn messages_page_newest_first() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     for i in 0..5 {
         app.post(
@@ -84,7 +77,7 @@ async fn messages_page_newest_first() {
 
 #[tokio::test]
 async fn idempotency_key_replays_the_first_response() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     let key = app.api_key.clone();
     let body = json!({"eventType": "t", "payload": {"n": 1}}).to_string();
@@ -152,7 +145,7 @@ async fn idempotency_key_replays_the_first_response() {
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_create_one_object() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let key = app.api_key.clone();
     let body = json!({"name": "once"}).to_string();
     let requests = (0..12).map(|_| {
@@ -189,7 +182,7 @@ async fn concurrent_requests_with_one_key_create_one_object() {
 
 #[tokio::test]
 async fn cors_preflight_is_answered_on_every_route() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     for path in [
         "/api/v1/applications",
         "/api/v1/applications/x/messages",
@@ -233,7 +226,7 @@ async fn cors_preflight_is_answered_on_every_route() {
 
 #[tokio::test]
 async fn unknown_routes_and_bad_paths_answer_problem_json() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let answer = app.get("/api/v1/nothing-here").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.header("content-type"), "application/problem+json");
@@ -247,7 +240,7 @@ async fn unknown_routes_and_bad_paths_answer_problem_json() {
 
 #[tokio::test]
 async fn health_probes() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let live = app
         .request(Method::GET, "/health/live", None, None, &[])
         .await;
@@ -292,7 +285,7 @@ fn openapi_document_matches_the_checked_in_copy() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_request_is_taken_over_after_five_minutes_only() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let key = app.api_key.clone();
     let env = app.environment_id.clone();
     // A request that died holding two keys: one claimed just now, one six minutes ago.

@@ -4,13 +4,6 @@ use octohooks_tests::{Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-fn api_only() -> Options {
-    Options {
-        dispatcher: false,
-        ..Options::default()
-    }
-}
-
 fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
     keys.sort();
@@ -19,7 +12,7 @@ fn keys(value: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn application_lifecycle_by_id_and_uid() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let created = app
         .post(
             "/api/v1/applications",
@@ -73,7 +66,7 @@ async fn application_lifecycle_by_id_and_uid() {
 
 #[tokio::test]
 async fn application_input_is_validated_and_changes_nothing() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("taken").await;
     let cases = [
         (
@@ -140,7 +133,7 @@ async fn application_input_is_validated_and_changes_nothing() {
 
 #[tokio::test]
 async fn endpoint_lifecycle_defaults_and_secret() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     let created = app
         .create_endpoint(
@@ -230,7 +223,7 @@ async fn endpoint_lifecycle_defaults_and_secret() {
 
 #[tokio::test]
 async fn endpoint_input_is_validated() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": "https://example.com", "uid": "taken"}))
         .await;
@@ -310,7 +303,7 @@ async fn endpoint_input_is_validated() {
 
 #[tokio::test]
 async fn given_secret_is_used_and_rotation_keeps_the_old_one_for_a_day() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     app.create_app("app").await;
     let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     app.create_endpoint(
@@ -376,7 +369,7 @@ async fn given_secret_is_used_and_rotation_keeps_the_old_one_for_a_day() {
 
 #[tokio::test]
 async fn event_type_lifecycle() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let created = app
         .post(
             "/api/v1/event-types",

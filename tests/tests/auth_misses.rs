@@ -12,17 +12,10 @@ fn made_up_key(i: usize) -> String {
 }
 
 async fn lookups(app: &TestApp, result: &str) -> f64 {
-    let metrics = reqwest::get(format!("{}/metrics", app.metrics_base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!(r#"octohooks_lookup_cache_total{{result="{result}"}} "#);
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0.0, |value| value.parse().unwrap())
+    app.metric(&format!(
+        r#"octohooks_lookup_cache_total{{result="{result}"}}"#
+    ))
+    .await
 }
 
 async fn status_with(app: &TestApp, key: &str) -> StatusCode {
@@ -31,16 +24,9 @@ async fn status_with(app: &TestApp, key: &str) -> StatusCode {
         .status
 }
 
-fn api_only() -> Options {
-    Options {
-        dispatcher: false,
-        ..Options::default()
-    }
-}
-
 #[tokio::test]
 async fn a_wrong_key_repeated_is_looked_up_once() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let key = app.api_key.clone();
     // The cache is used once its invalidation listener is live.
     assert!(
@@ -84,7 +70,7 @@ async fn a_wrong_key_repeated_is_looked_up_once() {
 
 #[tokio::test]
 async fn a_flood_of_made_up_keys_leaves_the_pool_to_real_requests() {
-    let app = TestApp::spawn_with(api_only()).await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let key = app.api_key.clone();
     assert_eq!(status_with(&app, &key).await, StatusCode::OK);
     let flood = stream::iter(0..2000)

@@ -26,11 +26,7 @@ fn message(application_id: uuid::Uuid, uid: &str) -> Message {
 
 #[tokio::test]
 async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not() {
-    let app = TestApp::spawn_with(Options {
-        dispatcher: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let application_id: uuid::Uuid = app.create_app("app").await.parse().unwrap();
     let db = octohooks_db::pool::build_pool(&app.database_url, &Default::default()).unwrap();
     let stop = CancellationToken::new();

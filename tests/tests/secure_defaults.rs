@@ -19,11 +19,7 @@ fn without_key(mut vars: HashMap<String, String>) -> HashMap<String, String> {
 
 #[tokio::test]
 async fn the_api_refuses_to_start_without_an_encryption_key_unless_told_to() {
-    let app = TestApp::spawn_with(Options {
-        dispatcher: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let vars = without_key(app.env_vars());
     let refused = octohooks_api::build(Settings::load_from(vars.clone()).unwrap(), 1).await;
     let err = refused.err().expect("no key, no start").to_string();
@@ -67,11 +63,7 @@ async fn a_short_admin_token_is_refused() {
 
 #[tokio::test]
 async fn start_up_counts_the_secrets_still_in_plaintext() {
-    let app = TestApp::spawn_with(Options {
-        dispatcher: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::api_only()).await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
     for _ in 0..2 {
