@@ -144,17 +144,7 @@ impl From<DbError> for ApiError {
                     "a value cannot be stored (a NUL character, or a time out of range)",
                 ))
             }
-            DbError::Query(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("statement timeout")
-                    || info.message().contains("canceling statement") =>
-            {
-                Self::Unavailable(info.message().to_owned())
-            }
-            DbError::Query(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("connection") || info.message().contains("terminat") =>
-            {
-                Self::Unavailable(info.message().to_owned())
-            }
+            err if err.is_transient() => Self::Unavailable(err.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -50,7 +50,7 @@ impl Ingest {
 
 fn answer_error(err: &DbError) -> ApiError {
     match err {
-        DbError::Unavailable(cause) => ApiError::Unavailable(cause.clone()),
+        err if err.is_transient() => ApiError::Unavailable(err.to_string()),
         // The application was deleted between the lookup and the insert.
         DbError::Query(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,
@@ -141,7 +141,7 @@ async fn write_together(
                 let _ = pending.reply.send(result);
             }
         }
-        Err(err) if batch.len() > 1 && !matches!(err, DbError::Unavailable(_)) => {
+        Err(err) if batch.len() > 1 && !err.is_transient() => {
             tracing::warn!(error = %err, size = batch.len(), "batch failed; storing one by one");
             return Err(batch);
         }

@@ -50,6 +50,19 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// True when the same call may well succeed if made again a little later: no connection,
+    /// a lost or closed one, a timeout, a deadlock or serialization failure, a read-only or
+    /// shutting-down server, a full disk. The one place that decides it: the API answers 503
+    /// for these (and 500 for the rest), the ingest does not split a batch over them, and the
+    /// dispatcher requeues a job over them instead of dropping it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Migration(_) => false,
+            Self::Query(err) => query_error_is_transient(err),
+        }
+    }
+
     /// True when the failure is a unique-constraint violation (a uid or key clash).
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -59,6 +72,49 @@ impl DbError {
                 _
             ))
         )
+    }
+}
+
+/// Server messages of the transient classes that diesel-async reports without their SQLSTATE
+/// (it keeps the code of a few classes only): deadlock 40P01, query cancelled 57014 (statement
+/// timeout), admin shutdown 57P01, crash shutdown 57P02, cannot connect now 57P03, disk full
+/// 53100 and out of memory 53200, and the client's own view of a lost connection. Postgres
+/// writes them in English unless `lc_messages` is changed, which the services never do.
+const TRANSIENT_MESSAGES: &[&str] = &[
+    "deadlock detected",
+    "canceling statement due to",
+    "terminating connection",
+    "the database system is",
+    "could not extend file",
+    "no space left on device",
+    "out of memory",
+    "connection closed",
+    "connection reset",
+    "broken pipe",
+    "timed out",
+];
+
+fn query_error_is_transient(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match err {
+        Error::DatabaseError(kind, info) => match kind {
+            Kind::SerializationFailure
+            | Kind::ReadOnlyTransaction
+            | Kind::ClosedConnection
+            | Kind::UnableToSendCommand => true,
+            Kind::UniqueViolation
+            | Kind::ForeignKeyViolation
+            | Kind::NotNullViolation
+            | Kind::CheckViolation => false,
+            _ => {
+                let message = info.message().to_ascii_lowercase();
+                TRANSIENT_MESSAGES
+                    .iter()
+                    .any(|transient| message.contains(transient))
+            }
+        },
+        Error::BrokenTransactionManager => true,
+        _ => false,
     }
 }
 
@@ -111,5 +167,77 @@ impl IdOrUid {
             },
             Err(_) => Self::Uid(segment.to_owned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DbError;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+
+    fn database(kind: Kind, message: &str) -> DbError {
+        DbError::Query(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn each_transient_class_is_transient() {
+        for (kind, message) in [
+            (Kind::SerializationFailure, "could not serialize access"),
+            (
+                Kind::ReadOnlyTransaction,
+                "cannot execute INSERT in a read-only transaction",
+            ),
+            (
+                Kind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            (Kind::UnableToSendCommand, "could not send"),
+            (Kind::Unknown, "deadlock detected"),
+            (
+                Kind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            (
+                Kind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (Kind::Unknown, "the database system is shutting down"),
+            (Kind::Unknown, "the database system is starting up"),
+            (
+                Kind::Unknown,
+                "could not extend file \"base/1/2\": No space left on device",
+            ),
+            (Kind::Unknown, "out of memory"),
+            (Kind::Unknown, "connection closed"),
+        ] {
+            assert!(database(kind, message).is_transient(), "{kind:?} {message}");
+        }
+        assert!(DbError::Unavailable("pool timed out".into()).is_transient());
+        assert!(DbError::Query(Error::BrokenTransactionManager).is_transient());
+    }
+
+    #[test]
+    fn refusals_that_would_fail_again_are_not() {
+        for (kind, message) in [
+            (
+                Kind::UniqueViolation,
+                "duplicate key value violates unique constraint",
+            ),
+            (Kind::ForeignKeyViolation, "violates foreign key constraint"),
+            (Kind::NotNullViolation, "null value in column"),
+            (Kind::CheckViolation, "violates check constraint"),
+            (
+                Kind::Unknown,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ),
+            (Kind::Unknown, "syntax error at or near"),
+        ] {
+            assert!(
+                !database(kind, message).is_transient(),
+                "{kind:?} {message}"
+            );
+        }
+        assert!(!DbError::Query(Error::NotFound).is_transient());
+        assert!(!DbError::Migration("bad".into()).is_transient());
     }
 }

@@ -60,16 +60,12 @@ impl Deliverer {
     pub async fn run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Disposition {
         match self.try_run(job, traceparent).await {
             Ok(()) => Disposition::Ack,
-            Err(err @ DbError::Unavailable(_)) => {
+            Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
                     "could not read or record a delivery; it will run again");
                 Disposition::Requeue
             }
-            Err(DbError::Query(diesel::result::Error::DatabaseError(kind, info)))
-                if !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection)
-                    && !info.message().contains("timeout")
-                    && !info.message().contains("terminat") =>
-            {
+            Err(DbError::Query(diesel::result::Error::DatabaseError(_, info))) => {
                 // A permanent refusal would fail the same way on every run: do not loop.
                 tracing::error!(error = %info.message(), message_id = %job.message_id,
                     endpoint_id = %job.endpoint_id, "dropping a job whose outcome cannot be recorded");
