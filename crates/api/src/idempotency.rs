@@ -3,9 +3,8 @@
 //! scope) and key and replayed for later requests with the same key, path and body (the body's
 //! SHA-256; another path or body with the key answers 409 `idempotency_key_reused`). Concurrent
 //! requests with one key wait for the first to finish and replay it; if it takes too long they
-//! get 409. Failed
-//! requests free the key, so a client can retry them for real. Responses that carry a secret
-//! (new API keys) are stored sealed with the secret encryption key.
+//! get 409. Failed requests free the key, so a client can retry them for real. Responses that
+//! carry a secret (new API keys) are stored sealed with the secret encryption key.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -146,9 +145,9 @@ where
     let request = FirstUse {
         request_path: req.path().to_owned(),
         fingerprint: Some(
-            req.extensions()
-                .get::<BodyFingerprint>()
-                .map_or_else(|| fingerprint(&[]), |body| body.0.clone()),
+            req.extensions_mut()
+                .remove::<BodyFingerprint>()
+                .map_or_else(|| fingerprint(&[]), |body| body.0),
         ),
     };
     let started = Instant::now();

@@ -13,7 +13,7 @@
 //!   of distinct made-up keys holds that many database connections, not the whole pool, and
 //!   waits beyond [`KEY_LOAD_WAIT`] are answered as busy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,7 @@ pub enum KeyLookup {
 #[derive(Default)]
 struct Maps {
     keys: HashMap<Vec<u8>, Uuid>,
-    unknown_keys: HashMap<Vec<u8>, ()>,
+    unknown_keys: HashSet<Vec<u8>>,
     apps: HashMap<(Uuid, String), Uuid>,
     /// Per application: portal tokens issued before this (epoch ms) are revoked.
     portal_revoked_before: HashMap<Uuid, i64>,
@@ -119,7 +119,7 @@ impl Lookups {
     where
         F: Future<Output = Result<Option<Uuid>, E>>,
     {
-        if self.live.load(Ordering::SeqCst) && self.lock().unknown_keys.contains_key(key_hash) {
+        if self.live.load(Ordering::SeqCst) && self.lock().unknown_keys.contains(key_hash) {
             self.count("unknown_hit");
             return Ok(KeyLookup::Unknown);
         }
@@ -150,7 +150,10 @@ impl Lookups {
             if self.live.load(Ordering::SeqCst)
                 && self.generation.load(Ordering::SeqCst) == started_in
             {
-                insert_bounded(&mut maps.unknown_keys, key_hash.to_vec(), ());
+                if maps.unknown_keys.len() >= CAPACITY {
+                    maps.unknown_keys.clear();
+                }
+                maps.unknown_keys.insert(key_hash.to_vec());
             }
             return Ok(KeyLookup::Unknown);
         };

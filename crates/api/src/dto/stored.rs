@@ -73,52 +73,41 @@ pub enum HealthStatus {
 mod tests {
     use super::*;
 
+    /// Each state's wire spelling beside its stored one.
+    fn spellings<D: Copy, W: Serialize + From<D>>(
+        states: &[D],
+        stored: fn(D) -> &'static str,
+    ) -> Vec<(String, &'static str)> {
+        states
+            .iter()
+            .map(|state| {
+                let wire = serde_json::to_value(W::from(*state)).unwrap();
+                (wire.as_str().unwrap().to_owned(), stored(*state))
+            })
+            .collect()
+    }
+
     /// The wire spelling, the stored spelling and the OpenAPI document's values agree.
     #[test]
     fn stored_enums_serialize_as_stored_and_as_documented() {
+        use status::{AttemptStatus as A, DestinationStatus as D};
         let document = crate::openapi::document();
         let schemas: serde_json::Value = serde_json::from_str(&document).unwrap();
-        let wire = |value: serde_json::Value| value.as_str().unwrap().to_owned();
-        let cases: [(&str, Vec<(String, &str)>); 3] = [
+        let cases = [
             (
                 "AttemptStatus",
-                [
-                    status::AttemptStatus::Success,
-                    status::AttemptStatus::Failed,
-                ]
-                .map(|s| {
-                    (
-                        wire(serde_json::to_value(AttemptStatus::from(s)).unwrap()),
-                        s.as_str(),
-                    )
-                })
-                .to_vec(),
+                spellings::<_, AttemptStatus>(&[A::Success, A::Failed], A::as_str),
             ),
             (
                 "TriggerType",
-                [job::TriggerType::Scheduled, job::TriggerType::Manual]
-                    .map(|s| {
-                        (
-                            wire(serde_json::to_value(TriggerType::from(s)).unwrap()),
-                            s.as_str(),
-                        )
-                    })
-                    .to_vec(),
+                spellings::<_, TriggerType>(
+                    &[job::TriggerType::Scheduled, job::TriggerType::Manual],
+                    job::TriggerType::as_str,
+                ),
             ),
             (
                 "DestinationStatus",
-                [
-                    status::DestinationStatus::Pending,
-                    status::DestinationStatus::Success,
-                    status::DestinationStatus::Failed,
-                ]
-                .map(|s| {
-                    (
-                        wire(serde_json::to_value(DestinationStatus::from(s)).unwrap()),
-                        s.as_str(),
-                    )
-                })
-                .to_vec(),
+                spellings::<_, DestinationStatus>(&[D::Pending, D::Success, D::Failed], D::as_str),
             ),
         ];
         for (name, pairs) in cases {
