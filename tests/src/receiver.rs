@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct Received {
     pub headers: HashMap<String, String>,
     /// Body bytes exactly as received.
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -38,6 +41,9 @@ struct Script {
 struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
+    /// Requests being answered now, and the most there ever were at once.
+    answering: Arc<AtomicUsize>,
+    most_at_once: Arc<AtomicUsize>,
 }
 
 /// A running receiver.
@@ -110,6 +116,11 @@ impl Receiver {
             .push((name.into(), value.into()));
     }
 
+    /// The most requests this receiver was answering at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.shared.most_at_once.load(Ordering::SeqCst)
+    }
+
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().expect("lock").clone()
@@ -150,7 +161,12 @@ async fn record(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
         path: req.path().to_owned(),
         headers,
         body: body.to_vec(),
+        at: std::time::Instant::now(),
     });
+    let now_answering = state.answering.fetch_add(1, Ordering::SeqCst) + 1;
+    state
+        .most_at_once
+        .fetch_max(now_answering, Ordering::SeqCst);
     let (status, delay, extra) = {
         let mut script = state.script.lock().expect("lock");
         let status = script
@@ -163,6 +179,7 @@ async fn record(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
+    state.answering.fetch_sub(1, Ordering::SeqCst);
     let mut response =
         HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"));
     for (name, value) in extra {

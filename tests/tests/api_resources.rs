@@ -155,6 +155,7 @@ async fn endpoint_lifecycle_defaults_and_secret() {
             "headers",
             "id",
             "name",
+            "rateLimit",
             "secrets",
             "uid",
             "updated",

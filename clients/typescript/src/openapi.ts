@@ -597,6 +597,12 @@ export interface components {
             } | null;
             /** @description Display name. */
             name?: string | null;
+            /**
+             * Format: int64
+             * @description Messages per second this endpoint may receive (1 to 65535); none when absent. Enforced
+             *     across all dispatchers; messages over it wait, none is dropped.
+             */
+            rateLimit?: number | null;
             /** @description Signing secret (`whsec_…`); generated when absent. */
             secret?: string | null;
             /** @description Alternative to `secret`: its first element becomes the signing secret. */
@@ -634,6 +640,11 @@ export interface components {
             id: string;
             /** @description Display name. */
             name: string;
+            /**
+             * Format: int32
+             * @description Messages per second this endpoint may receive; `null`: no limit.
+             */
+            rateLimit: number | null;
             /** @description Never filled; see `GET …/secret`. */
             secrets: string[];
             /** @description Your identifier, if set. */
@@ -662,6 +673,11 @@ export interface components {
             } | null;
             /** @description New name. */
             name?: string | null;
+            /**
+             * Format: int64
+             * @description New rate limit in messages per second; `null` removes it, absent keeps it.
+             */
+            rateLimit?: number | null;
             /**
              * @description Accepted for symmetry with responses and ignored: rotate secrets through
              *     `…/secret/rotate`.

@@ -81,8 +81,10 @@ describe("endpoint", () => {
       eventTypes: ["user.created"],
       channels: ["eu"],
       headers: { "X-Team": "billing" },
+      rateLimit: 50,
     });
     assert.equal(created.url, "http://127.0.0.1:9/hooks");
+    assert.equal(created.rateLimit, 50);
     assert.deepEqual(created.eventTypes, ["user.created"]);
     assert.deepEqual(created.channels, ["eu"]);
     assert.deepEqual(created.headers, { "x-team": "billing" }, "header names in lower case");
@@ -97,6 +99,12 @@ describe("endpoint", () => {
     assert.equal(updated.url, "http://127.0.0.1:9/v2");
     assert.equal(updated.enabled, false);
     assert.equal(updated.name, "Main", "fields left out keep their value");
+    assert.equal(updated.rateLimit, 50, "a rate limit left out is kept");
+    const unlimited = await octohooks.endpoint.update(appId, "main", {
+      url: "http://127.0.0.1:9/v2",
+      rateLimit: null,
+    });
+    assert.equal(unlimited.rateLimit, null, "null removes the rate limit");
 
     const page = await octohooks.endpoint.list(appId);
     assert.deepEqual(

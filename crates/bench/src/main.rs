@@ -2,6 +2,7 @@
 //! and RabbitMQ; prints a table and writes `bench-results.json`. `--quick` shortens every
 //! phase (for a smoke run; the published figures come from a full run).
 
+mod blackhole;
 mod cpu;
 mod load;
 mod phases;
@@ -295,6 +296,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("isolation") {
         rows.extend(phases::isolation(&bench).await?);
+        // Last: the hanging endpoints' jobs keep waiting and retrying after it.
+        let length = Duration::from_secs(if quick { 6 } else { 20 });
+        rows.extend(blackhole::isolation(&bench, length).await?);
     }
 
     let (_, api_peak) = services::rss_mib(&api_process);

@@ -38,6 +38,9 @@ pub struct JobContext {
     /// Since when the endpoint has failed every delivery, if it is in such a run.
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub failing_since: Option<DateTime<Utc>>,
+    /// Messages per second the endpoint may receive, if limited.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub rate_limit: Option<i32>,
     /// Destination status, `None` when no destination row exists.
     #[diesel(sql_type = Nullable<Text>)]
     pub status: Option<String>,
@@ -113,7 +116,7 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
 /// did, reading millions of index entries per second.
 const JOB_CONTEXTS: &str = "\
 SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
-  e.failing_since, d.status, d.scheduled_attempts, \
+  e.failing_since, e.rate_limit, d.status, d.scheduled_attempts, \
   ARRAY(SELECT s.secret FROM endpoint_secrets s \
         WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
         ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \

@@ -95,6 +95,8 @@ pub struct EndpointChanges {
     pub updated: DateTime<Utc>,
     /// Cleared when the endpoint is enabled again, so the failure clock starts afresh.
     pub failing_since: Option<DateTime<Utc>>,
+    /// Messages per second, or no limit.
+    pub rate_limit: Option<i32>,
 }
 
 /// Replaces an endpoint's fields.

@@ -10,12 +10,14 @@
 //! - [`schema`], [`models`]: tables and row types.
 //! - one module per resource: [`environments`], [`applications`], [`endpoints`],
 //!   [`event_types`], [`messages`], [`deliveries`], [`outbox`], [`idempotency`].
+//! - [`fairness`]: limits per endpoint that all dispatchers share.
 
 pub mod applications;
 pub mod deliveries;
 pub mod endpoints;
 pub mod environments;
 pub mod event_types;
+pub mod fairness;
 pub mod idempotency;
 pub mod invalidation;
 pub mod messages;

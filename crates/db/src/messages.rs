@@ -81,6 +81,7 @@ pub async fn accept_batch(
                 trigger_type: octohooks_domain::job::TriggerType::Scheduled,
                 traceparent: row.traceparent,
                 claimed_until: Some(claimed_until),
+                deferrals: 0,
             });
         }
     }

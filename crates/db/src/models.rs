@@ -86,6 +86,8 @@ pub struct Endpoint {
     pub updated: DateTime<Utc>,
     /// Start of the current run of failed deliveries, if one is going on.
     pub failing_since: Option<DateTime<Utc>>,
+    /// Messages per second this endpoint may receive, across all dispatchers.
+    pub rate_limit: Option<i32>,
 }
 
 /// A signing secret of an endpoint.
@@ -213,6 +215,8 @@ pub struct OutboxJob {
     /// End of the claim under which the holder publishes it, to the microsecond as stored: a
     /// release names it, so that it never clears a claim another relay took meanwhile.
     pub claimed_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Times the job was put back to wait for its endpoint's turn.
+    pub deferrals: i32,
 }
 
 /// An outbox row's trigger, read leniently: a name this version does not know (written by a

@@ -19,7 +19,8 @@ pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
            SELECT id FROM outbox \
            WHERE greatest(due, claimed_until) <= now() \
            ORDER BY greatest(due, claimed_until) LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent, claimed_until",
+         RETURNING id, message_id, endpoint_id, attempt, trigger_type, traceparent, claimed_until, \
+           deferrals",
         )
         .bind::<BigInt, _>(batch)
         .bind::<Integer, _>(claim_secs),

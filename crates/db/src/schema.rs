@@ -48,6 +48,7 @@ diesel::table! {
         created -> Timestamptz,
         updated -> Timestamptz,
         failing_since -> Nullable<Timestamptz>,
+        rate_limit -> Nullable<Int4>,
     }
 }
 
@@ -122,6 +123,7 @@ diesel::table! {
         due -> Timestamptz,
         claimed_until -> Nullable<Timestamptz>,
         traceparent -> Nullable<Text>,
+        deferrals -> Int4,
     }
 }
 

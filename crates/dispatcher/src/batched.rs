@@ -1,11 +1,12 @@
-//! The dispatcher's two database steps per job, grouped across concurrent jobs: reading what an
-//! attempt needs and recording its outcome. One statement per delivery made Postgres the
+//! The dispatcher's database steps per job, grouped across concurrent jobs: reading what an
+//! attempt needs, recording its outcome, and putting back a job that waits for its turn. One statement per delivery made Postgres the
 //! bottleneck; now each statement serves every job that was waiting for it, and each job still
 //! gets its own answer before it is acknowledged.
 
 use std::collections::HashSet;
 
 use octohooks_db::deliveries::{self, JobContext, JobKey, ScheduledRecord};
+use octohooks_db::fairness::{self, Deferral};
 use octohooks_db::{pool, DbError, DbPool};
 use octohooks_platform::batch::{Batcher, Limits, Pending};
 use uuid::Uuid;
@@ -76,6 +77,47 @@ impl Recorder {
     /// Records one scheduled attempt; `Ok(false)` when another run of the same job already did.
     pub async fn record(&self, record: ScheduledRecord) -> Answer<bool> {
         self.0.call(record).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+/// Puts jobs back in the outbox to wait for their endpoint's turn, many per statement.
+#[derive(Clone)]
+pub struct Deferrer(Batcher<Deferral, Answer<()>>);
+
+impl Deferrer {
+    /// Starts the workers.
+    pub fn start(db: DbPool) -> Self {
+        Self(Batcher::start(LIMITS, move |batch| {
+            defer(db.clone(), batch)
+        }))
+    }
+
+    /// Stores one waiting job; once this returns, its broker message may be acknowledged.
+    pub async fn defer(&self, job: Deferral) -> Answer<()> {
+        self.0.call(job).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+async fn defer(db: DbPool, batch: Vec<Pending<Deferral, Answer<()>>>) {
+    let jobs: Vec<&Deferral> = batch.iter().map(|pending| &pending.item).collect();
+    let outcome = match pool::connection(&db).await {
+        Ok(mut conn) => fairness::defer(&mut conn, &jobs).await,
+        Err(err) => Err(err),
+    };
+    drop(jobs);
+    match outcome {
+        Ok(()) => {
+            for pending in batch {
+                let _ = pending.reply.send(Ok(()));
+            }
+        }
+        Err(err) => {
+            if let Some(batch) = answer_failure(batch, err) {
+                for pending in batch {
+                    Box::pin(defer(db.clone(), vec![pending])).await;
+                }
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use hyper::header::HeaderMap;
 use octohooks_db::deliveries::{self, JobContext, JobKey, ScheduledOutcome, ScheduledRecord};
+use octohooks_db::fairness::Deferral;
 use octohooks_db::models::Attempt;
 use octohooks_db::{pool, DbError, DbPool};
 use octohooks_domain::job::{DeliveryJob, TriggerType};
@@ -17,7 +18,8 @@ use octohooks_platform::metrics::{Metrics, Stage};
 use rand::Rng;
 use std::sync::Arc;
 
-use crate::batched::{ContextReader, Recorder};
+use crate::batched::{ContextReader, Deferrer, Recorder};
+use crate::fairness::{Admission, Fairness, WaitReason};
 use crate::http::{put_header, Exchange, WebhookClient};
 
 /// The `user-agent` of every delivery.
@@ -53,6 +55,10 @@ pub struct Deliverer {
     pub contexts: ContextReader,
     /// Records scheduled attempts, many per commit.
     pub recorder: Recorder,
+    /// The limits per endpoint that all dispatchers share.
+    pub fairness: Fairness,
+    /// Puts back jobs that wait for their endpoint's turn.
+    pub deferrer: Deferrer,
 }
 
 impl Deliverer {
@@ -83,6 +89,11 @@ impl Deliverer {
         let received = (std::time::Instant::now(), Utc::now());
         // Only first attempts count in the stage histograms: a retry waited on purpose.
         let first_attempt = job.trigger == TriggerType::Scheduled && job.attempt == 0;
+        if let Some(Admission::Wait { delay, reason }) =
+            self.fairness.known_full(job.endpoint_id, job.deferrals)
+        {
+            return self.defer(job, traceparent, delay, reason).await;
+        }
         let context = {
             let key = JobKey {
                 message_id: job.message_id,
@@ -113,6 +124,21 @@ impl Deliverer {
             }
             context
         };
+        let slot = match self
+            .fairness
+            .admit(
+                job.endpoint_id,
+                context.failing_since.is_some(),
+                context.rate_limit,
+                job.deferrals,
+            )
+            .await?
+        {
+            Admission::Go(slot) => slot,
+            Admission::Wait { delay, reason } => {
+                return self.defer(job, traceparent, delay, reason).await;
+            }
+        };
         if first_attempt {
             let queued = (received.1 - context.accepted).to_std().unwrap_or_default();
             self.metrics.observe_stage(Stage::Queued, queued);
@@ -121,6 +147,7 @@ impl Deliverer {
         }
         self.metrics.attempts_in_flight.inc();
         let exchange = self.send(job, &context).await;
+        drop(slot);
         self.metrics.attempts_in_flight.dec();
         let success = (200..300).contains(&exchange.status);
         if first_attempt {
@@ -210,6 +237,33 @@ impl Deliverer {
                 tracing::warn!(endpoint_id = %job.endpoint_id, "endpoint disabled after failing");
             }
         }
+        Ok(())
+    }
+
+    /// Puts the job back in the outbox, due after `delay`: the same attempt, not a new one.
+    async fn defer(
+        &self,
+        job: &DeliveryJob,
+        traceparent: Option<&str>,
+        delay: Duration,
+        reason: WaitReason,
+    ) -> Result<(), DbError> {
+        let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+        self.deferrer
+            .defer(Deferral {
+                message_id: job.message_id,
+                endpoint_id: job.endpoint_id,
+                attempt: i32::try_from(job.attempt).unwrap_or(i32::MAX),
+                trigger: job.trigger,
+                due: Utc::now() + delay,
+                traceparent: traceparent.map(str::to_owned),
+                deferrals: i32::try_from(job.deferrals.saturating_add(1)).unwrap_or(i32::MAX),
+            })
+            .await?;
+        self.metrics
+            .deliveries_deferred
+            .with_label_values(&[reason.as_str()])
+            .inc();
         Ok(())
     }
 

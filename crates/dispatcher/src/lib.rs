@@ -6,11 +6,13 @@
 //! - [`build`] starts the consumer, the relay and the health server; tests call it directly.
 //! - [`consumer`]: the queue side (acks, prefetch, reconnection, drain).
 //! - [`deliver`]: one job from context to recorded attempt.
+//! - [`fairness`]: the limits per endpoint that keep one endpoint from slowing the others.
 //! - [`http`]: the outgoing client with the SSRF guard.
 
 pub mod batched;
 pub mod consumer;
 pub mod deliver;
+pub mod fairness;
 pub mod http;
 
 use std::net::{SocketAddr, TcpListener};
@@ -24,9 +26,10 @@ use octohooks_platform::{relay, Settings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::batched::{ContextReader, Recorder};
+use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::consumer::ConsumerConfig;
 use crate::deliver::Deliverer;
+use crate::fairness::{Fairness, FairnessConfig};
 use crate::http::WebhookClient;
 
 /// A started dispatcher.
@@ -64,6 +67,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     );
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
     let metrics = Arc::new(octohooks_platform::metrics::Metrics::new()?);
+    let fairness = Fairness::new(
+        db.clone(),
+        FairnessConfig {
+            max_in_flight: settings.endpoint_max_in_flight,
+            failing_slots: usize::from(settings.dispatcher_concurrency / 4).max(1),
+        },
+    );
+    tokio::spawn(fairness.clone().run_renewals(background.clone()));
     let deliverer = Deliverer {
         metrics: metrics.clone(),
         db: db.clone(),
@@ -76,6 +87,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         sealer: settings.sealer.clone(),
         contexts: ContextReader::start(db.clone()),
         recorder: Recorder::start(db.clone()),
+        fairness,
+        deferrer: Deferrer::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn({

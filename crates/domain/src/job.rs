@@ -38,6 +38,24 @@ pub struct DeliveryJob {
     pub attempt: u32,
     /// Scheduled or manual.
     pub trigger: TriggerType,
+    /// Times the job was put back to wait for its endpoint's turn (absent: 0). Such a job goes
+    /// to the retry queue and waits longer each time. Added within version 1: a reader that
+    /// does not know the field ignores it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferrals: u32,
+}
+
+impl DeliveryJob {
+    /// Whether the job belongs in the retry queue: a retry, or a job that waited its turn, so
+    /// that neither queues ahead of anyone's first attempt.
+    pub fn goes_to_retry_queue(&self) -> bool {
+        self.deferrals > 0 || (self.attempt > 0 && self.trigger == TriggerType::Scheduled)
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -53,6 +71,7 @@ mod tests {
             endpoint_id: Uuid::nil(),
             attempt: 2,
             trigger: TriggerType::Manual,
+            deferrals: 0,
         };
         let text = serde_json::to_string(&job).unwrap();
         assert_eq!(
@@ -60,5 +79,15 @@ mod tests {
             r#"{"v":1,"jobId":7,"messageId":"00000000-0000-0000-0000-000000000000","endpointId":"00000000-0000-0000-0000-000000000000","attempt":2,"trigger":"manual"}"#
         );
         assert_eq!(serde_json::from_str::<DeliveryJob>(&text).unwrap(), job);
+        let waited = DeliveryJob {
+            deferrals: 3,
+            ..job
+        };
+        let text = serde_json::to_string(&waited).unwrap();
+        assert!(
+            text.ends_with(r#""trigger":"manual","deferrals":3}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<DeliveryJob>(&text).unwrap(), waited);
     }
 }

@@ -157,6 +157,20 @@ pub fn parse_description(field: &str, value: &str) -> Result<String, ValidationE
     Ok(value.to_owned())
 }
 
+/// Highest `rateLimit` an endpoint may have, in messages per second.
+pub const MAX_RATE_LIMIT: i64 = 65_535;
+
+/// An endpoint's `rateLimit`: messages per second, from 1 to [`MAX_RATE_LIMIT`].
+pub fn parse_rate_limit(field: &str, value: i64) -> Result<i32, ValidationError> {
+    if !(1..=MAX_RATE_LIMIT).contains(&value) {
+        return Err(ValidationError::new(
+            field,
+            format!("must be between 1 and {MAX_RATE_LIMIT} messages per second"),
+        ));
+    }
+    i32::try_from(value).map_err(|_| ValidationError::new(field, "is out of range"))
+}
+
 /// An absolute `http` or `https` URL with a host and no credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointUrl(String);

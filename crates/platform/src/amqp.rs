@@ -219,8 +219,7 @@ impl AmqpLink {
                 );
                 properties = properties.with_headers(headers);
             }
-            let retry = outgoing.job.attempt > 0
-                && outgoing.job.trigger == octohooks_domain::job::TriggerType::Scheduled;
+            let retry = outgoing.job.goes_to_retry_queue();
             let confirm = channel
                 .basic_publish(
                     "",

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub retries_scheduled: IntCounter,
     /// Deliveries given up after the last attempt.
     pub deliveries_exhausted: IntCounter,
+    /// Jobs put back to wait for their endpoint's turn, by reason (fairness).
+    pub deliveries_deferred: IntCounterVec,
     /// Time from acceptance of a message to its successful delivery.
     pub delivery_latency: Histogram,
     /// Duration of one HTTP attempt.
@@ -138,6 +140,13 @@ impl Metrics {
             "deliveries_exhausted_total",
             "Deliveries failed for good after the last attempt",
         )?;
+        let deliveries_deferred = IntCounterVec::new(
+            Opts::new(
+                "deliveries_deferred_total",
+                "Jobs put back to wait for their endpoint's turn, by reason",
+            ),
+            &["reason"],
+        )?;
         let delivery_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "delivery_latency_seconds",
@@ -187,6 +196,7 @@ impl Metrics {
         registry.register(Box::new(attempts.clone()))?;
         registry.register(Box::new(retries_scheduled.clone()))?;
         registry.register(Box::new(deliveries_exhausted.clone()))?;
+        registry.register(Box::new(deliveries_deferred.clone()))?;
         registry.register(Box::new(delivery_latency.clone()))?;
         registry.register(Box::new(attempt_duration.clone()))?;
         registry.register(Box::new(attempts_in_flight.clone()))?;
@@ -201,6 +211,7 @@ impl Metrics {
             attempts,
             retries_scheduled,
             deliveries_exhausted,
+            deliveries_deferred,
             delivery_latency,
             attempt_duration,
             attempts_in_flight,

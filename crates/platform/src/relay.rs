@@ -43,6 +43,7 @@ pub fn to_job(row: &OutboxJob) -> Outgoing {
             endpoint_id: row.endpoint_id,
             attempt: u32::try_from(row.attempt).unwrap_or(0),
             trigger: row.trigger_type,
+            deferrals: u32::try_from(row.deferrals).unwrap_or(0),
         },
         traceparent: traceparent.or_else(|| row.traceparent.clone()),
     }

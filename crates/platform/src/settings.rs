@@ -49,6 +49,7 @@ struct RawSettings {
     db_pool_size: usize,
     statement_timeout: String,
     dispatcher_concurrency: u16,
+    endpoint_max_in_flight: u32,
     dispatcher_worker_threads: usize,
     log_format: String,
     otlp_endpoint: String,
@@ -92,6 +93,8 @@ pub struct Settings {
     pub statement_timeout: Duration,
     /// Concurrent deliveries per dispatcher.
     pub dispatcher_concurrency: u16,
+    /// Attempts one endpoint may have running at once, across all dispatchers.
+    pub endpoint_max_in_flight: u32,
     /// Threads of the dispatcher's runtime: 1 runs it on one thread, 0 one per core.
     pub dispatcher_worker_threads: usize,
     /// `auto`, `json` or `text`.
@@ -193,6 +196,12 @@ impl Settings {
                 "must be at least 1".into(),
             ));
         }
+        if raw.endpoint_max_in_flight == 0 {
+            return Err(invalid(
+                "endpoint_max_in_flight",
+                "must be at least 1".into(),
+            ));
+        }
         if !raw.admin_token.is_empty() && raw.admin_token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
             return Err(invalid(
                 "admin_token",
@@ -246,6 +255,7 @@ impl Settings {
             queue_name: raw.queue_name,
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
+            endpoint_max_in_flight: raw.endpoint_max_in_flight,
             dispatcher_worker_threads: raw.dispatcher_worker_threads,
             log_format: raw.log_format,
             otlp_endpoint: Some(raw.otlp_endpoint).filter(|url| !url.trim().is_empty()),

@@ -16,6 +16,16 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// For a field of a `PUT` that may be left out (keep), set, or `null` (clear): `None` when
+/// absent, `Some(None)` for `null`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
@@ -92,6 +102,10 @@ pub struct EndpointIn {
     /// Alternative to `secret`: its first element becomes the signing secret.
     #[serde(default)]
     pub secrets: Option<Vec<String>>,
+    /// Messages per second this endpoint may receive (1 to 65535); none when absent. Enforced
+    /// across all dispatchers; messages over it wait, none is dropped.
+    #[serde(default)]
+    pub rate_limit: Option<i64>,
 }
 
 /// `PUT /api/v1/applications/{app}/endpoints/{endpoint}`: fields left out keep their value.
@@ -125,6 +139,10 @@ pub struct EndpointUpdate {
     /// `…/secret/rotate`.
     #[serde(default)]
     pub secrets: Option<Vec<String>>,
+    /// New rate limit in messages per second; `null` removes it, absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, nullable)]
+    pub rate_limit: Option<Option<i64>>,
 }
 
 /// An endpoint. `secrets` is always empty: secrets are read through `…/secret`.
@@ -153,6 +171,9 @@ pub struct EndpointOut {
     /// Why the endpoint was disabled automatically, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Messages per second this endpoint may receive; `null`: no limit.
+    #[schema(required = true)]
+    pub rate_limit: Option<i32>,
     /// Identifier.
     pub id: Uuid,
     /// Creation time (epoch ms).
@@ -174,6 +195,7 @@ impl From<models::Endpoint> for EndpointOut {
             description: row.description,
             headers: serde_json::from_value(row.headers).unwrap_or_default(),
             disabled_reason: row.disabled_reason,
+            rate_limit: row.rate_limit,
             id: row.id,
             created: millis(row.created),
             updated: millis(row.updated),

@@ -9,7 +9,8 @@ use octohooks_db::endpoints::{self as store, EndpointChanges};
 use octohooks_db::{models, pool, Page};
 use octohooks_domain::signing::EndpointSecret;
 use octohooks_domain::validate::{
-    parse_description, parse_headers, parse_name_list, DisplayName, EndpointUrl, Uid,
+    parse_description, parse_headers, parse_name_list, parse_rate_limit, DisplayName, EndpointUrl,
+    Uid,
 };
 
 use super::{conflict_as, find_app, find_endpoint};
@@ -101,6 +102,10 @@ fn parse_new_endpoint(body: &EndpointIn) -> Result<(models::Endpoint, EndpointSe
         created: now,
         updated: now,
         failing_since: None,
+        rate_limit: body
+            .rate_limit
+            .map(|limit| parse_rate_limit("rateLimit", limit))
+            .transpose()?,
     };
     Ok((endpoint, secret))
 }
@@ -146,6 +151,12 @@ fn parse_changes(
         headers: match &body.headers {
             Some(headers) => headers_json(&parse_headers("headers", headers)?),
             None => current.headers,
+        },
+        rate_limit: match body.rate_limit {
+            Some(limit) => limit
+                .map(|limit| parse_rate_limit("rateLimit", limit))
+                .transpose()?,
+            None => current.rate_limit,
         },
         updated: Utc::now(),
     })

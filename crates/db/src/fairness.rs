@@ -1,0 +1,171 @@
+//! Shared limits per endpoint across dispatcher replicas: the delivery slots each dispatcher
+//! holds (a concurrency cap), the token buckets of rate-limited endpoints, and jobs put back in
+//! the outbox to wait for their turn. The rules live in `proto-docs/fairness.md`; the SQL
+//! functions in the migration `endpoint_fairness`.
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use octohooks_domain::job::TriggerType;
+use uuid::Uuid;
+
+use crate::prepared::prepared;
+use crate::{Conn, DbResult};
+
+/// Sets `holder`'s grant of `endpoint` to as many of `wanted` slots as `cap` leaves beside the
+/// other holders' live grants, never fewer than `keep`; returns the grant. The grant lapses
+/// after `ttl_ms` unless renewed.
+pub async fn grant_slots(
+    conn: &mut Conn,
+    endpoint: Uuid,
+    holder: Uuid,
+    wanted: u32,
+    keep: u32,
+    cap: u32,
+    ttl_ms: u32,
+) -> DbResult<u32> {
+    #[derive(QueryableByName)]
+    struct Granted {
+        #[diesel(sql_type = Integer)]
+        granted: i32,
+    }
+    let as_int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let row: Granted = prepared(
+        diesel::sql_query("SELECT octohooks_grant_slots($1, $2, $3, $4, $5, $6) AS granted")
+            .bind::<SqlUuid, _>(endpoint)
+            .bind::<SqlUuid, _>(holder)
+            .bind::<Integer, _>(as_int(wanted))
+            .bind::<Integer, _>(as_int(keep))
+            .bind::<Integer, _>(as_int(cap))
+            .bind::<Integer, _>(as_int(ttl_ms)),
+    )
+    .get_result(conn)
+    .await?;
+    Ok(u32::try_from(row.granted).unwrap_or(0))
+}
+
+/// Renews `holder`'s grants in one statement: each endpoint's grant becomes its new size (never
+/// above what it was), a size of 0 gives the grant back. Returns the endpoints whose grant was
+/// still there to renew; the others had lapsed. Grants of any holder that lapsed long ago are
+/// swept on the way.
+pub async fn renew_grants(
+    conn: &mut Conn,
+    holder: Uuid,
+    endpoints: &[Uuid],
+    slots: &[i32],
+    ttl_ms: u32,
+) -> DbResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Renewed {
+        #[diesel(sql_type = SqlUuid)]
+        endpoint_id: Uuid,
+    }
+    let rows: Vec<Renewed> = prepared(
+        diesel::sql_query(
+            "WITH v AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS v(endpoint_id, slots)), \
+             gone AS (DELETE FROM endpoint_slot_grants g USING v \
+               WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots = 0), \
+             swept AS (DELETE FROM endpoint_slot_grants \
+               WHERE expires < now() - interval '10 minutes'), \
+             kept AS (UPDATE endpoint_slot_grants g \
+               SET slots = least(g.slots, v.slots), \
+                 expires = now() + $4 * interval '1 millisecond' \
+               FROM v WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots > 0 \
+                 AND g.expires >= now() \
+               RETURNING g.endpoint_id) \
+             SELECT endpoint_id FROM kept",
+        )
+        .bind::<SqlUuid, _>(holder)
+        .bind::<Array<SqlUuid>, _>(endpoints)
+        .bind::<Array<Integer>, _>(slots)
+        .bind::<Integer, _>(i32::try_from(ttl_ms).unwrap_or(i32::MAX)),
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.endpoint_id).collect())
+}
+
+/// Gives back every grant of `holder` (a dispatcher that drained).
+pub async fn release_grants(conn: &mut Conn, holder: Uuid) -> DbResult<usize> {
+    Ok(prepared(
+        diesel::sql_query("DELETE FROM endpoint_slot_grants WHERE holder = $1")
+            .bind::<SqlUuid, _>(holder),
+    )
+    .execute(conn)
+    .await?)
+}
+
+/// Takes one token from `endpoint`'s bucket at `rate` per second: `None` when taken, otherwise
+/// how long until the next one.
+pub async fn take_token(
+    conn: &mut Conn,
+    endpoint: Uuid,
+    rate: i32,
+) -> DbResult<Option<std::time::Duration>> {
+    #[derive(QueryableByName)]
+    struct Wait {
+        #[diesel(sql_type = Double)]
+        wait: f64,
+    }
+    let row: Wait = prepared(
+        diesel::sql_query("SELECT octohooks_take_token($1, $2) AS wait")
+            .bind::<SqlUuid, _>(endpoint)
+            .bind::<Integer, _>(rate),
+    )
+    .get_result(conn)
+    .await?;
+    Ok((row.wait > 0.0).then(|| std::time::Duration::from_secs_f64(row.wait.min(3600.0))))
+}
+
+/// A job that waits for its endpoint's turn: the same attempt, queued again for later.
+#[derive(Debug, Clone)]
+pub struct Deferral {
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The job's attempt number, unchanged: waiting is not an attempt.
+    pub attempt: i32,
+    /// The job's trigger.
+    pub trigger: TriggerType,
+    /// When it may run again.
+    pub due: DateTime<Utc>,
+    /// Trace context carried on.
+    pub traceparent: Option<String>,
+    /// Times it was put back, this time included.
+    pub deferrals: i32,
+}
+
+/// Puts many waiting jobs back in the outbox in one statement; the relay publishes each when
+/// due, as it does retries.
+pub async fn defer(conn: &mut Conn, jobs: &[&Deferral]) -> DbResult<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<Uuid> = jobs.iter().map(|j| j.message_id).collect();
+    let endpoints: Vec<Uuid> = jobs.iter().map(|j| j.endpoint_id).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|j| j.attempt).collect();
+    let triggers: Vec<&str> = jobs.iter().map(|j| j.trigger.as_str()).collect();
+    let due: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.due).collect();
+    let traces: Vec<Option<&str>> = jobs.iter().map(|j| j.traceparent.as_deref()).collect();
+    let deferrals: Vec<i32> = jobs.iter().map(|j| j.deferrals).collect();
+    prepared(
+        diesel::sql_query(
+            "INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent, \
+               deferrals) \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], \
+               $5::timestamptz[], $6::text[], $7::int[])",
+        )
+        .bind::<Array<SqlUuid>, _>(&messages)
+        .bind::<Array<SqlUuid>, _>(&endpoints)
+        .bind::<Array<Integer>, _>(&attempts)
+        .bind::<Array<Text>, _>(&triggers)
+        .bind::<Array<Timestamptz>, _>(&due)
+        .bind::<Array<Nullable<Text>>, _>(&traces)
+        .bind::<Array<Integer>, _>(&deferrals),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

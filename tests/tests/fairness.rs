@@ -1,0 +1,274 @@
+//! Fairness between endpoints: a cap on the attempts one endpoint has running that holds across
+//! dispatchers, a rate limit per endpoint enforced across dispatchers, and an endpoint that hangs
+//! not slowing the others. Jobs over a limit wait and are delivered later, none is lost.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use octohooks_tests::hostile::{self, Misbehaviour};
+use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn with(vars: &[(&str, &str)]) -> Options {
+    Options {
+        extra: vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+        ..Options::default()
+    }
+}
+
+async fn send(app: &TestApp, application: &str, count: usize) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for i in 0..count {
+        let answer = app
+            .post(
+                &format!("/api/v1/applications/{application}/messages"),
+                json!({"eventType": "t", "payload": {"i": i}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+        ids.insert(answer.json["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+fn delivered(receiver: &Receiver, path: &str) -> HashSet<String> {
+    receiver
+        .received_on(path)
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
+    let mut app = TestApp::spawn_with(with(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2")])).await;
+    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(400));
+    app.create_app("capped").await;
+    app.create_endpoint("capped", json!({"url": receiver.url("/slow")}))
+        .await;
+    let sent = send(&app, "capped", 16).await;
+    let all = eventually(60, || async { delivered(&receiver, "/slow") == sent }).await;
+    assert!(all, "every message arrives in the end");
+    assert!(
+        receiver.most_at_once() <= 2,
+        "at most 2 attempts at once across both dispatchers, saw {}",
+        receiver.most_at_once()
+    );
+    let recorded = eventually(10, || async {
+        app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
+            .await
+            == 16
+    })
+    .await;
+    assert!(recorded, "every delivery is recorded");
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts").await,
+        16,
+        "one attempt per message: waiting is not an attempt"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", app.dispatcher_base().unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let deferred: f64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("octohooks_deliveries_deferred_total{reason=\"concurrency\"} ")
+        })
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        deferred > 0.0,
+        "the in-process dispatcher put jobs back:\n{metrics}"
+    );
+    app.stop_dispatcher().await;
+    let grants = app.count("SELECT count(*) FROM endpoint_slot_grants").await;
+    assert!(grants <= 1, "a drained dispatcher gives its grants back");
+}
+
+#[tokio::test]
+async fn a_rate_limit_spreads_deliveries_across_two_dispatchers() {
+    let app = TestApp::spawn().await;
+    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    let receiver = Receiver::start().await;
+    app.create_app("limited").await;
+    let endpoint = app
+        .create_endpoint(
+            "limited",
+            json!({"url": receiver.url("/limited"), "rateLimit": 4}),
+        )
+        .await;
+    assert_eq!(endpoint["rateLimit"], 4);
+    let sent = send(&app, "limited", 20).await;
+    let all = eventually(60, || async { delivered(&receiver, "/limited") == sent }).await;
+    assert!(all, "every message arrives in the end");
+    let mut times: Vec<Instant> = receiver
+        .received_on("/limited")
+        .iter()
+        .map(|r| r.at)
+        .collect();
+    times.sort();
+    // A bucket of 4 tokens refilled at 4/s: 20 messages need at least 4 s.
+    let span = times[times.len() - 1].duration_since(times[0]);
+    assert!(span >= Duration::from_millis(3500), "took only {span:?}");
+    for (i, start) in times.iter().enumerate() {
+        let within_a_second = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start) < Duration::from_secs(1))
+            .count();
+        assert!(
+            within_a_second <= 8,
+            "{within_a_second} deliveries within one second at a limit of 4/s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_hold_the_slots_of_the_others() {
+    // 8 slots (6 for first attempts), at most 2 per endpoint, attempts time out after 6 s.
+    let app = TestApp::spawn_with(Options {
+        delivery_timeout: "6s".into(),
+        ..with(&[
+            ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
+            ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
+        ])
+    })
+    .await;
+    let hanging = hostile::start(Misbehaviour::Hang).await;
+    let receiver = Receiver::start().await;
+    app.create_app("stuck").await;
+    app.create_endpoint("stuck", json!({"url": hanging})).await;
+    app.create_app("healthy").await;
+    app.create_endpoint("healthy", json!({"url": receiver.url("/healthy")}))
+        .await;
+    send(&app, "stuck", 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let sent = send(&app, "healthy", 5).await;
+    let all = eventually(20, || async { delivered(&receiver, "/healthy") == sent }).await;
+    assert!(all);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the healthy endpoint waited {:?} behind the hanging one",
+        started.elapsed()
+    );
+    // The hanging endpoint's jobs wait their turn instead of failing or vanishing.
+    let waiting = app
+        .count("SELECT count(*) FROM message_destinations WHERE status = 'pending'")
+        .await;
+    assert!(
+        waiting >= 20,
+        "{waiting} of the hanging endpoint's deliveries still pending"
+    );
+}
+
+#[tokio::test]
+async fn endpoints_in_a_run_of_failures_share_a_quarter_of_the_slots() {
+    // 8 slots, 2 of them for failing endpoints; 4 hanging endpoints at 2 each would hold all
+    // 6 first-attempt slots without that share.
+    let app = TestApp::spawn_with(Options {
+        delivery_timeout: "6s".into(),
+        ..with(&[
+            ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
+            ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
+        ])
+    })
+    .await;
+    let hanging = hostile::start(Misbehaviour::Hang).await;
+    let receiver = Receiver::start().await;
+    for i in 0..4 {
+        let application = format!("stuck{i}");
+        app.create_app(&application).await;
+        app.create_endpoint(&application, json!({"url": hanging}))
+            .await;
+    }
+    app.execute("UPDATE endpoints SET failing_since = now() - interval '1 hour'")
+        .await;
+    app.create_app("healthy").await;
+    app.create_endpoint("healthy", json!({"url": receiver.url("/healthy")}))
+        .await;
+    for i in 0..4 {
+        send(&app, &format!("stuck{i}"), 4).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let sent = send(&app, "healthy", 5).await;
+    let all = eventually(20, || async { delivered(&receiver, "/healthy") == sent }).await;
+    assert!(all);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the healthy endpoint waited {:?} behind the failing ones",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_is_validated_shown_and_cleared() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("rl").await;
+    let too_high = app
+        .post(
+            "/api/v1/applications/rl/endpoints",
+            json!({"url": "https://example.com/a", "rateLimit": 70000}),
+        )
+        .await;
+    assert_eq!(
+        too_high.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        too_high.text
+    );
+    assert!(too_high.text.contains("rateLimit"), "{}", too_high.text);
+    let zero = app
+        .post(
+            "/api/v1/applications/rl/endpoints",
+            json!({"url": "https://example.com/a", "rateLimit": 0}),
+        )
+        .await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM endpoints").await, 0);
+
+    let plain = app
+        .create_endpoint("rl", json!({"url": "https://example.com/a"}))
+        .await;
+    assert_eq!(plain["rateLimit"], serde_json::Value::Null);
+    let id = plain["id"].as_str().unwrap();
+    let path = format!("/api/v1/applications/rl/endpoints/{id}");
+    let set = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"url": "https://example.com/a", "rateLimit": 10})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(set.json["rateLimit"], 10);
+    let kept = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"url": "https://example.com/b"})),
+        )
+        .await;
+    assert_eq!(kept.json["rateLimit"], 10, "left out: kept");
+    let cleared = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"url": "https://example.com/b", "rateLimit": null})),
+        )
+        .await;
+    assert_eq!(cleared.json["rateLimit"], serde_json::Value::Null);
+    assert_eq!(
+        app.get(&path).await.json["rateLimit"],
+        serde_json::Value::Null
+    );
+}
