@@ -414,8 +414,10 @@ test("portal: a link opens only its application, whose endpoint it edits", async
   await portal.getByRole("button", { name: "Edit endpoint" }).click();
   await portal.getByLabel("Description").fill("Edited in the portal");
   await portal.getByRole("checkbox", { name: "invoice.voided" }).check();
+  await portal.getByLabel("Rate limit (messages per second)").fill("25");
   await portal.getByRole("button", { name: "Save changes" }).click();
   await portal.getByText("Edited in the portal").waitFor();
+  await portal.getByText("25 messages per second").waitFor();
   await portal.getByRole("definition").getByText("invoice.voided").waitFor();
   await shoot(portal, "portal-endpoint");
 

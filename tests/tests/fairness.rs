@@ -43,6 +43,37 @@ fn delivered(receiver: &Receiver, path: &str) -> HashSet<String> {
         .collect()
 }
 
+/// An app whose dispatcher has 8 slots (6 for first attempts, 2 for failing endpoints), at
+/// most 2 per endpoint, and attempts that time out after 6 s; a receiver that never answers and
+/// one that does, at `/healthy` of an application `healthy`.
+async fn small_dispatcher_and_a_hanging_receiver() -> (TestApp, String, Receiver) {
+    let app = TestApp::spawn_with(Options {
+        delivery_timeout: "6s".into(),
+        ..with(&[
+            ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
+            ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
+        ])
+    })
+    .await;
+    let hanging = hostile::start(Misbehaviour::Hang).await;
+    let receiver = Receiver::start().await;
+    app.create_app("healthy").await;
+    app.create_endpoint("healthy", json!({"url": receiver.url("/healthy")}))
+        .await;
+    (app, hanging, receiver)
+}
+
+/// Half a second after the hanging endpoints got their messages, how long 5 messages to the
+/// healthy endpoint take to arrive.
+async fn healthy_delivery_time(app: &TestApp, receiver: &Receiver) -> Duration {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let sent = send(app, "healthy", 5).await;
+    let all = eventually(20, || async { delivered(receiver, "/healthy") == sent }).await;
+    assert!(all, "the healthy endpoint got every message");
+    started.elapsed()
+}
+
 #[tokio::test]
 async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     let mut app = TestApp::spawn_with(with(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2")])).await;
@@ -134,31 +165,14 @@ async fn a_rate_limit_spreads_deliveries_across_two_dispatchers() {
 #[tokio::test]
 async fn a_hanging_endpoint_does_not_hold_the_slots_of_the_others() {
     // 8 slots (6 for first attempts), at most 2 per endpoint, attempts time out after 6 s.
-    let app = TestApp::spawn_with(Options {
-        delivery_timeout: "6s".into(),
-        ..with(&[
-            ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
-            ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
-        ])
-    })
-    .await;
-    let hanging = hostile::start(Misbehaviour::Hang).await;
-    let receiver = Receiver::start().await;
+    let (app, hanging, receiver) = small_dispatcher_and_a_hanging_receiver().await;
     app.create_app("stuck").await;
     app.create_endpoint("stuck", json!({"url": hanging})).await;
-    app.create_app("healthy").await;
-    app.create_endpoint("healthy", json!({"url": receiver.url("/healthy")}))
-        .await;
     send(&app, "stuck", 30).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let started = Instant::now();
-    let sent = send(&app, "healthy", 5).await;
-    let all = eventually(20, || async { delivered(&receiver, "/healthy") == sent }).await;
-    assert!(all);
+    let waited = healthy_delivery_time(&app, &receiver).await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the healthy endpoint waited {:?} behind the hanging one",
-        started.elapsed()
+        waited < Duration::from_secs(3),
+        "the healthy endpoint waited {waited:?} behind the hanging one"
     );
     // The hanging endpoint's jobs wait their turn instead of failing or vanishing.
     let waiting = app
@@ -174,39 +188,25 @@ async fn a_hanging_endpoint_does_not_hold_the_slots_of_the_others() {
 async fn endpoints_in_a_run_of_failures_share_a_quarter_of_the_slots() {
     // 8 slots, 2 of them for failing endpoints; 4 hanging endpoints at 2 each would hold all
     // 6 first-attempt slots without that share.
-    let app = TestApp::spawn_with(Options {
-        delivery_timeout: "6s".into(),
-        ..with(&[
-            ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
-            ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
-        ])
-    })
-    .await;
-    let hanging = hostile::start(Misbehaviour::Hang).await;
-    let receiver = Receiver::start().await;
+    let (app, hanging, receiver) = small_dispatcher_and_a_hanging_receiver().await;
     for i in 0..4 {
         let application = format!("stuck{i}");
         app.create_app(&application).await;
         app.create_endpoint(&application, json!({"url": hanging}))
             .await;
     }
-    app.execute("UPDATE endpoints SET failing_since = now() - interval '1 hour'")
-        .await;
-    app.create_app("healthy").await;
-    app.create_endpoint("healthy", json!({"url": receiver.url("/healthy")}))
-        .await;
+    app.execute(
+        "UPDATE endpoints SET failing_since = now() - interval '1 hour' \
+         WHERE url NOT LIKE '%/healthy'",
+    )
+    .await;
     for i in 0..4 {
         send(&app, &format!("stuck{i}"), 4).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let started = Instant::now();
-    let sent = send(&app, "healthy", 5).await;
-    let all = eventually(20, || async { delivered(&receiver, "/healthy") == sent }).await;
-    assert!(all);
+    let waited = healthy_delivery_time(&app, &receiver).await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the healthy endpoint waited {:?} behind the failing ones",
-        started.elapsed()
+        waited < Duration::from_secs(3),
+        "the healthy endpoint waited {waited:?} behind the failing ones"
     );
 }
 

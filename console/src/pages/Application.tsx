@@ -156,6 +156,7 @@ function EndpointsSection({ appId }: { appId: string }) {
                 eventTypes: v.eventTypes,
                 channels: v.channels,
                 headers: v.headers,
+                rateLimit: v.rateLimit,
               });
               setAdding(false);
               announce("Endpoint created");

@@ -107,6 +107,7 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
                 eventTypes: v.eventTypes,
                 channels: v.channels,
                 headers: v.headers,
+                rateLimit: v.rateLimit,
               });
               endpoint.setValue(updated);
               setEditing(false);
@@ -162,6 +163,15 @@ function EndpointDetails({ ep }: { ep: EndpointOut }) {
                   </span>
                 ))}
               </span>
+            ),
+        },
+        {
+          term: "Rate limit",
+          value:
+            ep.rateLimit == null ? (
+              <span className="muted">No limit</span>
+            ) : (
+              `${ep.rateLimit} messages per second`
             ),
         },
         {

@@ -1,5 +1,5 @@
 // The endpoint form, for creating and for editing: URL, description, event types from the
-// catalog, channels and custom headers.
+// catalog, channels, custom headers and a rate limit.
 import type { EndpointOut, EventTypeOut } from "octohooks";
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { FormError } from "../components";
@@ -12,6 +12,8 @@ export interface EndpointValues {
   eventTypes: string[];
   channels: string[];
   headers: Record<string, string>;
+  /** Messages per second; `null`: no limit. */
+  rateLimit: number | null;
 }
 
 interface HeaderRow {
@@ -52,6 +54,9 @@ export function EndpointForm({
   const [eventTypes, setEventTypes] = useState<string[]>(initial?.eventTypes ?? []);
   const [channels, setChannels] = useState((initial?.channels ?? []).join(", "));
   const [headers, setHeaders] = useState<HeaderRow[]>(rowsOf(initial?.headers ?? {}));
+  const [rateLimit, setRateLimit] = useState(
+    initial?.rateLimit == null ? "" : String(initial.rateLimit),
+  );
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -70,6 +75,7 @@ export function EndpointForm({
       eventTypes,
       channels: splitList(channels),
       headers: headerMap,
+      rateLimit: rateLimit.trim() === "" ? null : Number(rateLimit),
     }).then(
       () => setBusy(false),
       (err: unknown) => {
@@ -98,6 +104,17 @@ export function EndpointForm({
           hint="Comma-separated. Leave empty to receive messages of every channel."
           value={channels}
           onChange={setChannels}
+        />
+        <TextField
+          label="Rate limit (messages per second)"
+          type="number"
+          min={1}
+          max={65535}
+          step={1}
+          placeholder="No limit"
+          hint="Deliveries over the limit wait their turn; none is dropped. Leave empty for no limit."
+          value={rateLimit}
+          onChange={setRateLimit}
         />
         <fieldset className="field subfieldset">
           <legend>Custom headers</legend>

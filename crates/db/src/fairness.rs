@@ -47,19 +47,23 @@ pub async fn grant_slots(
 
 /// Renews `holder`'s grants in one statement: each endpoint's grant becomes its new size (never
 /// above what it was), a size of 0 gives the grant back. Returns the endpoints whose grant was
-/// still there to renew; the others had lapsed. Grants of any holder that lapsed long ago are
-/// swept on the way.
+/// still there to renew, each with its number of live holders (this one included: a holder that
+/// was refused slots keeps an empty grant, which counts); the others had lapsed. Grants of any holder that lapsed long ago are
+/// swept on the way, and so are buckets untouched for long (full again, so a new one is the
+/// same; this also clears those of deleted endpoints).
 pub async fn renew_grants(
     conn: &mut Conn,
     holder: Uuid,
     endpoints: &[Uuid],
     slots: &[i32],
     ttl_ms: u32,
-) -> DbResult<Vec<Uuid>> {
+) -> DbResult<Vec<(Uuid, i64)>> {
     #[derive(QueryableByName)]
     struct Renewed {
         #[diesel(sql_type = SqlUuid)]
         endpoint_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        holders: i64,
     }
     let rows: Vec<Renewed> = prepared(
         diesel::sql_query(
@@ -68,13 +72,17 @@ pub async fn renew_grants(
                WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots = 0), \
              swept AS (DELETE FROM endpoint_slot_grants \
                WHERE expires < now() - interval '10 minutes'), \
+             full_buckets AS (DELETE FROM endpoint_rate_buckets \
+               WHERE updated < now() - interval '10 minutes'), \
              kept AS (UPDATE endpoint_slot_grants g \
                SET slots = least(g.slots, v.slots), \
                  expires = now() + $4 * interval '1 millisecond' \
                FROM v WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots > 0 \
                  AND g.expires >= now() \
                RETURNING g.endpoint_id) \
-             SELECT endpoint_id FROM kept",
+             SELECT k.endpoint_id, (SELECT count(*) FROM endpoint_slot_grants o \
+               WHERE o.endpoint_id = k.endpoint_id AND o.expires >= now()) AS holders \
+             FROM kept k",
         )
         .bind::<SqlUuid, _>(holder)
         .bind::<Array<SqlUuid>, _>(endpoints)
@@ -83,7 +91,10 @@ pub async fn renew_grants(
     )
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|row| row.endpoint_id).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.endpoint_id, row.holders))
+        .collect())
 }
 
 /// Gives back every grant of `holder` (a dispatcher that drained).

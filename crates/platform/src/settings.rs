@@ -93,7 +93,7 @@ pub struct Settings {
     pub statement_timeout: Duration,
     /// Concurrent deliveries per dispatcher.
     pub dispatcher_concurrency: u16,
-    /// Attempts one endpoint may have running at once, across all dispatchers.
+    /// Attempts one endpoint may have running at once, across all dispatchers; 0: no cap.
     pub endpoint_max_in_flight: u32,
     /// Threads of the dispatcher's runtime: 1 runs it on one thread, 0 one per core.
     pub dispatcher_worker_threads: usize,
@@ -193,12 +193,6 @@ impl Settings {
         if raw.dispatcher_concurrency == 0 {
             return Err(invalid(
                 "dispatcher_concurrency",
-                "must be at least 1".into(),
-            ));
-        }
-        if raw.endpoint_max_in_flight == 0 {
-            return Err(invalid(
-                "endpoint_max_in_flight",
                 "must be at least 1".into(),
             ));
         }

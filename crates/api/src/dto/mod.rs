@@ -105,6 +105,7 @@ pub struct EndpointIn {
     /// Messages per second this endpoint may receive (1 to 65535); none when absent. Enforced
     /// across all dispatchers; messages over it wait, none is dropped.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     pub rate_limit: Option<i64>,
 }
 
@@ -141,7 +142,7 @@ pub struct EndpointUpdate {
     pub secrets: Option<Vec<String>>,
     /// New rate limit in messages per second; `null` removes it, absent keeps it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>, nullable)]
+    #[schema(value_type = Option<i64>, nullable, minimum = 1, maximum = 65535)]
     pub rate_limit: Option<Option<i64>>,
 }
 
