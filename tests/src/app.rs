@@ -32,6 +32,12 @@ pub struct Options {
     pub delivery_timeout: String,
     /// Broker URL (a proxy's, to cut the broker away).
     pub amqp_url: String,
+    /// `host:port` (a proxy's) through which the services reach the test database; the
+    /// test's own queries go to it directly.
+    pub database_via: Option<String>,
+    /// A database elsewhere (another server, TLS settings in the URL) instead of a fresh one
+    /// on the machine's server: the API creates and migrates it; the test removes its server.
+    pub database_url: Option<String>,
     /// More `OCTOHOOKS_*` variables.
     pub extra: Vec<(String, String)>,
 }
@@ -44,6 +50,8 @@ impl Default for Options {
             allow_private: true,
             delivery_timeout: "5s".into(),
             amqp_url: AMQP_URL.into(),
+            database_via: None,
+            database_url: None,
             extra: Vec::new(),
         }
     }
@@ -97,7 +105,7 @@ pub struct TestApp {
     pub metrics_base: String,
     /// The test database's URL.
     pub database_url: String,
-    /// The test database's name.
+    /// The test database's name on the machine's server ("" for `Options::database_url`).
     pub database_name: String,
     /// The delivery queue of this test.
     pub queue: String,
@@ -133,7 +141,10 @@ impl TestApp {
             None,
             "warn",
         ));
-        let (database_name, database_url) = database::fresh().await;
+        let (database_name, database_url) = match &options.database_url {
+            Some(url) => (String::new(), url.clone()),
+            None => database::fresh().await,
+        };
         let queue = format!("octohooks.test.{}", uuid::Uuid::new_v4().simple());
         let settings =
             Settings::load_from(vars(&options, &database_url, &queue)).expect("settings");
@@ -378,13 +389,19 @@ impl TestApp {
             }
             let _ = connection.close(200, "bye").await;
         }
-        database::drop_database(&self.database_name).await;
+        if !self.database_name.is_empty() {
+            database::drop_database(&self.database_name).await;
+        }
     }
 }
 
 fn vars(options: &Options, database_url: &str, queue: &str) -> HashMap<String, String> {
+    let database_url = match &options.database_via {
+        Some(via) => database_url.replacen("127.0.0.1:5432", via, 1),
+        None => database_url.to_owned(),
+    };
     [
-        ("OCTOHOOKS_DATABASE_URL", database_url.to_owned()),
+        ("OCTOHOOKS_DATABASE_URL", database_url),
         ("OCTOHOOKS_AMQP_URL", options.amqp_url.clone()),
         ("OCTOHOOKS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),

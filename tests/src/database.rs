@@ -82,6 +82,15 @@ pub async fn drop_database(name: &str) {
         .await;
 }
 
+/// A connection as the services open it, TLS settings of the URL included.
+async fn connect(url: &str) -> AsyncPgConnection {
+    octohooks_db::connect::Target::parse(url)
+        .expect("database URL")
+        .open_diesel()
+        .await
+        .expect("connect")
+}
+
 /// Runs one SQL query returning a single bigint (`SELECT count(*) …`) on a test database.
 pub async fn count(url: &str, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
@@ -89,7 +98,7 @@ pub async fn count(url: &str, sql: &str) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let mut conn = connect(url).await;
     let row: Row = diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
         .get_result(&mut conn)
         .await
@@ -99,7 +108,7 @@ pub async fn count(url: &str, sql: &str) -> i64 {
 
 /// Runs one SQL statement on a test database and returns the rows it touched.
 pub async fn execute(url: &str, sql: &str) -> usize {
-    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let mut conn = connect(url).await;
     diesel::sql_query(sql)
         .execute(&mut conn)
         .await

@@ -9,6 +9,7 @@ pub mod hostile;
 pub mod process;
 pub mod proxy;
 pub mod receiver;
+pub mod tls_postgres;
 
 pub use app::{Options, TestApp};
 pub use receiver::Receiver;

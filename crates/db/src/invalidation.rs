@@ -10,8 +10,10 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
+
+use crate::connect::{Messages, Target};
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "octohooks_lookups";
@@ -96,7 +98,7 @@ async fn listen_once(
     on_event: &(dyn Fn(Event) + Send + Sync),
     recovering: bool,
 ) -> Ended {
-    let (client, mut connection) = match connect(database_url).await {
+    let (client, mut messages) = match connect(database_url).await {
         Ok(connected) => connected,
         Err(error) => {
             return Ended {
@@ -108,7 +110,6 @@ async fn listen_once(
     // The connection object does the I/O; it forwards notices until the connection ends.
     let (notices, mut heard) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(_)) => {
@@ -155,20 +156,11 @@ async fn listen_once(
 
 /// Opens the listening connection, named so that operators can tell it apart in
 /// `pg_stat_activity`.
-async fn connect(
-    database_url: &str,
-) -> Result<
-    (
-        tokio_postgres::Client,
-        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-    ),
-    String,
-> {
-    let mut config = database_url
-        .parse::<tokio_postgres::Config>()
-        .map_err(|err| err.to_string())?;
-    config.application_name(APPLICATION_NAME);
-    tokio::time::timeout(PING_TIMEOUT, config.connect(NoTls))
+async fn connect(database_url: &str) -> Result<(tokio_postgres::Client, Messages), String> {
+    let target = Target::parse(database_url)
+        .map_err(|err| err.to_string())?
+        .application_name(APPLICATION_NAME);
+    tokio::time::timeout(PING_TIMEOUT, target.open())
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|err| err.to_string())

@@ -13,6 +13,7 @@
 //! - [`fairness`]: limits per endpoint that all dispatchers share.
 
 pub mod applications;
+pub mod connect;
 pub mod deliveries;
 pub mod endpoints;
 pub mod environments;
@@ -27,6 +28,7 @@ pub mod outbox;
 pub mod pool;
 pub mod prepared;
 pub mod schema;
+mod tls;
 
 pub use pool::{Conn, DbPool};
 

@@ -2,12 +2,12 @@
 //! same moment apply them once. Diesel's migration harness is synchronous, so it runs on a
 //! blocking thread through `AsyncConnectionWrapper`.
 
-use diesel::Connection as _;
 use diesel::RunQueryDsl as _;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use crate::connect::Target;
 use crate::{DbError, DbResult};
 
 /// The SQL of `migrations/`, compiled into the binaries.
@@ -19,8 +19,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6f63_746f_686f_6f6b;
 /// Creates the database named in `database_url` when it does not exist yet, so that a fresh
 /// Postgres needs no manual step.
 pub async fn ensure_database(database_url: &str) -> DbResult<()> {
-    use diesel_async::AsyncConnection;
-    match AsyncPgConnection::establish(database_url).await {
+    match Target::parse(database_url)?.open().await {
         Ok(_) => return Ok(()),
         Err(err) if err.to_string().contains("does not exist") => {}
         Err(err) => return Err(DbError::Migration(format!("cannot connect: {err}"))),
@@ -34,7 +33,8 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
         ));
     }
     url.set_path("/postgres");
-    let mut conn = AsyncPgConnection::establish(url.as_str())
+    let mut conn = Target::parse(url.as_str())?
+        .open_diesel()
         .await
         .map_err(|err| DbError::Migration(format!("cannot connect: {err}")))?;
     let create = diesel::sql_query(format!("CREATE DATABASE \"{name}\""));
@@ -53,10 +53,12 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
 /// applied.
 pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
     ensure_database(database_url).await?;
-    let url = database_url.to_owned();
+    let conn = Target::parse(database_url)?
+        .open_diesel()
+        .await
+        .map_err(|err| DbError::Migration(format!("cannot connect: {err}")))?;
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|err| DbError::Migration(format!("cannot connect: {err}")))?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)?;
         let applied = conn

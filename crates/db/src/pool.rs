@@ -1,14 +1,21 @@
-//! The connection pool. Bounded, with timeouts on wait, create and recycle, and a
-//! `statement_timeout` on every connection, so that a slow database turns into 503s instead of
-//! a pile-up of waiting requests.
+//! The connection pool. Bounded, with timeouts on wait, create and recycle, a
+//! `statement_timeout` on every connection and a client-side deadline a little longer than it,
+//! so that a slow or unreachable database turns into 503s instead of a pile-up of waiting
+//! requests.
 
 use std::time::Duration;
 
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::connect::Target;
 use crate::{DbError, DbResult};
+
+/// How much longer than `statement_timeout` a call may wait for its answer before the client
+/// gives up on the connection: Postgres cancels a slow statement itself and says so; only an
+/// unreachable server lets the client's deadline run out.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// The shared pool type.
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -22,7 +29,8 @@ pub struct PoolOptions {
     pub max_size: usize,
     /// Longest wait for a free connection before giving up with 503.
     pub wait_timeout: Duration,
-    /// Longest any single statement may run.
+    /// Longest any single statement may run; a call without an answer for this plus
+    /// [`ANSWER_GRACE`] closes its connection.
     pub statement_timeout: Duration,
 }
 
@@ -31,21 +39,25 @@ impl Default for PoolOptions {
         Self {
             max_size: 16,
             wait_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// Builds the pool; connections are opened lazily, so this succeeds while Postgres is down.
+/// Builds the pool; connections are opened lazily, so this succeeds while Postgres is down
+/// (but not with a URL that does not parse, or names a root certificate file that is missing).
 pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool> {
+    let target = Target::parse(database_url)?;
     let statement_timeout_ms = options.statement_timeout.as_millis();
+    let deadline = options.statement_timeout + ANSWER_GRACE;
     let mut config = ManagerConfig::default();
     // Broken connections are dropped by the pool when returned; a test query on every
     // checkout would double the round trips of every request.
     config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
-    config.custom_setup = Box::new(move |url| {
+    config.custom_setup = Box::new(move |_url| {
+        let target = target.clone();
         Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(url).await?;
+            let mut conn = target.open_with_deadline(deadline).await?;
             diesel::sql_query(format!("SET statement_timeout = {statement_timeout_ms}"))
                 .execute(&mut conn)
                 .await
