@@ -258,7 +258,7 @@ async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
     )
     .await;
     assert_eq!(
-        app.count("SELECT count(*) FROM endpoint_secrets WHERE secret LIKE 'enc1:%'")
+        app.count("SELECT count(*) FROM endpoint_secrets WHERE secret LIKE 'enc2:%'")
             .await,
         1
     );
@@ -312,10 +312,136 @@ async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
         .await
         .unwrap();
     let new_only = Sealer::new(KEY_B, "").unwrap();
+    let endpoint_id = endpoint_id(&app, "ep").await;
     assert_eq!(
-        new_only.open(&rows[0].secret).unwrap(),
+        new_only.open(&rows[0].secret, &endpoint_id).unwrap(),
         given,
         "opens with the new key alone"
+    );
+    app.stop().await;
+}
+
+async fn endpoint_id(app: &TestApp, uid: &str) -> String {
+    app.get(&format!("/api/v1/applications/app/endpoints/{uid}"))
+        .await
+        .json["id"]
+        .as_str()
+        .expect("endpoint id")
+        .to_owned()
+}
+
+/// A secret copied from one endpoint's row into another's does not open there: the API does
+/// not reveal it and the dispatcher does not sign with it.
+#[tokio::test]
+async fn a_sealed_secret_opens_only_in_its_own_endpoint_row() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for (uid, secret) in [("a", Some(given)), ("b", None)] {
+        let mut body = json!({"url": receiver.url(&format!("/{uid}")), "uid": uid});
+        if let Some(secret) = secret {
+            body["secret"] = json!(secret);
+        }
+        app.create_endpoint("app", body).await;
+    }
+    let (a, b) = (endpoint_id(&app, "a").await, endpoint_id(&app, "b").await);
+    let copied = app
+        .execute(&format!(
+            "UPDATE endpoint_secrets SET secret = \
+             (SELECT secret FROM endpoint_secrets WHERE endpoint_id = '{a}') \
+             WHERE endpoint_id = '{b}'"
+        ))
+        .await;
+    assert_eq!(copied, 1);
+
+    let revealed = app.get("/api/v1/applications/app/endpoints/b/secret").await;
+    assert_eq!(revealed.status, 500, "{}", revealed.text);
+    assert!(!revealed.text.contains(given), "{}", revealed.text);
+    assert_eq!(
+        app.get("/api/v1/applications/app/endpoints/a/secret")
+            .await
+            .json["key"],
+        given
+    );
+
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {"a": 1}}),
+    )
+    .await;
+    assert_eq!(receiver.wait_for("/a", 1, 15).await.len(), 1);
+    let recorded = octohooks_tests::eventually(15, || async {
+        app.count(&format!(
+            "SELECT count(*) FROM attempts WHERE endpoint_id = '{b}' \
+             AND response LIKE 'not sent: no signing secret%'"
+        ))
+        .await
+            > 0
+    })
+    .await;
+    assert!(recorded, "the attempt to b was not recorded as unsigned");
+    assert!(
+        receiver.received_on("/b").is_empty(),
+        "b got an unsigned or wrongly signed request"
+    );
+    app.stop().await;
+}
+
+/// Secrets sealed in the first format (bound to the key only) keep working, and
+/// `reseal-secrets` binds them to their endpoint.
+#[tokio::test]
+async fn secrets_of_the_first_sealed_format_work_and_reseal_binds_them() {
+    // `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw` sealed with KEY_A by the first format.
+    const FIRST_FORMAT: &str = "enc1:3eb1bd43:qw0i7LKmAF0vMPIhHT/1u5rQWTlbRI9NDSxvgSkmdSHW+r7cJqGx/xN6spI7VotHH55hIYYd1b5Sx5Gyqz0/8YFu";
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = TestApp::spawn_with(with(
+        &[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)],
+        Options::default(),
+    ))
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook"), "uid": "ep"}))
+        .await;
+    let id = endpoint_id(&app, "ep").await;
+    app.execute(&format!(
+        "UPDATE endpoint_secrets SET secret = '{FIRST_FORMAT}' WHERE endpoint_id = '{id}'"
+    ))
+    .await;
+    assert_eq!(
+        app.get("/api/v1/applications/app/endpoints/ep/secret")
+            .await
+            .json["key"],
+        given
+    );
+
+    let status = tokio::process::Command::new(octohooks_tests::process::binary("octohooks-api"))
+        .arg("reseal-secrets")
+        .env_clear()
+        .envs(app.env_vars())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM endpoint_secrets WHERE endpoint_id = '{id}' AND secret LIKE 'enc2:%'"
+        ))
+        .await,
+        1
+    );
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {"a": 1}}),
+    )
+    .await;
+    let got = receiver.wait_for("/hook", 1, 15).await;
+    let secret = octohooks_domain::signing::EndpointSecret::parse("k", given).unwrap();
+    let timestamp: i64 = got[0].header("webhook-timestamp").parse().unwrap();
+    assert_eq!(
+        got[0].header("webhook-signature"),
+        secret.sign(got[0].header("webhook-id"), timestamp, &got[0].body)
     );
     app.stop().await;
 }

@@ -129,7 +129,7 @@ async fn creating_an_environment_with_a_key_creates_one_and_replays_its_api_key(
         "SELECT count(*) FROM idempotency_keys WHERE position('{api_key}' in convert_from(response_body, 'UTF8')) > 0"
     );
     assert_eq!(app.count(&plaintext).await, 0);
-    let sealed = "SELECT count(*) FROM idempotency_keys WHERE key = 'env-1' AND convert_from(response_body, 'UTF8') LIKE 'enc1:%'";
+    let sealed = "SELECT count(*) FROM idempotency_keys WHERE key = 'env-1' AND convert_from(response_body, 'UTF8') LIKE 'enc2:%'";
     assert_eq!(app.count(sealed).await, 1);
     // The replayed key works.
     let listed = app

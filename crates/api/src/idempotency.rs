@@ -18,6 +18,9 @@ use octohooks_db::pool;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ProblemCode};
+
+/// What a sealed reply is bound to: it opens as a reply only, never as an endpoint's secret.
+const REPLY_OWNER: &str = "idempotent-reply";
 use crate::state::AppState;
 
 /// The request header.
@@ -86,7 +89,7 @@ impl Reply {
         let sealed = state
             .settings
             .sealer
-            .seal(text)
+            .seal(text, REPLY_OWNER)
             .map_err(|err| ApiError::Internal(format!("sealing a reply: {err}")))?;
         Ok(Cow::Owned(sealed.into_bytes()))
     }
@@ -102,7 +105,7 @@ impl Reply {
             Ok(text) => state
                 .settings
                 .sealer
-                .open(&text)
+                .open(&text, REPLY_OWNER)
                 .map_err(|err| ApiError::Internal(format!("opening a stored reply: {err}")))?
                 .into_bytes(),
             Err(not_text) => not_text.into_bytes(),

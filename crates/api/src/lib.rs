@@ -52,8 +52,9 @@ pub struct Running {
     pub shutdown: CancellationToken,
 }
 
-/// Secrets stored before the encryption key was configured stay readable in the database until
-/// they are resealed: say how many there are, once per start.
+/// Secrets stored before the encryption key was configured stay readable in the database, and
+/// those sealed in the first format are not bound to their endpoint, until they are resealed:
+/// say how many there are, once per start.
 async fn warn_of_unsealed_secrets(db: pool::DbPool) {
     let counted = match pool::connection(&db).await {
         Ok(mut conn) => {
@@ -69,9 +70,9 @@ async fn warn_of_unsealed_secrets(db: pool::DbPool) {
         Ok(0) => {}
         Ok(count) => tracing::warn!(
             count,
-            "endpoint secrets are stored in plaintext; run `octohooks-api reseal-secrets` to encrypt them"
+            "endpoint secrets are stored in plaintext or sealed without binding to their endpoint; run `octohooks-api reseal-secrets` to reseal them"
         ),
-        Err(err) => tracing::warn!(error = %err, "could not count plaintext endpoint secrets"),
+        Err(err) => tracing::warn!(error = %err, "could not count endpoint secrets to reseal"),
     }
 }
 

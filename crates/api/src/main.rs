@@ -34,20 +34,25 @@ async fn main() -> anyhow::Result<()> {
                 "set OCTOHOOKS_SECRET_ENCRYPTION_KEY first"
             );
             let mut failures = 0;
-            let changed = octohooks_db::endpoints::rewrite_secrets(&mut conn, |stored| {
-                if !sealer.needs_reseal(stored) {
-                    return None;
-                }
-                match sealer.open(stored).and_then(|plain| sealer.seal(&plain)) {
-                    Ok(sealed) => Some(sealed),
-                    Err(err) => {
-                        failures += 1;
-                        tracing::error!(error = %err, "cannot reseal a secret");
-                        None
+            let changed =
+                octohooks_db::endpoints::rewrite_secrets(&mut conn, |endpoint, stored| {
+                    if !sealer.needs_reseal(stored) {
+                        return None;
                     }
-                }
-            })
-            .await?;
+                    let owner = endpoint.to_string();
+                    match sealer
+                        .open(stored, &owner)
+                        .and_then(|plain| sealer.seal(&plain, &owner))
+                    {
+                        Ok(sealed) => Some(sealed),
+                        Err(err) => {
+                            failures += 1;
+                            tracing::error!(error = %err, "cannot reseal a secret");
+                            None
+                        }
+                    }
+                })
+                .await?;
             tracing::info!(changed, failures, "secrets resealed under the current key");
             anyhow::ensure!(failures == 0, "{failures} secrets could not be opened");
             Ok(())

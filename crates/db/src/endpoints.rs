@@ -118,28 +118,33 @@ pub async fn count_unsealed_secrets(conn: &mut Conn, sealed_prefix: &str) -> DbR
         .await?)
 }
 
-/// Rewrites every stored secret for which `rewrite` returns a new value (used to re-encrypt under
-/// a new key); returns how many changed. Works in pages so that memory stays flat.
+/// Rewrites every stored secret for which `rewrite(endpoint id, stored)` returns a new value
+/// (used to re-encrypt under a new key, bound to the endpoint); returns how many changed. Works
+/// in pages so that memory stays flat.
 pub async fn rewrite_secrets<F>(conn: &mut Conn, mut rewrite: F) -> DbResult<usize>
 where
-    F: FnMut(&str) -> Option<String>,
+    F: FnMut(Uuid, &str) -> Option<String>,
 {
     let mut changed = 0;
     let mut after = Uuid::nil();
     loop {
-        let page: Vec<(Uuid, String)> = endpoint_secrets::table
+        let page: Vec<(Uuid, Uuid, String)> = endpoint_secrets::table
             .filter(endpoint_secrets::id.gt(after))
             .order(endpoint_secrets::id.asc())
-            .select((endpoint_secrets::id, endpoint_secrets::secret))
+            .select((
+                endpoint_secrets::id,
+                endpoint_secrets::endpoint_id,
+                endpoint_secrets::secret,
+            ))
             .limit(500)
             .load(conn)
             .await?;
-        let Some((last, _)) = page.last() else {
+        let Some((last, _, _)) = page.last() else {
             return Ok(changed);
         };
         after = *last;
-        for (id, stored) in page {
-            if let Some(new) = rewrite(&stored) {
+        for (id, endpoint_id, stored) in page {
+            if let Some(new) = rewrite(endpoint_id, &stored) {
                 diesel::update(endpoint_secrets::table.find(id))
                     .set(endpoint_secrets::secret.eq(new))
                     .execute(conn)

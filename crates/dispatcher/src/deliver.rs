@@ -290,10 +290,11 @@ impl Deliverer {
         let msg_id = job.message_id.to_string();
         let timestamp = Utc::now().timestamp();
         let body = Bytes::from(context.payload.clone());
+        let owner = job.endpoint_id.to_string();
         let secrets: Vec<EndpointSecret> = context
             .secrets
             .iter()
-            .filter_map(|stored| match self.sealer.open(stored) {
+            .filter_map(|stored| match self.sealer.open(stored, &owner) {
                 Ok(text) => EndpointSecret::parse("secret", &text).ok(),
                 Err(err) => {
                     tracing::error!(error = %err, endpoint_id = %job.endpoint_id, "cannot open a signing secret");

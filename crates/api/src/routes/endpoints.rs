@@ -162,11 +162,16 @@ fn parse_changes(
     })
 }
 
-fn seal(state: &AppState, secret: &EndpointSecret) -> Result<String, ApiError> {
+/// Seals a secret for storage in the row of endpoint `endpoint_id`, and only that row.
+fn seal(
+    state: &AppState,
+    secret: &EndpointSecret,
+    endpoint_id: uuid::Uuid,
+) -> Result<String, ApiError> {
     state
         .settings
         .sealer
-        .seal(&secret.to_whsec())
+        .seal(&secret.to_whsec(), &endpoint_id.to_string())
         .map_err(|err| ApiError::Internal(err.to_string()))
 }
 
@@ -214,7 +219,7 @@ pub async fn create_endpoint(
         move || async move {
             let mut conn = pool::connection(&state.db).await?;
             endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
-            let sealed = seal(&state, &secret)?;
+            let sealed = seal(&state, &secret, endpoint.id)?;
             let stored = store::insert(&mut conn, &endpoint, sealed)
                 .await
                 .map_err(conflict_as("uid"))?;
@@ -302,7 +307,7 @@ pub async fn get_secret(
     let key = state
         .settings
         .sealer
-        .open(&stored)
+        .open(&stored, &endpoint.id.to_string())
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     Ok(HttpResponse::Ok().json(SecretOut { key }))
 }
@@ -341,8 +346,8 @@ pub async fn rotate_secret(
             let (_, endpoint) =
                 find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
             let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
-            store::rotate_secret(&mut conn, endpoint.id, seal(&state, &secret)?, old_expires)
-                .await?;
+            let sealed = seal(&state, &secret, endpoint.id)?;
+            store::rotate_secret(&mut conn, endpoint.id, sealed, old_expires).await?;
             Ok(Reply::empty(StatusCode::NO_CONTENT))
         },
     )
