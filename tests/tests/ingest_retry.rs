@@ -32,7 +32,10 @@ async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not()
     let stop = CancellationToken::new();
     let link = AmqpLink::start(
         octohooks_tests::app::AMQP_URL.into(),
-        app.queue.clone(),
+        octohooks_platform::amqp::Topology {
+            queue: app.queue.clone(),
+            delivery_limit: 20,
+        },
         stop.clone(),
     );
     let publisher = Publisher::start(db.clone(), link, Arc::new(Metrics::new().unwrap()));

@@ -88,7 +88,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let shutdown = CancellationToken::new();
     let amqp = AmqpLink::start(
         settings.amqp_url.clone(),
-        settings.queue_name.clone(),
+        settings.topology(),
         shutdown.clone(),
     );
     tokio::spawn(relay::run(db.clone(), amqp.clone(), shutdown.clone()));

@@ -22,13 +22,15 @@ use crate::deliver::{Deliverer, Disposition};
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Unacknowledged jobs from the parked queue at once.
+const PARKED_PREFETCH: u16 = 4;
 
 /// Consumer configuration.
 pub struct ConsumerConfig {
     /// RabbitMQ URL.
     pub url: String,
-    /// Queue to consume.
-    pub queue: String,
+    /// The queues to consume (and declare).
+    pub topology: amqp::Topology,
     /// Unacknowledged jobs at once.
     pub prefetch: u16,
 }
@@ -126,19 +128,20 @@ impl Session<'_> {
         first_on_connection: bool,
     ) -> Result<SubscriptionEnd, amqp::AmqpError> {
         let config = self.config;
-        let channel = amqp::open_channel(connection, &config.queue).await?;
+        let channel = amqp::open_channel(connection, &config.topology).await?;
         // The prefetch applies per consumer: first attempts get three quarters of it, retries
         // the rest, so retries of failing endpoints never hold every slot.
         let retry_prefetch = (config.prefetch / 4).max(1);
         let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
         let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
         let retry_tag = format!("{tag}-retry");
+        let parked_tag = format!("{tag}-parked");
         channel
             .basic_qos(first_prefetch, BasicQosOptions::default())
             .await?;
         let mut firsts = channel
             .basic_consume(
-                &config.queue,
+                &config.topology.queue,
                 &tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -149,21 +152,33 @@ impl Session<'_> {
             .await?;
         let mut retries = channel
             .basic_consume(
-                &amqp::retry_queue(&config.queue),
+                &amqp::retry_queue(&config.topology.queue),
                 &retry_tag,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // Parked jobs only move to the outbox: a few at a time is plenty.
+        channel
+            .basic_qos(PARKED_PREFETCH, BasicQosOptions::default())
+            .await?;
+        let mut parked = channel
+            .basic_consume(
+                &amqp::parked_queue(&config.topology.queue),
+                &parked_tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await?;
         self.connected.store(true, Ordering::Relaxed);
         if first_on_connection {
-            tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming delivery jobs");
+            tracing::info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming delivery jobs");
         } else {
-            tracing::debug!(queue = %config.queue, "subscribed again on a fresh channel");
+            tracing::debug!(queue = %config.topology.queue, "subscribed again on a fresh channel");
         }
         let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
         watchdog.tick().await;
-        let queues = [config.queue.clone(), amqp::retry_queue(&config.queue)];
+        let queues = config.topology.queues();
         let mut last_first = Instant::now();
         let mut last_retry = Instant::now();
         let ended = loop {
@@ -171,6 +186,13 @@ impl Session<'_> {
                 () = self.shutdown.cancelled() => break Ok(SubscriptionEnd::Shutdown),
                 next = firsts.next() => { last_first = Instant::now(); next }
                 next = retries.next() => { last_retry = Instant::now(); next }
+                next = parked.next() => match next {
+                    Some(Ok(delivery)) => {
+                        self.tracker.spawn(handle(self.deliverer.clone(), delivery, 0));
+                        continue;
+                    }
+                    other => other,
+                },
                 _ = watchdog.tick() => {
                     // A queue deleted under us may leave the consumer without deliveries:
                     // check that both queues exist and have consumers, and replace a
@@ -187,14 +209,18 @@ impl Session<'_> {
             };
             match next {
                 Some(Ok(delivery)) => {
-                    self.tracker.spawn(handle(self.deliverer.clone(), delivery));
+                    self.tracker.spawn(handle(
+                        self.deliverer.clone(),
+                        delivery,
+                        park_after(&config.topology),
+                    ));
                 }
                 Some(Err(err)) => break Err(err.into()),
                 None => {
                     // The broker cancelled a consumer (its queue was deleted). Closing the
                     // channel returns its unacknowledged jobs to their queues; a job whose
                     // attempt is under way may then be attempted a second time.
-                    tracing::warn!(queue = %config.queue, "RabbitMQ cancelled a consumer; subscribing again");
+                    tracing::warn!(queue = %config.topology.queue, "RabbitMQ cancelled a consumer; subscribing again");
                     break Ok(SubscriptionEnd::Resubscribe);
                 }
             }
@@ -205,7 +231,7 @@ impl Session<'_> {
                     in_flight = self.tracker.len(),
                     "stopping: no new jobs, finishing in-flight ones"
                 );
-                for tag in [&tag, &retry_tag] {
+                for tag in [&tag, &retry_tag, &parked_tag] {
                     let _ = channel
                         .basic_cancel(tag, BasicCancelOptions::default())
                         .await;
@@ -246,9 +272,29 @@ async fn still_consuming(
     Ok(())
 }
 
-async fn handle(deliverer: Deliverer, delivery: Delivery) {
+/// Deliveries of one broker message after which its job is parked in the outbox: half the
+/// queues' limit, so that parking comes long before the broker moves it on. (Jobs of the
+/// parked queue are parked at once: `handle` gets 0.)
+fn park_after(topology: &amqp::Topology) -> u32 {
+    (topology.delivery_limit / 2).max(1)
+}
+
+/// How long a job that could not be recorded is held before it goes back to its queue: longer
+/// each time the broker redelivers it, so that a database outage does not spin through the
+/// deliveries the broker allows.
+fn requeue_pause(delivery_count: u32) -> Duration {
+    Duration::from_secs(1 << delivery_count.min(5)).min(Duration::from_secs(30))
+}
+
+async fn handle(deliverer: Deliverer, delivery: Delivery, park_after: u32) {
     let traceparent = amqp::traceparent_of(&delivery.properties);
+    let delivery_count = amqp::delivery_count(&delivery.properties);
     let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
+        Ok(job) if job.v == JOB_VERSION && delivery_count >= park_after => {
+            tracing::warn!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
+                delivery_count, "the broker delivered this job too often; parking it in the outbox");
+            deliverer.park(&job, traceparent.as_deref()).await
+        }
         Ok(job) if job.v == JOB_VERSION => {
             let span = tracing::info_span!(
                 "delivery.attempt",
@@ -283,7 +329,7 @@ async fn handle(deliverer: Deliverer, delivery: Delivery) {
         Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
         Disposition::Requeue => {
             // Give the database a moment before the job comes around again.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(requeue_pause(delivery_count)).await;
             delivery
                 .nack(BasicNackOptions {
                     requeue: true,

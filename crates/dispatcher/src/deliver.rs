@@ -24,6 +24,8 @@ use crate::http::{put_header, Exchange, WebhookClient};
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("octohooks/", env!("CARGO_PKG_VERSION"));
+/// How long a job parked for being redelivered too often waits in the outbox.
+pub const PARKED_FOR: Duration = Duration::from_secs(30);
 /// Longest wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
@@ -80,6 +82,23 @@ impl Deliverer {
             Err(err) => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
                     "could not read or record a delivery; it will run again");
+                Disposition::Requeue
+            }
+        }
+    }
+
+    /// Puts a job that the broker keeps redelivering back into the outbox, due in
+    /// [`PARKED_FOR`]: it returns as a fresh broker message, and the attempt it stands for is
+    /// neither lost nor counted.
+    pub async fn park(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Disposition {
+        match self
+            .defer(job, traceparent, PARKED_FOR, WaitReason::Redelivered)
+            .await
+        {
+            Ok(()) => Disposition::Ack,
+            Err(err) => {
+                tracing::warn!(error = %err, message_id = %job.message_id,
+                    "could not park a job; it goes back to its queue");
                 Disposition::Requeue
             }
         }

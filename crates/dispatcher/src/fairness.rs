@@ -71,6 +71,8 @@ pub enum WaitReason {
     FailingEndpoints,
     /// The endpoint's rate limit is used up.
     RateLimit,
+    /// Not a limit: the broker delivered the job too often (see `Deliverer::park`).
+    Redelivered,
 }
 
 impl WaitReason {
@@ -80,6 +82,7 @@ impl WaitReason {
             Self::Concurrency => "concurrency",
             Self::FailingEndpoints => "failing_endpoints",
             Self::RateLimit => "rate_limit",
+            Self::Redelivered => "redelivered",
         }
     }
 }
@@ -431,7 +434,8 @@ impl Fairness {
         // A rate limit's turns are exact; a full endpoint's are a guess, hence the backoff (a
         // fixed short wait let the jobs of a dispatcher refused every slot cycle without end).
         let backoff = match reason {
-            WaitReason::RateLimit => Duration::ZERO,
+            // Parking for redeliveries has its own fixed wait and never asks for a turn.
+            WaitReason::RateLimit | WaitReason::Redelivered => Duration::ZERO,
             WaitReason::Concurrency | WaitReason::FailingEndpoints => {
                 BACKOFF_BASE.saturating_mul(1 << deferrals.min(16))
             }

@@ -62,7 +62,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let background = CancellationToken::new();
     let link = AmqpLink::start(
         settings.amqp_url.clone(),
-        settings.queue_name.clone(),
+        settings.topology(),
         background.clone(),
     );
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
@@ -94,7 +94,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let consumer = tokio::spawn({
         let config = ConsumerConfig {
             url: settings.amqp_url.clone(),
-            queue: settings.queue_name.clone(),
+            topology: settings.topology(),
             prefetch: settings.dispatcher_concurrency,
         };
         let consuming = consuming.clone();

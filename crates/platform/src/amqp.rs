@@ -22,6 +22,9 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The parked queue's delivery limit: as good as none (a parked job is requeued every 30 s
+/// while Postgres is away: years), but explicit, since RabbitMQ 4 sets 20 by default.
+const PARKED_DELIVERY_LIMIT: u32 = 1_000_000;
 
 /// Why a publish did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -63,30 +66,116 @@ pub fn connection_properties() -> ConnectionProperties {
         .with_reactor(tokio_reactor_trait::Tokio)
 }
 
-/// Opens a connection and a channel and declares the durable quorum queue `queue` and its
-/// retry queue.
-pub async fn connect(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
+/// The queue where jobs delivered too often wait until a dispatcher moves them to the outbox.
+pub fn parked_queue(queue: &str) -> String {
+    format!("{queue}.parked")
+}
+
+/// The delivery queues, declared alike by every process that uses them, all durable quorum
+/// queues (replicated, surviving broker restarts): `queue` for first attempts, its retry
+/// queue, and the parked queue. A job delivered more than `delivery_limit` times (requeued
+/// over and over while the database is away, or held by dispatchers that died) moves from the
+/// first-attempt queue to the retry queue, and from there to the parked queue, which
+/// dispatchers empty into the outbox; so the broker never drops a job at its limit, as
+/// RabbitMQ 4 does after 20 deliveries by default. (The chain has no cycle: RabbitMQ drops a
+/// message that is dead-lettered back to a queue it left for the same reason.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The first-attempt queue's name.
+    pub queue: String,
+    /// Deliveries of one broker message before it moves to the other queue.
+    pub delivery_limit: u32,
+}
+
+impl Topology {
+    /// The queues: first attempts, retries, parked.
+    pub fn queues(&self) -> [String; 3] {
+        [
+            self.queue.clone(),
+            retry_queue(&self.queue),
+            parked_queue(&self.queue),
+        ]
+    }
+
+    fn arguments(&self, queue: &str) -> FieldTable {
+        let [first, retry, parked] = self.queues();
+        let (limit, next) = if queue == first {
+            (self.delivery_limit, Some(retry))
+        } else if queue == retry {
+            (self.delivery_limit, Some(parked))
+        } else {
+            // Parked jobs are requeued only while the outbox cannot take them.
+            (PARKED_DELIVERY_LIMIT, None)
+        };
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(limit)),
+        );
+        if let Some(next) = next {
+            arguments.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString("".into()),
+            );
+            arguments.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(next.into()),
+            );
+        }
+        arguments
+    }
+}
+
+/// Opens a connection and a channel and declares the queues.
+pub async fn connect(url: &str, topology: &Topology) -> Result<(Connection, Channel), AmqpError> {
     let connection = Connection::connect(url, connection_properties()).await?;
-    let channel = open_channel(&connection, queue).await?;
+    let channel = open_channel(&connection, topology).await?;
     Ok((connection, channel))
 }
 
-/// Opens a channel on `connection` and declares `queue` and its retry queue, so that a channel
-/// replaced on a live connection finds its queues even if they were deleted meanwhile.
-pub async fn open_channel(connection: &Connection, queue: &str) -> Result<Channel, AmqpError> {
-    let channel = connection.create_channel().await?;
-    declare_queue(&channel, queue).await?;
-    declare_queue(&channel, &retry_queue(queue)).await?;
+/// Opens a channel on `connection` and declares both queues, so that a channel replaced on a
+/// live connection finds its queues even if they were deleted meanwhile.
+///
+/// Queues declared by an earlier version have no delivery limit or dead-letter target, and
+/// RabbitMQ refuses to declare an existing queue with other arguments (closing the channel):
+/// such queues are used as they are, with a warning that names the policy that adds both.
+pub async fn open_channel(
+    connection: &Connection,
+    topology: &Topology,
+) -> Result<Channel, AmqpError> {
+    let mut channel = connection.create_channel().await?;
+    let mut refused = None;
+    for queue in topology.queues() {
+        if let Err(err) = declare(&channel, &queue, topology.arguments(&queue)).await {
+            // The broker closed the channel; the queue may exist with other arguments.
+            channel = connection.create_channel().await?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            if channel
+                .queue_declare(&queue, passive, FieldTable::default())
+                .await
+                .is_err()
+            {
+                return Err(err);
+            }
+            refused = Some(err);
+        }
+    }
+    if let Some(err) = refused {
+        tracing::warn!(error = %err, queue = %topology.queue,
+            "the delivery queues were declared without a delivery limit and dead-letter target; \
+             add them with a policy (see proto-docs/queue.md, \"Redelivered jobs\")");
+    }
     Ok(channel)
 }
 
-/// Declares the delivery queue: durable, quorum type (replicated, survives broker restarts).
-pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpError> {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
+async fn declare(channel: &Channel, queue: &str, arguments: FieldTable) -> Result<(), AmqpError> {
     channel
         .queue_declare(
             queue,
@@ -122,6 +211,29 @@ pub fn traceparent_of(properties: &BasicProperties) -> Option<String> {
         })
 }
 
+/// How often the broker delivered this message before (its `x-delivery-count` header; 0 on a
+/// first delivery).
+pub fn delivery_count(properties: &BasicProperties) -> u32 {
+    let Some(value) = properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get("x-delivery-count"))
+    else {
+        return 0;
+    };
+    let count = match value {
+        AMQPValue::LongLongInt(n) => *n,
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        _ => 0,
+    };
+    u32::try_from(count).unwrap_or(0)
+}
+
 struct LinkState {
     channel: RwLock<Option<Channel>>,
     broken: Notify,
@@ -131,20 +243,22 @@ struct LinkState {
 #[derive(Clone)]
 pub struct AmqpLink {
     state: Arc<LinkState>,
+    topology: Arc<Topology>,
     queue: Arc<str>,
     retry_queue: Arc<str>,
 }
 
 impl AmqpLink {
     /// Starts the supervisor; it runs until `shutdown` is cancelled.
-    pub fn start(url: String, queue: String, shutdown: CancellationToken) -> Self {
+    pub fn start(url: String, topology: Topology, shutdown: CancellationToken) -> Self {
         let link = Self {
             state: Arc::new(LinkState {
                 channel: RwLock::new(None),
                 broken: Notify::new(),
             }),
-            retry_queue: retry_queue(&queue).into(),
-            queue: queue.into(),
+            queue: topology.queue.as_str().into(),
+            retry_queue: retry_queue(&topology.queue).into(),
+            topology: Arc::new(topology),
         };
         tokio::spawn(supervise(link.clone(), url, shutdown));
         link
@@ -165,7 +279,7 @@ impl AmqpLink {
         let channel = self.state.channel.read().await.clone()?;
         let queue = channel
             .queue_declare(
-                &self.queue,
+                &self.topology.queue,
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -189,17 +303,16 @@ impl AmqpLink {
         let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, jobs))
             .await
             .unwrap_or(Err(AmqpError::Timeout));
-        if matches!(result, Err(AmqpError::Broker(_) | AmqpError::Timeout)) {
-            self.state.broken.notify_one();
-        }
         if matches!(result, Err(AmqpError::Unroutable)) {
-            // Someone deleted a queue: declare it again; the relay publishes the jobs anew.
-            tracing::warn!(queue = %self.queue, "a delivery queue was missing; declaring it again");
-            for queue in [&*self.queue, &*self.retry_queue] {
-                if let Err(err) = declare_queue(&channel, queue).await {
-                    tracing::warn!(error = %err, "could not declare a delivery queue");
-                }
-            }
+            // Someone deleted a queue: the new connection declares it again, and the relay
+            // publishes the jobs anew.
+            tracing::warn!(queue = %self.topology.queue, "a delivery queue was missing; declaring it again");
+        }
+        if matches!(
+            result,
+            Err(AmqpError::Broker(_) | AmqpError::Timeout | AmqpError::Unroutable)
+        ) {
+            self.state.broken.notify_one();
         }
         result
     }
@@ -254,7 +367,7 @@ impl AmqpLink {
 async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match open_confirmed(&url, &link.queue).await {
+        match open_confirmed(&url, &link.topology).await {
             Ok((connection, channel)) => {
                 tracing::info!(queue = %link.queue, "connected to RabbitMQ");
                 backoff = Duration::from_millis(100);
@@ -288,10 +401,14 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
     }
 }
 
-async fn open_confirmed(url: &str, queue: &str) -> Result<(Connection, Channel), AmqpError> {
-    let (connection, channel) = tokio::time::timeout(Duration::from_secs(10), connect(url, queue))
-        .await
-        .map_err(|_| AmqpError::Timeout)??;
+async fn open_confirmed(
+    url: &str,
+    topology: &Topology,
+) -> Result<(Connection, Channel), AmqpError> {
+    let (connection, channel) =
+        tokio::time::timeout(Duration::from_secs(10), connect(url, topology))
+            .await
+            .map_err(|_| AmqpError::Timeout)??;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;

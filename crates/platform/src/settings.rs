@@ -46,6 +46,7 @@ struct RawSettings {
     allowed_destination_cidrs: String,
     delivery_timeout: String,
     queue_name: String,
+    queue_delivery_limit: u32,
     db_pool_size: usize,
     statement_timeout: String,
     dispatcher_concurrency: u16,
@@ -87,6 +88,9 @@ pub struct Settings {
     pub delivery_timeout: Duration,
     /// The delivery queue.
     pub queue_name: String,
+    /// Deliveries of one broker message before it moves to the other delivery queue; half
+    /// of it before a dispatcher parks the job in the outbox.
+    pub queue_delivery_limit: u32,
     /// Postgres pool size per process.
     pub db_pool_size: usize,
     /// Per-statement time limit.
@@ -190,6 +194,12 @@ impl Settings {
         if raw.queue_name.trim().is_empty() {
             return Err(invalid("queue_name", "must not be empty".into()));
         }
+        if !(2..=1000).contains(&raw.queue_delivery_limit) {
+            return Err(invalid(
+                "queue_delivery_limit",
+                "must be between 2 and 1000".into(),
+            ));
+        }
         if raw.dispatcher_concurrency == 0 {
             return Err(invalid(
                 "dispatcher_concurrency",
@@ -247,6 +257,7 @@ impl Settings {
                 allow_list,
             },
             queue_name: raw.queue_name,
+            queue_delivery_limit: raw.queue_delivery_limit,
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
             endpoint_max_in_flight: raw.endpoint_max_in_flight,
@@ -289,6 +300,14 @@ impl Settings {
              or set OCTOHOOKS_ALLOW_PLAINTEXT_SECRETS=true to store endpoint secrets in plaintext"
                 .into(),
         ))
+    }
+
+    /// The delivery queues as both services declare them.
+    pub fn topology(&self) -> crate::amqp::Topology {
+        crate::amqp::Topology {
+            queue: self.queue_name.clone(),
+            delivery_limit: self.queue_delivery_limit,
+        }
     }
 
     /// The Postgres pool both services use, sized and bounded by these settings.

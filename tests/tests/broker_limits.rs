@@ -1,0 +1,138 @@
+//! The broker's delivery limit never drops a job: a job the dispatcher keeps requeueing (here,
+//! because Postgres is away) moves to the other delivery queue when it reaches the limit, and is
+//! parked in the outbox once the database is back; queues declared by an earlier version,
+//! without a limit, keep working.
+
+use std::time::Duration;
+
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use octohooks_tests::app::AMQP_URL;
+use octohooks_tests::proxy::Proxy;
+use octohooks_tests::{eventually, Options, Receiver, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let mut app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        database_via: Some(proxy.addr.clone()),
+        extra: vec![
+            ("OCTOHOOKS_QUEUE_DELIVERY_LIMIT".into(), "2".into()),
+            ("OCTOHOOKS_STATEMENT_TIMEOUT".into(), "2s".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let sent = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let published = eventually(10, || async {
+        app.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    assert!(published, "the job was not published");
+
+    // The dispatcher takes the job but cannot read or record it: it requeues it, again and
+    // again, until the broker's limit of 2 deliveries is passed (deliveries after about 0, 1,
+    // 3 and 7 seconds).
+    proxy.cut();
+    app.start_dispatcher().await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "delivered without a database"
+    );
+    proxy.restore();
+
+    let got = receiver.wait_for("/hook", 1, 60).await;
+    assert!(!got.is_empty(), "the job was dropped at the delivery limit");
+    assert_eq!(got[0].header("webhook-id"), sent.json["id"]);
+    let recorded = eventually(10, || async {
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+            .await
+            == 1
+    })
+    .await;
+    assert!(recorded);
+    // It came back through the outbox, parked, not by luck before the limit.
+    let metrics = reqwest::get(format!("{}/metrics", app.dispatcher_base().unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "octohooks_deliveries_deferred_total{reason=\"redelivered\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts").await,
+        1,
+        "parking is not an attempt"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queues_declared_without_a_limit_are_used_as_they_are() {
+    let queue = format!("octohooks.test.legacy.{}", uuid::Uuid::new_v4().simple());
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for name in [queue.clone(), format!("{queue}.retry")] {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        channel
+            .queue_declare(
+                &name,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await
+            .unwrap();
+    }
+
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("OCTOHOOKS_QUEUE_NAME".into(), queue.clone())],
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let sent = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    assert_eq!(receiver.wait_for("/hook", 1, 15).await.len(), 1);
+    app.stop().await;
+    for name in [queue.clone(), format!("{queue}.retry")] {
+        let _ = channel
+            .queue_delete(&name, QueueDeleteOptions::default())
+            .await;
+    }
+}
