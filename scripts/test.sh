@@ -19,6 +19,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
   "select 'DROP DATABASE IF EXISTS \"' || datname || '\" WITH (FORCE);' from pg_database where datname like 'octohooks_test_%'" \
   | psql -h 127.0.0.1 -U postgres -d postgres -q >/dev/null
+# Queues left behind by interrupted runs: each quorum queue costs the broker memory and time,
+# and hundreds of them slow every declaration down.
+if command -v rabbitmqctl >/dev/null; then
+  { rabbitmqctl -q list_queues name 2>/dev/null || true; } | { grep -E '^octohooks\.test\.' || true; } |
+    while read -r queue; do rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true; done
+fi
 # The end-to-end tests start the real binaries as processes (to SIGKILL them).
 cargo build --bins
 scripts/validate-deploy.sh

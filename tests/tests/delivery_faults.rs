@@ -64,7 +64,7 @@ async fn a_dispatcher_killed_mid_stream_loses_nothing() {
     let in_flight_when_killed = 60 - receiver.received().len();
     assert!(in_flight_when_killed > 0, "the kill happened mid-stream");
 
-    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    let mut second = process::spawn("octohooks-dispatcher", &app.env_vars());
     assert!(
         eventually(60, || async {
             unique_ids(&receiver).len() == accepted.len()
@@ -80,6 +80,8 @@ async fn a_dispatcher_killed_mid_stream_loses_nothing() {
         })
         .await
     );
+    // Before the queues go, or it declares them again.
+    let _ = second.kill().await;
     app.stop().await;
 }
 

@@ -77,7 +77,7 @@ async fn healthy_delivery_time(app: &TestApp, receiver: &Receiver) -> Duration {
 #[tokio::test]
 async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     let mut app = TestApp::spawn_with(with(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2")])).await;
-    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    let mut second = process::spawn("octohooks-dispatcher", &app.env_vars());
     let receiver = Receiver::start().await;
     receiver.delay(Duration::from_millis(400));
     app.create_app("capped").await;
@@ -123,12 +123,15 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     app.stop_dispatcher().await;
     let grants = app.count("SELECT count(*) FROM endpoint_slot_grants").await;
     assert!(grants <= 1, "a drained dispatcher gives its grants back");
+    // Before the queues go, or it declares them again.
+    let _ = second.kill().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_rate_limit_spreads_deliveries_across_two_dispatchers() {
     let app = TestApp::spawn().await;
-    let _second = process::spawn("octohooks-dispatcher", &app.env_vars());
+    let mut second = process::spawn("octohooks-dispatcher", &app.env_vars());
     let receiver = Receiver::start().await;
     app.create_app("limited").await;
     let endpoint = app
@@ -160,6 +163,9 @@ async fn a_rate_limit_spreads_deliveries_across_two_dispatchers() {
             "{within_a_second} deliveries within one second at a limit of 4/s"
         );
     }
+    // Before the queues go, or it declares them again.
+    let _ = second.kill().await;
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -182,6 +188,7 @@ async fn a_hanging_endpoint_does_not_hold_the_slots_of_the_others() {
         waiting >= 20,
         "{waiting} of the hanging endpoint's deliveries still pending"
     );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -208,6 +215,7 @@ async fn endpoints_in_a_run_of_failures_share_a_quarter_of_the_slots() {
         waited < Duration::from_secs(3),
         "the healthy endpoint waited {waited:?} behind the failing ones"
     );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -271,4 +279,5 @@ async fn rate_limit_is_validated_shown_and_cleared() {
         app.get(&path).await.json["rateLimit"],
         serde_json::Value::Null
     );
+    app.stop().await;
 }

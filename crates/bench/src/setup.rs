@@ -49,7 +49,11 @@ pub fn transactions(database: &str) -> anyhow::Result<u64> {
 
 /// Deletes the run's delivery queues (best effort).
 pub fn delete_queues(queue: &str) {
-    for name in [queue.to_owned(), format!("{queue}.retry")] {
+    for name in [
+        queue.to_owned(),
+        format!("{queue}.retry"),
+        format!("{queue}.parked"),
+    ] {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_queue", &name])
             .output();

@@ -13,6 +13,7 @@
 //! - [`fairness`]: limits per endpoint that all dispatchers share.
 
 pub mod applications;
+pub mod attempts;
 pub mod connect;
 pub mod deliveries;
 pub mod endpoints;

@@ -121,7 +121,7 @@ impl Session<'_> {
         result
     }
 
-    /// Subscribes to both queues on a new channel and hands each job to a task of its own.
+    /// Subscribes to the three queues on a new channel and hands each job to a task of its own.
     async fn subscribe(
         &self,
         connection: &lapin::Connection,
@@ -134,42 +134,12 @@ impl Session<'_> {
         let retry_prefetch = (config.prefetch / 4).max(1);
         let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
         let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
-        let retry_tag = format!("{tag}-retry");
-        let parked_tag = format!("{tag}-parked");
-        channel
-            .basic_qos(first_prefetch, BasicQosOptions::default())
-            .await?;
-        let mut firsts = channel
-            .basic_consume(
-                &config.topology.queue,
-                &tag,
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .basic_qos(retry_prefetch, BasicQosOptions::default())
-            .await?;
-        let mut retries = channel
-            .basic_consume(
-                &amqp::retry_queue(&config.topology.queue),
-                &retry_tag,
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let [first_queue, retry_queue, parked_queue] = config.topology.queues();
+        let tags = [tag.clone(), format!("{tag}-retry"), format!("{tag}-parked")];
+        let mut firsts = consume(&channel, &first_queue, &tags[0], first_prefetch).await?;
+        let mut retries = consume(&channel, &retry_queue, &tags[1], retry_prefetch).await?;
         // Parked jobs only move to the outbox: a few at a time is plenty.
-        channel
-            .basic_qos(PARKED_PREFETCH, BasicQosOptions::default())
-            .await?;
-        let mut parked = channel
-            .basic_consume(
-                &amqp::parked_queue(&config.topology.queue),
-                &parked_tag,
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut parked = consume(&channel, &parked_queue, &tags[2], PARKED_PREFETCH).await?;
         self.connected.store(true, Ordering::Relaxed);
         if first_on_connection {
             tracing::info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming delivery jobs");
@@ -195,7 +165,7 @@ impl Session<'_> {
                 },
                 _ = watchdog.tick() => {
                     // A queue deleted under us may leave the consumer without deliveries:
-                    // check that both queues exist and have consumers, and replace a
+                    // check that the queues exist and have consumers, and replace a
                     // subscription that has been idle for long.
                     if let Err(err) = still_consuming(&channel, &queues).await {
                         break Err(err);
@@ -225,13 +195,25 @@ impl Session<'_> {
                 }
             }
         };
+        self.finish(&ended, &channel, &tags).await;
+        ended
+    }
+
+    /// Ends a subscription: on shutdown, stops taking jobs and waits for those in flight; on
+    /// a resubscription, closes the channel so that what it held goes back to the queues.
+    async fn finish(
+        &self,
+        ended: &Result<SubscriptionEnd, amqp::AmqpError>,
+        channel: &lapin::Channel,
+        tags: &[String],
+    ) {
         match ended {
             Ok(SubscriptionEnd::Shutdown) => {
                 tracing::info!(
                     in_flight = self.tracker.len(),
                     "stopping: no new jobs, finishing in-flight ones"
                 );
-                for tag in [&tag, &retry_tag, &parked_tag] {
+                for tag in tags {
                     let _ = channel
                         .basic_cancel(tag, BasicCancelOptions::default())
                         .await;
@@ -246,8 +228,27 @@ impl Session<'_> {
             }
             Err(_) => {}
         }
-        ended
     }
+}
+
+/// Starts a consumer of `queue` with its own prefetch (the prefetch applies per consumer).
+async fn consume(
+    channel: &lapin::Channel,
+    queue: &str,
+    tag: &str,
+    prefetch: u16,
+) -> Result<lapin::Consumer, amqp::AmqpError> {
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    Ok(channel
+        .basic_consume(
+            queue,
+            tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?)
 }
 
 async fn still_consuming(

@@ -113,35 +113,8 @@ impl Deliverer {
         {
             return self.defer(job, traceparent, delay, reason).await;
         }
-        let context = {
-            let key = JobKey {
-                message_id: job.message_id,
-                endpoint_id: job.endpoint_id,
-                job_id: job.job_id,
-            };
-            let Some(context) = self.contexts.read(key).await? else {
-                tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
-                return Ok(());
-            };
-            if context.handled {
-                tracing::debug!(job_id = job.job_id, "job already attempted; dropping");
-                return Ok(());
-            }
-            if job.trigger == TriggerType::Scheduled {
-                let expected = i32::try_from(job.attempt).unwrap_or(i32::MAX);
-                if context.destination_status() != Some(DestinationStatus::Pending)
-                    || context.scheduled_attempts != Some(expected)
-                {
-                    tracing::debug!(message_id = %job.message_id, "duplicate job; dropping");
-                    return Ok(());
-                }
-                if !context.enabled {
-                    let mut conn = pool::connection(&self.db).await?;
-                    deliveries::mark_failed(&mut conn, job.message_id, job.endpoint_id).await?;
-                    return Ok(());
-                }
-            }
-            context
+        let Some(context) = self.context_to_run(job).await? else {
+            return Ok(());
         };
         let slot = match self
             .fairness
@@ -182,6 +155,60 @@ impl Deliverer {
         tracing::info!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
             status = exchange.status, success, duration_ms = exchange.duration.as_millis() as u64,
             "delivery attempt");
+        if self
+            .record(job, traceparent, &context, &exchange, first_attempt)
+            .await?
+        {
+            self.note_health(job, &context, &exchange).await?;
+        }
+        Ok(())
+    }
+
+    /// The job's context, or `None` when there is nothing to attempt: the message or endpoint
+    /// is gone, the job is a duplicate or already attempted, or the endpoint is disabled (then
+    /// the delivery is marked failed).
+    async fn context_to_run(&self, job: &DeliveryJob) -> Result<Option<JobContext>, DbError> {
+        let key = JobKey {
+            message_id: job.message_id,
+            endpoint_id: job.endpoint_id,
+            job_id: job.job_id,
+        };
+        let Some(context) = self.contexts.read(key).await? else {
+            tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
+            return Ok(None);
+        };
+        if context.handled {
+            tracing::debug!(job_id = job.job_id, "job already attempted; dropping");
+            return Ok(None);
+        }
+        if job.trigger == TriggerType::Scheduled {
+            let expected = i32::try_from(job.attempt).unwrap_or(i32::MAX);
+            if context.destination_status() != Some(DestinationStatus::Pending)
+                || context.scheduled_attempts != Some(expected)
+            {
+                tracing::debug!(message_id = %job.message_id, "duplicate job; dropping");
+                return Ok(None);
+            }
+            if !context.enabled {
+                let mut conn = pool::connection(&self.db).await?;
+                deliveries::mark_failed(&mut conn, job.message_id, job.endpoint_id).await?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(context))
+    }
+
+    /// Records the attempt (and, for a scheduled one, its outcome); false when another
+    /// dispatcher had already recorded it.
+    async fn record(
+        &self,
+        job: &DeliveryJob,
+        traceparent: Option<&str>,
+        context: &JobContext,
+        exchange: &Exchange,
+        first_attempt: bool,
+    ) -> Result<bool, DbError> {
+        let success = (200..300).contains(&exchange.status);
         let attempt = Attempt {
             id: octohooks_domain::new_id(),
             message_id: job.message_id,
@@ -201,7 +228,7 @@ impl Deliverer {
                 deliveries::record_manual(&mut conn, &attempt).await?;
             }
             TriggerType::Scheduled => {
-                let outcome = self.outcome(job.attempt + 1, success, &exchange);
+                let outcome = self.outcome(job.attempt + 1, success, exchange);
                 let created = attempt.created;
                 let recording = std::time::Instant::now();
                 let recorded = self
@@ -219,7 +246,7 @@ impl Deliverer {
                 }
                 if !recorded {
                     tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
-                    return Ok(());
+                    return Ok(false);
                 }
                 match outcome {
                     ScheduledOutcome::Delivered => {
@@ -231,9 +258,19 @@ impl Deliverer {
                 }
             }
         }
-        // Only attempts that were recorded count towards the endpoint's health, and only those
-        // that change it cost a round trip: not a success of a healthy endpoint, nor a failure
-        // of one already failing whose run is still too short to disable it.
+        Ok(true)
+    }
+
+    /// Keeps the endpoint's health up to date after a recorded attempt. Only attempts that
+    /// change it cost a round trip: not a success of a healthy endpoint, nor a failure of one
+    /// already failing whose run is still too short to disable it.
+    async fn note_health(
+        &self,
+        job: &DeliveryJob,
+        context: &JobContext,
+        exchange: &Exchange,
+    ) -> Result<(), DbError> {
+        let success = (200..300).contains(&exchange.status);
         if health_may_change(
             success,
             exchange.status,

@@ -87,14 +87,17 @@ pub struct Topology {
     pub delivery_limit: u32,
 }
 
+/// Every queue that the topology of `queue` declares: first attempts, retries, parked. Whoever
+/// removes a deployment's queues (tests, the bench) removes all of these, or leaves quorum
+/// queues behind that cost the broker memory and time.
+pub fn delivery_queues(queue: &str) -> [String; 3] {
+    [queue.to_owned(), retry_queue(queue), parked_queue(queue)]
+}
+
 impl Topology {
     /// The queues: first attempts, retries, parked.
     pub fn queues(&self) -> [String; 3] {
-        [
-            self.queue.clone(),
-            retry_queue(&self.queue),
-            parked_queue(&self.queue),
-        ]
+        delivery_queues(&self.queue)
     }
 
     fn arguments(&self, queue: &str) -> FieldTable {

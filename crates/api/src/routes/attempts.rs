@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use octohooks_db::deliveries::{self, AttemptsOf};
+use octohooks_db::attempts::{self as store, AttemptsOf};
 use octohooks_db::{models, pool, Page};
 use uuid::Uuid;
 
@@ -70,8 +70,7 @@ pub async fn list_message_attempts(
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows =
-        deliveries::attempts(&mut conn, AttemptsOf::Message(message.id), cursor, limit).await?;
+    let rows = store::attempts(&mut conn, AttemptsOf::Message(message.id), cursor, limit).await?;
     attempt_page(&req, rows, limit)
 }
 
@@ -92,8 +91,7 @@ pub async fn list_endpoint_attempts(
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
     let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows =
-        deliveries::attempts(&mut conn, AttemptsOf::Endpoint(endpoint.id), cursor, limit).await?;
+    let rows = store::attempts(&mut conn, AttemptsOf::Endpoint(endpoint.id), cursor, limit).await?;
     attempt_page(&req, rows, limit)
 }
 
@@ -113,7 +111,7 @@ pub async fn get_attempt(
     let attempt_id = Uuid::try_parse(&path.2).map_err(|_| ApiError::NotFound("attempt"))?;
     let mut conn = pool::connection(&state.db).await?;
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let attempt = deliveries::attempt(&mut conn, message.id, attempt_id)
+    let attempt = store::attempt(&mut conn, message.id, attempt_id)
         .await
         .map_err(not_found_as("attempt"))?;
     Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
@@ -136,7 +134,7 @@ pub async fn list_destinations(
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
     let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = deliveries::destinations(&mut conn, message.id, cursor, limit).await?;
+    let rows = store::destinations(&mut conn, message.id, cursor, limit).await?;
     let page = Page::from_overfetch(rows, limit);
     let next = page.items.last().map(|row| row.endpoint_id.to_string());
     let items = page
@@ -174,13 +172,9 @@ pub async fn resend(
             let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
             let (_, endpoint) =
                 find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
-            let job = deliveries::enqueue_manual(
-                &mut conn,
-                message.id,
-                endpoint.id,
-                traceparent.as_deref(),
-            )
-            .await?;
+            let job =
+                store::enqueue_manual(&mut conn, message.id, endpoint.id, traceparent.as_deref())
+                    .await?;
             drop(conn);
             state.publisher.enqueue(vec![job], None);
             Reply::json(
