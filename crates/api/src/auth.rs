@@ -271,8 +271,8 @@ async fn portal_tenant(
         ));
     }
     if let Some(app) = &route.app {
-        match crate::routes::find_app_id(state, claims.env, app).await {
-            Ok(id) if id == claims.app => {}
+        match crate::scope::resolve(state, claims.env, app).await {
+            Ok(scope) if scope.id() == claims.app => {}
             Ok(_) | Err(ApiError::NotFound(_)) => {
                 return Err(ApiError::Forbidden(
                     "this portal token opens another application",

@@ -5,6 +5,11 @@
 //! requests with one key wait for the first to finish and replay it; if it takes too long they
 //! get 409. Failed requests free the key, so a client can retry them for real. Responses that
 //! carry a secret (new API keys) are stored sealed with the secret encryption key.
+//!
+//! The object a keyed POST creates gets its id from the key's claim ([`NewObject`]), the same on
+//! every try: when a try committed but its answer could not be stored (the database went away
+//! in between) and a later try takes the stale claim over, that try finds the object by its id
+//! and answers with it instead of creating a second one.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -38,6 +43,26 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 /// The idempotency scope of the admin routes, which belong to no environment. No environment
 /// has this id: ids are version 7 UUIDs.
 pub const ADMIN_SCOPE: Uuid = Uuid::nil();
+
+/// The object a POST may create: the id to give it, the same on every try of one key, and
+/// whether an earlier try held the key and may have created it already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewObject {
+    /// The new object's id.
+    pub id: Uuid,
+    /// An earlier try of the key died without storing its answer: look for the object first.
+    pub resumed: bool,
+}
+
+impl NewObject {
+    /// An object of a request without a key: nothing came before it.
+    fn fresh() -> Self {
+        Self {
+            id: octohooks_domain::new_id(),
+            resumed: false,
+        }
+    }
+}
 
 /// A JSON response (or an empty one) that can be stored and replayed.
 pub struct Reply {
@@ -139,11 +164,11 @@ pub async fn run<F, Fut>(
     work: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce() -> Fut + 'static,
+    F: FnOnce(NewObject) -> Fut + 'static,
     Fut: Future<Output = Result<Reply, ApiError>> + 'static,
 {
     let Some(key) = key(req)? else {
-        return Ok(work().await?.into_response(false));
+        return Ok(work(NewObject::fresh()).await?.into_response(false));
     };
     let request = FirstUse {
         request_path: req.path().to_owned(),
@@ -154,13 +179,13 @@ where
         ),
     };
     let started = Instant::now();
-    let owner = loop {
+    let claim = loop {
         let held = {
             let mut conn = pool::connection(&state.db).await?;
             idempotency::acquire(&mut conn, scope, &key, &request, STALE_CLAIM_SECS).await?
         };
         match held {
-            KeyState::Acquired(owner) => break owner,
+            KeyState::Acquired(claim) => break claim,
             KeyState::Completed {
                 first,
                 status_code,
@@ -183,8 +208,13 @@ where
             }
         }
     };
+    let owner = claim.owner;
+    let object = NewObject {
+        id: claim.object_id,
+        resumed: claim.resumed,
+    };
     let task = actix_web::rt::spawn(async move {
-        let outcome = work().await;
+        let outcome = work(object).await;
         let stored = match &outcome {
             Ok(reply) if reply.status.is_success() => Some(reply.stored_body(&state)?),
             _ => None,

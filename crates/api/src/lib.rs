@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod paging;
 pub mod ratelimit;
 pub mod routes;
+pub mod scope;
 pub mod state;
 
 use std::net::{SocketAddr, TcpListener};

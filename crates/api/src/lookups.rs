@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use octohooks_db::invalidation::{self, Event};
+use octohooks_db::scope::AppScope;
 use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +46,7 @@ pub enum KeyLookup {
 struct Maps {
     keys: HashMap<Vec<u8>, Uuid>,
     unknown_keys: HashSet<Vec<u8>>,
-    apps: HashMap<(Uuid, String), Uuid>,
+    apps: HashMap<(Uuid, String), AppScope>,
     /// Per application: portal tokens issued before this (epoch ms) are revoked.
     portal_revoked_before: HashMap<Uuid, i64>,
 }
@@ -160,15 +161,15 @@ impl Lookups {
         Ok(KeyLookup::Found(environment_id))
     }
 
-    /// The id of the environment's application named `path` (id or uid), cached or loaded.
+    /// The scope of the environment's application named `path` (id or uid), cached or loaded.
     pub async fn application<E, F>(
         &self,
         environment_id: Uuid,
         path: &str,
         load: F,
-    ) -> Result<Option<Uuid>, E>
+    ) -> Result<Option<AppScope>, E>
     where
-        F: Future<Output = Result<Option<Uuid>, E>>,
+        F: Future<Output = Result<Option<AppScope>, E>>,
     {
         let key = (environment_id, path.to_owned());
         self.cached(
@@ -305,19 +306,22 @@ mod tests {
         lookups.apply(Event::Live);
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let app = Uuid::new_v4();
-        let env = Uuid::new_v4();
+        let load_revoked = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(Some(7))
+        };
         let racing = async {
             calls.fetch_add(1, Ordering::SeqCst);
             // The change commits and its notice arrives while this lookup is in flight.
             lookups.apply(Event::Forget);
-            Ok::<_, ()>(Some(app))
+            Ok::<_, ()>(Some(7))
         };
         assert_eq!(
-            lookups.application(env, "shop", racing).await,
-            Ok(Some(app))
+            lookups.portal_revoked_before(app, racing).await,
+            Ok(Some(7))
         );
         lookups
-            .application(env, "shop", load(app, &calls))
+            .portal_revoked_before(app, load_revoked())
             .await
             .unwrap();
         assert_eq!(

@@ -8,10 +8,16 @@ use uuid::Uuid;
 
 use crate::models::Application;
 use crate::schema::applications;
+use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
 
-/// Finds an application of the environment by id or uid; `NotFound` otherwise.
-pub async fn find(conn: &mut Conn, environment_id: Uuid, app: &IdOrUid) -> DbResult<Application> {
+/// Finds an application of the environment by id or uid; `NotFound` otherwise. The only way to
+/// an [`AppScope`].
+pub async fn find(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    app: &IdOrUid,
+) -> DbResult<Scoped<Application>> {
     let query = applications::table
         .filter(applications::environment_id.eq(environment_id))
         .select(Application::as_select())
@@ -22,7 +28,16 @@ pub async fn find(conn: &mut Conn, environment_id: Uuid, app: &IdOrUid) -> DbRes
             .order(applications::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(applications::uid.eq(uid)),
     };
-    Ok(query.first(conn).await?)
+    Ok(Scoped::new(query.first(conn).await?))
+}
+
+/// The application of a scope (found earlier, or through a cache of such lookups).
+pub async fn get(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
+    Ok(applications::table
+        .find(app.id())
+        .select(Application::as_select())
+        .first(conn)
+        .await?)
 }
 
 /// Applications of the environment, oldest first, after the cursor.
@@ -64,11 +79,11 @@ pub async fn insert(conn: &mut Conn, app: &Application) -> DbResult<Application>
 /// Replaces name and uid.
 pub async fn update(
     conn: &mut Conn,
-    id: Uuid,
+    app: AppScope,
     name: &str,
     uid: Option<&str>,
 ) -> DbResult<Application> {
-    Ok(diesel::update(applications::table.find(id))
+    Ok(diesel::update(applications::table.find(app.id()))
         .set((
             applications::name.eq(name),
             applications::uid.eq(uid),
@@ -80,7 +95,8 @@ pub async fn update(
 }
 
 /// Deletes the application and everything under it.
-pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Application> {
+pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
+    let id = app.id();
     conn.transaction(|conn| {
         async move {
             crate::outbox::forget_applications(conn, &[id]).await?;
@@ -114,8 +130,8 @@ pub async fn portal_revoked_before(
 }
 
 /// Revokes every portal token of the application issued until now.
-pub async fn revoke_portal_tokens(conn: &mut Conn, application_id: Uuid) -> DbResult<()> {
-    diesel::update(applications::table.find(application_id))
+pub async fn revoke_portal_tokens(conn: &mut Conn, app: AppScope) -> DbResult<()> {
+    diesel::update(applications::table.find(app.id()))
         .set(applications::portal_revoked_before.eq(diesel::dsl::now))
         .execute(conn)
         .await?;

@@ -5,23 +5,24 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use crate::models::{Attempt, Destination, OutboxJob};
+use crate::models::{Attempt, Destination, Endpoint, Message, OutboxJob};
 use crate::schema::{attempts, message_destinations, outbox};
+use crate::scope::Scoped;
 use crate::{Conn, DbResult};
 use octohooks_domain::job::TriggerType;
 
 /// Queues one manual attempt, claimed by the caller who publishes it at once.
 pub async fn enqueue_manual(
     conn: &mut Conn,
-    message_id: Uuid,
-    endpoint_id: Uuid,
+    message: &Scoped<Message>,
+    endpoint: &Scoped<Endpoint>,
     traceparent: Option<&str>,
 ) -> DbResult<OutboxJob> {
     let now = crate::stored_now();
     Ok(diesel::insert_into(outbox::table)
         .values((
-            outbox::message_id.eq(message_id),
-            outbox::endpoint_id.eq(endpoint_id),
+            outbox::message_id.eq(message.id),
+            outbox::endpoint_id.eq(endpoint.id),
             outbox::attempt.eq(0),
             outbox::trigger_type.eq(TriggerType::Manual.as_str()),
             outbox::due.eq(now),
@@ -34,13 +35,26 @@ pub async fn enqueue_manual(
         .await?)
 }
 
-/// Whose attempts to list.
+/// Whose attempts to list: a message or an endpoint of the caller.
 #[derive(Debug, Clone, Copy)]
-pub enum AttemptsOf {
-    /// Every attempt of a message, to any endpoint.
+pub struct AttemptsOf(Owner);
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
     Message(Uuid),
-    /// Every attempt made to an endpoint.
     Endpoint(Uuid),
+}
+
+impl AttemptsOf {
+    /// Every attempt of a message, to any endpoint.
+    pub fn message(message: &Scoped<Message>) -> Self {
+        Self(Owner::Message(message.id))
+    }
+
+    /// Every attempt made to an endpoint.
+    pub fn endpoint(endpoint: &Scoped<Endpoint>) -> Self {
+        Self(Owner::Endpoint(endpoint.id))
+    }
 }
 
 /// Attempts of a message or an endpoint, newest first, older than the cursor.
@@ -54,9 +68,9 @@ pub async fn attempts(
         .order(attempts::id.desc())
         .select(Attempt::as_select())
         .into_boxed();
-    query = match of {
-        AttemptsOf::Message(id) => query.filter(attempts::message_id.eq(id)),
-        AttemptsOf::Endpoint(id) => query.filter(attempts::endpoint_id.eq(id)),
+    query = match of.0 {
+        Owner::Message(id) => query.filter(attempts::message_id.eq(id)),
+        Owner::Endpoint(id) => query.filter(attempts::endpoint_id.eq(id)),
     };
     if let Some(cursor) = older_than {
         query = query.filter(attempts::id.lt(cursor));
@@ -65,9 +79,13 @@ pub async fn attempts(
 }
 
 /// One attempt of a message; `NotFound` otherwise.
-pub async fn attempt(conn: &mut Conn, message_id: Uuid, attempt_id: Uuid) -> DbResult<Attempt> {
+pub async fn attempt(
+    conn: &mut Conn,
+    message: &Scoped<Message>,
+    attempt_id: Uuid,
+) -> DbResult<Attempt> {
     Ok(attempts::table
-        .filter(attempts::message_id.eq(message_id))
+        .filter(attempts::message_id.eq(message.id))
         .filter(attempts::id.eq(attempt_id))
         .select(Attempt::as_select())
         .first(conn)
@@ -77,12 +95,12 @@ pub async fn attempt(conn: &mut Conn, message_id: Uuid, attempt_id: Uuid) -> DbR
 /// Destinations of a message in endpoint id order after the cursor.
 pub async fn destinations(
     conn: &mut Conn,
-    message_id: Uuid,
+    message: &Scoped<Message>,
     after: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Destination>> {
     let mut query = message_destinations::table
-        .filter(message_destinations::message_id.eq(message_id))
+        .filter(message_destinations::message_id.eq(message.id))
         .order(message_destinations::endpoint_id.asc())
         .select(Destination::as_select())
         .into_boxed();

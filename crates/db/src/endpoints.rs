@@ -8,12 +8,17 @@ use uuid::Uuid;
 
 use crate::models::{Endpoint, EndpointSecretRow};
 use crate::schema::{endpoint_secrets, endpoints};
+use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
 
 /// Finds an endpoint of the application by id or uid; `NotFound` otherwise.
-pub async fn find(conn: &mut Conn, application_id: Uuid, endpoint: &IdOrUid) -> DbResult<Endpoint> {
+pub async fn find(
+    conn: &mut Conn,
+    app: AppScope,
+    endpoint: &IdOrUid,
+) -> DbResult<Scoped<Endpoint>> {
     let query = endpoints::table
-        .filter(endpoints::application_id.eq(application_id))
+        .filter(endpoints::application_id.eq(app.id()))
         .select(Endpoint::as_select())
         .into_boxed();
     let query = match endpoint {
@@ -22,18 +27,18 @@ pub async fn find(conn: &mut Conn, application_id: Uuid, endpoint: &IdOrUid) -> 
             .order(endpoints::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(endpoints::uid.eq(uid)),
     };
-    Ok(query.first(conn).await?)
+    Ok(Scoped::new(query.first(conn).await?))
 }
 
 /// Endpoints of the application, oldest first, after the cursor.
 pub async fn list(
     conn: &mut Conn,
-    application_id: Uuid,
+    app: AppScope,
     after: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Endpoint>> {
     let mut query = endpoints::table
-        .filter(endpoints::application_id.eq(application_id))
+        .filter(endpoints::application_id.eq(app.id()))
         .order(endpoints::id.asc())
         .select(Endpoint::as_select())
         .into_boxed();
@@ -43,12 +48,21 @@ pub async fn list(
     Ok(query.limit(limit + 1).load(conn).await?)
 }
 
-/// Stores a new endpoint with its first secret, in one transaction.
-pub async fn insert(conn: &mut Conn, endpoint: &Endpoint, secret: String) -> DbResult<Endpoint> {
+/// Stores a new endpoint of the application with its first secret, in one transaction.
+pub async fn insert(
+    conn: &mut Conn,
+    app: AppScope,
+    endpoint: Endpoint,
+    secret: String,
+) -> DbResult<Endpoint> {
+    let endpoint = Endpoint {
+        application_id: app.id(),
+        ..endpoint
+    };
     conn.transaction(|conn| {
         async move {
             let stored = diesel::insert_into(endpoints::table)
-                .values(endpoint)
+                .values(&endpoint)
                 .returning(Endpoint::as_returning())
                 .get_result(conn)
                 .await?;
@@ -100,8 +114,12 @@ pub struct EndpointChanges {
 }
 
 /// Replaces an endpoint's fields.
-pub async fn update(conn: &mut Conn, id: Uuid, changes: &EndpointChanges) -> DbResult<Endpoint> {
-    Ok(diesel::update(endpoints::table.find(id))
+pub async fn update(
+    conn: &mut Conn,
+    endpoint: &Scoped<Endpoint>,
+    changes: &EndpointChanges,
+) -> DbResult<Endpoint> {
+    Ok(diesel::update(endpoints::table.find(endpoint.id))
         .set(changes)
         .returning(Endpoint::as_returning())
         .get_result(conn)
@@ -223,8 +241,9 @@ pub async fn note_outcome(
 
 /// Deletes an endpoint, its secrets and destinations (by cascade), and its attempts and waiting
 /// jobs (which have no foreign key to it, see migration 000008), in one transaction.
-pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Endpoint> {
+pub async fn delete(conn: &mut Conn, endpoint: &Scoped<Endpoint>) -> DbResult<Endpoint> {
     use crate::schema::{attempts, outbox};
+    let id = endpoint.id;
     conn.transaction(|conn| {
         async move {
             let endpoint = diesel::delete(endpoints::table.find(id))
@@ -245,9 +264,9 @@ pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Endpoint> {
 }
 
 /// The secrets that sign right now: the current one first, then rotated ones not yet expired.
-pub async fn active_secrets(conn: &mut Conn, endpoint_id: Uuid) -> DbResult<Vec<String>> {
+pub async fn active_secrets(conn: &mut Conn, endpoint: &Scoped<Endpoint>) -> DbResult<Vec<String>> {
     Ok(endpoint_secrets::table
-        .filter(endpoint_secrets::endpoint_id.eq(endpoint_id))
+        .filter(endpoint_secrets::endpoint_id.eq(endpoint.id))
         .filter(
             endpoint_secrets::expires
                 .is_null()
@@ -262,6 +281,22 @@ pub async fn active_secrets(conn: &mut Conn, endpoint_id: Uuid) -> DbResult<Vec<
         .await?)
 }
 
+/// True when the endpoint holds the secret with this id: a rotation whose answer was lost is not
+/// made twice.
+pub async fn has_secret(
+    conn: &mut Conn,
+    endpoint: &Scoped<Endpoint>,
+    secret_id: Uuid,
+) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        endpoint_secrets::table
+            .filter(endpoint_secrets::endpoint_id.eq(endpoint.id))
+            .filter(endpoint_secrets::id.eq(secret_id)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
 /// Former secrets that may still sign beside the current one: every one is a signature on
 /// every delivery, so rotating in a loop must not grow the header (and the signing work) without
 /// bound. A rotation beyond this retires the oldest at once.
@@ -274,10 +309,12 @@ pub const MAX_SECRETS_IN_GRACE: i64 = 4;
 /// there is only ever one current secret.
 pub async fn rotate_secret(
     conn: &mut Conn,
-    endpoint_id: Uuid,
+    endpoint: &Scoped<Endpoint>,
+    secret_id: Uuid,
     secret: String,
     old_expires: DateTime<Utc>,
 ) -> DbResult<()> {
+    let endpoint_id = endpoint.id;
     conn.transaction(|conn| {
         async move {
             endpoints::table
@@ -323,7 +360,7 @@ pub async fn rotate_secret(
             .await?;
             diesel::insert_into(endpoint_secrets::table)
                 .values(&EndpointSecretRow {
-                    id: octohooks_domain::new_id(),
+                    id: secret_id,
                     endpoint_id,
                     secret,
                     created: now,

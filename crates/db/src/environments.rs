@@ -21,12 +21,13 @@ pub struct NewKey {
 /// Creates an environment together with its first API key (stored as `key_hash`).
 pub async fn create(
     conn: &mut Conn,
+    id: Uuid,
     name: &str,
     key_id: Uuid,
     key: &NewKey,
 ) -> DbResult<Environment> {
     let environment = Environment {
-        id: octohooks_domain::new_id(),
+        id,
         name: name.to_owned(),
         created: Utc::now(),
     };
@@ -50,6 +51,15 @@ pub async fn create(
         .scope_boxed()
     })
     .await
+}
+
+/// One environment; `NotFound` when absent.
+pub async fn find(conn: &mut Conn, id: Uuid) -> DbResult<Environment> {
+    Ok(environments::table
+        .find(id)
+        .select(Environment::as_select())
+        .first(conn)
+        .await?)
 }
 
 /// Every environment, oldest first, paged by id.

@@ -8,11 +8,22 @@ use uuid::Uuid;
 use crate::schema::idempotency_keys;
 use crate::{Conn, DbResult};
 
+/// A claim on a key: the caller owns it and must run the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The owner's token: only it may complete or release the key.
+    pub owner: Uuid,
+    /// The id the request gives the object it creates, the same on every try of the key.
+    pub object_id: Uuid,
+    /// An earlier try held the key and died without an answer: the object may exist already.
+    pub resumed: bool,
+}
+
 /// What a key holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyState {
-    /// The caller now owns the key (with this token) and must run the request.
-    Acquired(Uuid),
+    /// The caller now owns the key and must run the request.
+    Acquired(Claim),
     /// Another request with this key is still running.
     InProgress {
         /// The request the key was first used for.
@@ -40,7 +51,7 @@ pub struct FirstUse {
 }
 
 /// Claims the key for a request, or reports what it already holds. A claim left behind by a
-/// request that died more than `stale_secs` ago is taken over.
+/// request that died more than `stale_secs` ago is taken over, keeping its object id.
 pub async fn acquire(
     conn: &mut Conn,
     environment_id: Uuid,
@@ -49,6 +60,7 @@ pub async fn acquire(
     stale_secs: i64,
 ) -> DbResult<KeyState> {
     let owner = Uuid::new_v4();
+    let object_id = octohooks_domain::new_id();
     let request_path = request.request_path.as_str();
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
@@ -57,31 +69,51 @@ pub async fn acquire(
             idempotency_keys::request_path.eq(request_path),
             idempotency_keys::request_fingerprint.eq(request.fingerprint.as_deref()),
             idempotency_keys::owner.eq(owner),
+            idempotency_keys::object_id.eq(object_id),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
     if inserted == 1 {
-        return Ok(KeyState::Acquired(owner));
+        return Ok(KeyState::Acquired(Claim {
+            owner,
+            object_id,
+            resumed: false,
+        }));
     }
     // Ages are measured on the database's clock, the one that wrote `created`.
     let stale = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
         "created < now() - interval '{} seconds'",
         stale_secs.max(1)
     ));
-    let taken_over = diesel::update(idempotency_keys::table.find((environment_id, key)))
-        .filter(idempotency_keys::status_code.is_null())
-        .filter(stale)
-        .set((
-            idempotency_keys::created.eq(diesel::dsl::now),
-            idempotency_keys::request_path.eq(request_path),
-            idempotency_keys::request_fingerprint.eq(request.fingerprint.as_deref()),
-            idempotency_keys::owner.eq(owner),
-        ))
-        .execute(conn)
-        .await?;
-    if taken_over == 1 {
-        return Ok(KeyState::Acquired(owner));
+    // Only the same request may take a claim over: another one answers 409 below.
+    let taken_over: Option<Option<Uuid>> =
+        diesel::update(idempotency_keys::table.find((environment_id, key)))
+            .filter(idempotency_keys::status_code.is_null())
+            .filter(idempotency_keys::request_path.eq(request_path))
+            .filter(
+                idempotency_keys::request_fingerprint
+                    .is_null()
+                    .or(idempotency_keys::request_fingerprint
+                        .is_not_distinct_from(request.fingerprint.as_deref())),
+            )
+            .filter(stale)
+            .set((
+                idempotency_keys::created.eq(diesel::dsl::now),
+                idempotency_keys::request_fingerprint.eq(request.fingerprint.as_deref()),
+                idempotency_keys::owner.eq(owner),
+            ))
+            .returning(idempotency_keys::object_id)
+            .get_result(conn)
+            .await
+            .optional()?;
+    if let Some(kept) = taken_over {
+        return Ok(KeyState::Acquired(Claim {
+            owner,
+            // Keys claimed before object ids were kept have none.
+            object_id: kept.unwrap_or(object_id),
+            resumed: true,
+        }));
     }
     type Row = (String, Option<Vec<u8>>, Option<i32>, Option<Vec<u8>>);
     let row: Option<Row> = idempotency_keys::table

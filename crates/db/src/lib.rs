@@ -1,6 +1,7 @@
 //! Octohooks storage: the diesel schema, the queries both services run, the connection pool
 //! and the embedded migrations. Every query that reads tenant data takes the environment id,
-//! so isolation between environments is enforced here once rather than in every handler.
+//! or a [`scope::AppScope`] that only a lookup by environment makes, so isolation between
+//! environments is enforced here once rather than in every handler.
 //!
 //! # Layout
 //! - [`pool`]: the bounded diesel-async pool with timeouts and `statement_timeout`.
@@ -11,6 +12,7 @@
 //! - one module per resource: [`environments`], [`applications`], [`endpoints`],
 //!   [`event_types`], [`messages`], [`deliveries`], [`outbox`], [`idempotency`].
 //! - [`fairness`]: limits per endpoint that all dispatchers share.
+//! - [`scope`]: the application scope that endpoint, message and attempt queries require.
 
 pub mod applications;
 pub mod attempts;
@@ -29,6 +31,7 @@ pub mod outbox;
 pub mod pool;
 pub mod prepared;
 pub mod schema;
+pub mod scope;
 mod tls;
 
 pub use pool::{Conn, DbPool};
@@ -66,6 +69,18 @@ impl DbError {
             Self::Migration(_) => false,
             Self::Query(err) => query_error_is_transient(err),
         }
+    }
+
+    /// True when a row refers to one that is gone (an endpoint inserted for an application
+    /// deleted meanwhile).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
     }
 
     /// True when the failure is a unique-constraint violation (a uid or key clash).
@@ -171,6 +186,14 @@ impl IdOrUid {
                 text: segment.to_owned(),
             },
             Err(_) => Self::Uid(segment.to_owned()),
+        }
+    }
+
+    /// The entity with this id alone (no uid is empty, so none matches the empty text).
+    pub fn id(id: uuid::Uuid) -> Self {
+        Self::Id {
+            id,
+            text: String::new(),
         }
     }
 }

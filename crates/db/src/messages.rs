@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::models::{Message, OutboxJob};
 use crate::prepared::prepared;
 use crate::schema::{message_destinations, messages};
+use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
 
 /// How long the accepting API process holds its claim on the jobs it publishes itself. If it
@@ -133,9 +134,9 @@ pub async fn existing_ids(conn: &mut Conn, ids: &[Uuid]) -> DbResult<Vec<Uuid>> 
 }
 
 /// Finds a message of the application by id or uid; `NotFound` otherwise.
-pub async fn find(conn: &mut Conn, application_id: Uuid, message: &IdOrUid) -> DbResult<Message> {
+pub async fn find(conn: &mut Conn, app: AppScope, message: &IdOrUid) -> DbResult<Scoped<Message>> {
     let query = messages::table
-        .filter(messages::application_id.eq(application_id))
+        .filter(messages::application_id.eq(app.id()))
         .select(Message::as_select())
         .into_boxed();
     let query = match message {
@@ -144,7 +145,7 @@ pub async fn find(conn: &mut Conn, application_id: Uuid, message: &IdOrUid) -> D
             .order(messages::id.eq(*id).desc()),
         IdOrUid::Uid(uid) => query.filter(messages::uid.eq(uid)),
     };
-    Ok(query.first(conn).await?)
+    Ok(Scoped::new(query.first(conn).await?))
 }
 
 /// Filters of the message list.
@@ -165,13 +166,13 @@ pub struct MessageFilter {
 /// Messages of the application, newest first, older than the cursor id.
 pub async fn list(
     conn: &mut Conn,
-    application_id: Uuid,
+    app: AppScope,
     filter: &MessageFilter,
     older_than: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Message>> {
     let mut query = messages::table
-        .filter(messages::application_id.eq(application_id))
+        .filter(messages::application_id.eq(app.id()))
         .order(messages::id.desc())
         .select(Message::as_select())
         .into_boxed();

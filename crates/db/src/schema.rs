@@ -137,6 +137,7 @@ diesel::table! {
         created -> Timestamptz,
         owner -> Nullable<Uuid>,
         request_fingerprint -> Nullable<Bytea>,
+        object_id -> Nullable<Uuid>,
     }
 }
 

@@ -6,7 +6,7 @@ use octohooks_db::{environments, pool};
 use octohooks_domain::validate::DisplayName;
 use uuid::Uuid;
 
-use super::not_found_as;
+use super::{not_found_as, optional};
 use crate::auth::{new_api_key, Admin};
 use crate::body::JsonBody;
 use crate::dto::{ApiKeyInfoOut, ApiKeyOut, EnvironmentIn, EnvironmentOut};
@@ -30,6 +30,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// A resumed try of a keyed request that makes an API key: the key of the earlier try (id
+/// `lost`), shown in an answer that never arrived, is revoked if it was made, and `stored` added
+/// with an id of its own, so the request leaves one live key behind however often it ran.
+async fn replace_lost_key(
+    conn: &mut octohooks_db::Conn,
+    environment_id: Uuid,
+    lost: Uuid,
+    stored: &environments::NewKey,
+) -> Result<(Uuid, chrono::DateTime<chrono::Utc>), ApiError> {
+    optional(environments::revoke_key(conn, environment_id, lost).await)?;
+    let id = octohooks_domain::new_id();
+    let created = environments::add_key(conn, environment_id, id, stored)
+        .await
+        .map_err(not_found_as("environment"))?;
+    Ok((id, created))
+}
+
 fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| ApiError::NotFound(what))
 }
@@ -47,11 +64,24 @@ pub async fn create_environment(
     JsonBody(body): JsonBody<EnvironmentIn>,
 ) -> Result<HttpResponse, ApiError> {
     let name = DisplayName::parse("name", &body.name)?.into_inner();
-    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
+    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move |object| async move {
         let (key, stored) = new_api_key()?;
         let mut conn = pool::connection(&state.db).await?;
-        let environment =
-            environments::create(&mut conn, &name, octohooks_domain::new_id(), &stored).await?;
+        // The environment and its first key share the new object's id. A resumed try that finds
+        // the environment replaces the key whose answer was lost: one live key per request.
+        let earlier = if object.resumed {
+            optional(environments::find(&mut conn, object.id).await)?
+        } else {
+            None
+        };
+        let environment = match earlier {
+            Some(environment) => {
+                replace_lost_key(&mut conn, environment.id, object.id, &stored).await?;
+                state.lookups.forget();
+                environment
+            }
+            None => environments::create(&mut conn, object.id, &name, object.id, &stored).await?,
+        };
         Reply::json_with_secret(
             StatusCode::CREATED,
             &EnvironmentOut::from_row(environment, Some(key)),
@@ -115,13 +145,19 @@ pub async fn create_api_key(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let environment_id = parse_id("environment", &path)?;
-    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move || async move {
+    idempotency::run(state.clone(), ADMIN_SCOPE, &req, move |object| async move {
         let (key, stored) = new_api_key()?;
-        let id = octohooks_domain::new_id();
         let mut conn = pool::connection(&state.db).await?;
-        let created = environments::add_key(&mut conn, environment_id, id, &stored)
-            .await
-            .map_err(not_found_as("environment"))?;
+        let (id, created) = if object.resumed {
+            let replaced = replace_lost_key(&mut conn, environment_id, object.id, &stored).await?;
+            state.lookups.forget();
+            replaced
+        } else {
+            let created = environments::add_key(&mut conn, environment_id, object.id, &stored)
+                .await
+                .map_err(not_found_as("environment"))?;
+            (object.id, created)
+        };
         Reply::json_with_secret(
             StatusCode::CREATED,
             &ApiKeyOut {

@@ -3,17 +3,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use octohooks_db::{applications as store, models, pool, Page};
+use octohooks_db::{applications as store, models, pool, IdOrUid, Page};
 use octohooks_domain::validate::{DisplayName, Uid};
 use serde::Deserialize;
 
-use super::{conflict_as, find_app};
+use super::{conflict_as, not_found_as, optional};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{ApplicationIn, ApplicationOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
+use crate::scope::ScopedApp;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,17 +94,26 @@ pub async fn create_application(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |object| async move {
+            let mut conn = pool::connection(&state.db).await?;
+            if object.resumed {
+                let id = IdOrUid::id(object.id);
+                if let Some(earlier) =
+                    optional(store::find(&mut conn, tenant.environment_id, &id).await)?
+                {
+                    let earlier = ApplicationOut::from(earlier.into_inner());
+                    return Reply::json(StatusCode::CREATED, &earlier);
+                }
+            }
             let now = Utc::now();
             let app = models::Application {
-                id: octohooks_domain::new_id(),
+                id: object.id,
                 environment_id: tenant.environment_id,
                 uid,
                 name,
                 created: now,
                 updated: now,
             };
-            let mut conn = pool::connection(&state.db).await?;
             let stored = store::insert(&mut conn, &app)
                 .await
                 .map_err(conflict_as("uid"))?;
@@ -118,12 +128,13 @@ pub async fn create_application(
     params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
     responses((status = 200, body = ApplicationOut), (status = 404, body = Problem)))]
 pub async fn get_application(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let app = store::get(&mut conn, scoped.app)
+        .await
+        .map_err(not_found_as("application"))?;
     Ok(HttpResponse::Ok().json(ApplicationOut::from(app)))
 }
 
@@ -134,16 +145,17 @@ pub async fn get_application(
     responses((status = 200, body = ApplicationOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_application(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<ApplicationIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, uid) = parse_input(&body)?;
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+    let app = store::get(&mut conn, scoped.app)
+        .await
+        .map_err(not_found_as("application"))?;
     let uid = uid.or(app.uid);
-    let updated = store::update(&mut conn, app.id, &name, uid.as_deref())
+    let updated = store::update(&mut conn, scoped.app, &name, uid.as_deref())
         .await
         .map_err(conflict_as("uid"))?;
     state.lookups.forget();
@@ -155,13 +167,13 @@ pub async fn update_application(
     params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
     responses((status = 200, body = ApplicationOut), (status = 404, body = Problem)))]
 pub async fn delete_application(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
-    let deleted = store::delete(&mut conn, app.id).await?;
+    let deleted = store::delete(&mut conn, scoped.app)
+        .await
+        .map_err(not_found_as("application"))?;
     state.lookups.forget();
     Ok(HttpResponse::Ok().json(ApplicationOut::from(deleted)))
 }

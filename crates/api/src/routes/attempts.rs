@@ -7,11 +7,11 @@ use octohooks_db::{models, pool, Page};
 use uuid::Uuid;
 
 use super::{find_endpoint, find_message, not_found_as};
-use crate::auth::Tenant;
 use crate::dto::{AttemptOut, DestinationOut, ResendOut, ResendStatus};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
+use crate::scope::ScopedApp;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,7 +60,7 @@ fn attempt_page(
     security(("apiKey" = [])),
     responses((status = 200, body = [AttemptOut]), (status = 404, body = Problem)))]
 pub async fn list_message_attempts(
-    tenant: Tenant,
+    scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -69,8 +69,8 @@ pub async fn list_message_attempts(
     let limit = query.limit()?;
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = store::attempts(&mut conn, AttemptsOf::Message(message.id), cursor, limit).await?;
+    let message = find_message(&mut conn, scoped.app, &path.1).await?;
+    let rows = store::attempts(&mut conn, AttemptsOf::message(&message), cursor, limit).await?;
     attempt_page(&req, rows, limit)
 }
 
@@ -81,7 +81,7 @@ pub async fn list_message_attempts(
     security(("apiKey" = [])),
     responses((status = 200, body = [AttemptOut]), (status = 404, body = Problem)))]
 pub async fn list_endpoint_attempts(
-    tenant: Tenant,
+    scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -90,8 +90,8 @@ pub async fn list_endpoint_attempts(
     let limit = query.limit()?;
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = store::attempts(&mut conn, AttemptsOf::Endpoint(endpoint.id), cursor, limit).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let rows = store::attempts(&mut conn, AttemptsOf::endpoint(&endpoint), cursor, limit).await?;
     attempt_page(&req, rows, limit)
 }
 
@@ -104,14 +104,14 @@ pub async fn list_endpoint_attempts(
     security(("apiKey" = [])),
     responses((status = 200, body = AttemptOut), (status = 404, body = Problem)))]
 pub async fn get_attempt(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let attempt_id = Uuid::try_parse(&path.2).map_err(|_| ApiError::NotFound("attempt"))?;
     let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let attempt = store::attempt(&mut conn, message.id, attempt_id)
+    let message = find_message(&mut conn, scoped.app, &path.1).await?;
+    let attempt = store::attempt(&mut conn, &message, attempt_id)
         .await
         .map_err(not_found_as("attempt"))?;
     Ok(HttpResponse::Ok().json(AttemptOut::from(attempt)))
@@ -124,7 +124,7 @@ pub async fn get_attempt(
     security(("apiKey" = [])),
     responses((status = 200, body = [DestinationOut]), (status = 404, body = Problem)))]
 pub async fn list_destinations(
-    tenant: Tenant,
+    scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -133,8 +133,8 @@ pub async fn list_destinations(
     let limit = query.limit()?;
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let rows = store::destinations(&mut conn, message.id, cursor, limit).await?;
+    let message = find_message(&mut conn, scoped.app, &path.1).await?;
+    let rows = store::destinations(&mut conn, &message, cursor, limit).await?;
     let page = Page::from_overfetch(rows, limit);
     let next = page.items.last().map(|row| row.endpoint_id.to_string());
     let items = page
@@ -156,7 +156,7 @@ pub async fn list_destinations(
     responses((status = 202, body = ResendOut), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 pub async fn resend(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -167,14 +167,12 @@ pub async fn resend(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |_| async move {
             let mut conn = pool::connection(&state.db).await?;
-            let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-            let (_, endpoint) =
-                find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.2).await?;
-            let job =
-                store::enqueue_manual(&mut conn, message.id, endpoint.id, traceparent.as_deref())
-                    .await?;
+            let message = find_message(&mut conn, app, &path.1).await?;
+            let endpoint = find_endpoint(&mut conn, app, &path.2).await?;
+            let job = store::enqueue_manual(&mut conn, &message, &endpoint, traceparent.as_deref())
+                .await?;
             drop(conn);
             state.publisher.enqueue(vec![job], None);
             Reply::json(

@@ -6,20 +6,20 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use octohooks_db::endpoints::{self as store, EndpointChanges};
-use octohooks_db::{models, pool, Page};
+use octohooks_db::{models, pool, IdOrUid, Page};
 use octohooks_domain::signing::EndpointSecret;
 use octohooks_domain::validate::{
     parse_description, parse_headers, parse_name_list, parse_rate_limit, DisplayName, EndpointUrl,
     Uid,
 };
 
-use super::{conflict_as, find_app, find_endpoint};
-use crate::auth::Tenant;
+use super::{conflict_as, find_endpoint, optional};
 use crate::body::JsonBody;
 use crate::dto::{EndpointIn, EndpointOut, EndpointUpdate, RotateIn, SecretOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
+use crate::scope::ScopedApp;
 use crate::state::AppState;
 
 /// How long a rotated-out secret keeps signing.
@@ -175,23 +175,32 @@ fn seal(
         .map_err(|err| ApiError::Internal(err.to_string()))
 }
 
+/// A new endpoint's insert failed: its uid is taken, or its application went away meanwhile.
+fn insert_error(err: octohooks_db::DbError) -> ApiError {
+    if err.is_foreign_key_violation() {
+        return ApiError::NotFound("application");
+    }
+    conflict_as("uid")(err)
+}
+
 /// Lists an application's endpoints, oldest first.
 #[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints", tag = "endpoints",
     params(("app" = String, Path, description = "Application id or uid"), PageQuery),
     security(("apiKey" = [])),
     responses((status = 200, body = [EndpointOut]), (status = 404, body = Problem)))]
 pub async fn list_endpoints(
-    tenant: Tenant,
+    scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let after = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
-    let page = Page::from_overfetch(store::list(&mut conn, app.id, after, limit).await?, limit);
+    let page = Page::from_overfetch(
+        store::list(&mut conn, scoped.app, after, limit).await?,
+        limit,
+    );
     let cursor = page.items.last().map(|endpoint| endpoint.id.to_string());
     let items: Vec<EndpointOut> = page.items.into_iter().map(Into::into).collect();
     Ok(list_response(&req, &items, page.has_more, cursor))
@@ -205,24 +214,33 @@ pub async fn list_endpoints(
     responses((status = 201, body = EndpointOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_endpoint(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<EndpointIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut endpoint, secret) = parse_new_endpoint(&body)?;
+    let (endpoint, secret) = parse_new_endpoint(&body)?;
     idempotency::run(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |object| async move {
             let mut conn = pool::connection(&state.db).await?;
-            endpoint.application_id = find_app(&mut conn, tenant.environment_id, &path).await?.id;
+            if object.resumed {
+                let id = IdOrUid::id(object.id);
+                if let Some(earlier) = optional(store::find(&mut conn, app, &id).await)? {
+                    let earlier = EndpointOut::from(earlier.into_inner());
+                    return Reply::json(StatusCode::CREATED, &earlier);
+                }
+            }
+            let endpoint = models::Endpoint {
+                id: object.id,
+                ..endpoint
+            };
             let sealed = seal(&state, &secret, endpoint.id)?;
-            let stored = store::insert(&mut conn, &endpoint, sealed)
+            let stored = store::insert(&mut conn, app, endpoint, sealed)
                 .await
-                .map_err(conflict_as("uid"))?;
+                .map_err(insert_error)?;
             Reply::json(StatusCode::CREATED, &EndpointOut::from(stored))
         },
     )
@@ -236,13 +254,13 @@ pub async fn create_endpoint(
     security(("apiKey" = [])),
     responses((status = 200, body = EndpointOut), (status = 404, body = Problem)))]
 pub async fn get_endpoint(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint)))
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint.into_inner())))
 }
 
 /// Updates an endpoint; `url` is required, other fields left out keep their value.
@@ -254,16 +272,15 @@ pub async fn get_endpoint(
     responses((status = 200, body = EndpointOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_endpoint(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<EndpointUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let id = endpoint.id;
-    let changes = parse_changes(&body, endpoint)?;
-    let updated = store::update(&mut conn, id, &changes)
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let changes = parse_changes(&body, (*endpoint).clone())?;
+    let updated = store::update(&mut conn, &endpoint, &changes)
         .await
         .map_err(conflict_as("uid"))?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
@@ -276,13 +293,13 @@ pub async fn update_endpoint(
     security(("apiKey" = [])),
     responses((status = 200, body = EndpointOut), (status = 404, body = Problem)))]
 pub async fn delete_endpoint(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let deleted = store::delete(&mut conn, endpoint.id).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let deleted = store::delete(&mut conn, &endpoint).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(deleted)))
 }
 
@@ -293,13 +310,13 @@ pub async fn delete_endpoint(
     security(("apiKey" = [])),
     responses((status = 200, body = SecretOut), (status = 404, body = Problem)))]
 pub async fn get_secret(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let (_, endpoint) = find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
-    let stored = store::active_secrets(&mut conn, endpoint.id)
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let stored = store::active_secrets(&mut conn, &endpoint)
         .await?
         .into_iter()
         .next()
@@ -322,7 +339,7 @@ pub async fn get_secret(
     responses((status = 204, description = "Rotated"), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rotate_secret(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -341,13 +358,16 @@ pub async fn rotate_secret(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |object| async move {
             let mut conn = pool::connection(&state.db).await?;
-            let (_, endpoint) =
-                find_endpoint(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+            let endpoint = find_endpoint(&mut conn, app, &path.1).await?;
             let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
             let sealed = seal(&state, &secret, endpoint.id)?;
-            store::rotate_secret(&mut conn, endpoint.id, sealed, old_expires).await?;
+            // A resumed rotation whose secret is in place already is not done twice.
+            let done = object.resumed && store::has_secret(&mut conn, &endpoint, object.id).await?;
+            if !done {
+                store::rotate_secret(&mut conn, &endpoint, object.id, sealed, old_expires).await?;
+            }
             Ok(Reply::empty(StatusCode::NO_CONTENT))
         },
     )

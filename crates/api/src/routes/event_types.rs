@@ -65,7 +65,7 @@ pub async fn create_event_type(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |_| async move {
             let now = Utc::now();
             let row = models::EventType {
                 environment_id: tenant.environment_id,

@@ -5,20 +5,21 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
-use octohooks_db::{models, pool, Page};
+use octohooks_db::scope::{AppScope, Scoped};
+use octohooks_db::{models, pool, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
 use octohooks_platform::metrics::Stage;
 use octohooks_platform::telemetry;
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use super::{find_app, find_app_id, find_message};
-use crate::auth::Tenant;
+use super::{find_message, optional};
 use crate::body::JsonBody;
 use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
+use crate::scope::ScopedApp;
 use crate::state::AppState;
 
 /// Largest payload accepted (seed: "up to ~350kb").
@@ -40,6 +41,17 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The message an earlier try of the same idempotency key stored, if it did.
+async fn stored_before(
+    state: &AppState,
+    app: AppScope,
+    id: uuid::Uuid,
+) -> Result<Option<models::Message>, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let found = optional(store::find(&mut conn, app, &IdOrUid::id(id)).await)?;
+    Ok(found.map(Scoped::into_inner))
+}
+
 fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
     MessageOut::from_row(row).map_err(|err| ApiError::Internal(err.to_string()))
 }
@@ -52,10 +64,9 @@ fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
     responses((status = 202, body = MessageOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_message(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<MessageIn>,
 ) -> Result<HttpResponse, ApiError> {
     if body.payload.get().len() > MAX_PAYLOAD_BYTES {
@@ -76,11 +87,15 @@ pub async fn create_message(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
-            let application_id = find_app_id(&state, tenant.environment_id, &path).await?;
+        move |object| async move {
+            if object.resumed {
+                if let Some(earlier) = stored_before(&state, app, object.id).await? {
+                    return Reply::json(StatusCode::ACCEPTED, &to_out(earlier)?);
+                }
+            }
             let message = models::Message {
-                id: octohooks_domain::new_id(),
-                application_id,
+                id: object.id,
+                application_id: app.id(),
                 uid,
                 event_type,
                 channels,
@@ -156,10 +171,9 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     responses((status = 200, body = [MessageOut]), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn list_messages(
-    tenant: Tenant,
+    scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<MessageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = PageQuery {
@@ -192,8 +206,7 @@ pub async fn list_messages(
             .transpose()?,
     };
     let mut conn = pool::connection(&state.db).await?;
-    let app = find_app(&mut conn, tenant.environment_id, &path).await?;
-    let rows = store::list(&mut conn, app.id, &filter, cursor, limit).await?;
+    let rows = store::list(&mut conn, scoped.app, &filter, cursor, limit).await?;
     let page = Page::from_overfetch(rows, limit);
     let next = page.items.last().map(|message| message.id.to_string());
     let items = page
@@ -211,12 +224,14 @@ pub async fn list_messages(
     security(("apiKey" = [])),
     responses((status = 200, body = MessageOut), (status = 404, body = Problem)))]
 pub async fn get_message(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let message = find_message(&mut conn, scoped.app, &path.1)
+        .await?
+        .into_inner();
     Ok(HttpResponse::Ok().json(to_out(message)?))
 }
 
@@ -230,12 +245,14 @@ pub async fn get_message(
     responses((status = 200, description = "The payload as sent", content_type = "application/json",
         body = serde_json::Value), (status = 404, body = Problem)))]
 pub async fn get_message_payload(
-    tenant: Tenant,
+    scoped: ScopedApp,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let message = find_message(&mut conn, tenant.environment_id, &path.0, &path.1).await?;
+    let message = find_message(&mut conn, scoped.app, &path.1)
+        .await?
+        .into_inner();
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(message.payload))

@@ -11,11 +11,9 @@ pub mod messages;
 pub mod portal;
 
 use actix_web::web;
-use octohooks_db::models::{Application, Endpoint};
-use octohooks_db::{
-    applications as app_store, endpoints as endpoint_store, Conn, DbError, IdOrUid,
-};
-use uuid::Uuid;
+use octohooks_db::models::{Endpoint, Message};
+use octohooks_db::scope::{AppScope, Scoped};
+use octohooks_db::{endpoints as endpoint_store, Conn, DbError, IdOrUid};
 
 use crate::error::{ApiError, ProblemCode};
 
@@ -37,26 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::console::configure(cfg);
 }
 
-/// The id of the caller's application named by id or uid, through the process's lookup cache
-/// (the message hot path needs nothing else of it).
-pub(crate) async fn find_app_id(
-    state: &crate::state::AppState,
-    environment_id: Uuid,
-    app: &str,
-) -> Result<Uuid, ApiError> {
-    let load = async {
-        let mut conn = octohooks_db::pool::connection(&state.db).await?;
-        match app_store::find(&mut conn, environment_id, &IdOrUid::parse(app)).await {
-            Ok(found) => Ok(Some(found.id)),
-            Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
-            Err(err) => Err(err),
-        }
-    };
-    state
-        .lookups
-        .application(environment_id, app, load)
-        .await?
-        .ok_or(ApiError::NotFound("application"))
+/// `None` for a row that is not there: what a resumed idempotent create looks for before it
+/// creates anything (see [`crate::idempotency::NewObject`]).
+pub(crate) fn optional<T>(found: Result<T, DbError>) -> Result<Option<T>, ApiError> {
+    match found {
+        Ok(row) => Ok(Some(row)),
+        Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Maps a storage `NotFound` onto a 404 naming `what`.
@@ -81,40 +67,24 @@ pub(crate) fn conflict_as(field: &'static str) -> impl Fn(DbError) -> ApiError {
     }
 }
 
-/// The caller's application named by id or uid.
-pub(crate) async fn find_app(
-    conn: &mut Conn,
-    environment_id: Uuid,
-    app: &str,
-) -> Result<Application, ApiError> {
-    app_store::find(conn, environment_id, &IdOrUid::parse(app))
-        .await
-        .map_err(not_found_as("application"))
-}
-
-/// The caller's message named by id or uid, within the application named by id or uid.
+/// The caller's message named by id or uid, within the application.
 pub(crate) async fn find_message(
     conn: &mut Conn,
-    environment_id: Uuid,
-    app: &str,
+    app: AppScope,
     message: &str,
-) -> Result<octohooks_db::models::Message, ApiError> {
-    let app = find_app(conn, environment_id, app).await?;
-    octohooks_db::messages::find(conn, app.id, &IdOrUid::parse(message))
+) -> Result<Scoped<Message>, ApiError> {
+    octohooks_db::messages::find(conn, app, &IdOrUid::parse(message))
         .await
         .map_err(not_found_as("message"))
 }
 
-/// The caller's endpoint named by id or uid, within the application named by id or uid.
+/// The caller's endpoint named by id or uid, within the application.
 pub(crate) async fn find_endpoint(
     conn: &mut Conn,
-    environment_id: Uuid,
-    app: &str,
+    app: AppScope,
     endpoint: &str,
-) -> Result<(Application, Endpoint), ApiError> {
-    let app = find_app(conn, environment_id, app).await?;
-    let endpoint = endpoint_store::find(conn, app.id, &IdOrUid::parse(endpoint))
+) -> Result<Scoped<Endpoint>, ApiError> {
+    endpoint_store::find(conn, app, &IdOrUid::parse(endpoint))
         .await
-        .map_err(not_found_as("endpoint"))?;
-    Ok((app, endpoint))
+        .map_err(not_found_as("endpoint"))
 }

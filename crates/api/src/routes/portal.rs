@@ -9,11 +9,11 @@ use octohooks_domain::portal::{
     PortalClaims, DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS, MIN_EXPIRY_SECS,
 };
 
-use super::find_app;
 use crate::auth::{Scope, Tenant};
 use crate::dto::{PortalAccessIn, PortalAccessOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
+use crate::scope::ScopedApp;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,10 +44,9 @@ fn require_api_key(tenant: &Tenant) -> Result<(), ApiError> {
     responses((status = 201, body = PortalAccessOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_portal_access(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     require_api_key(&tenant)?;
@@ -68,14 +67,12 @@ pub async fn create_portal_access(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
-            let mut conn = pool::connection(&state.db).await?;
-            let app = find_app(&mut conn, tenant.environment_id, &path).await?;
+        move |_| async move {
             let now = Utc::now().timestamp_millis();
             let claims = PortalClaims {
                 v: 1,
                 env: tenant.environment_id,
-                app: app.id,
+                app: app.id(),
                 iat: now,
                 exp: now + expiry * 1000,
                 ro: read_only,
@@ -99,20 +96,18 @@ pub async fn create_portal_access(
     security(("apiKey" = [])),
     responses((status = 204, description = "Revoked"), (status = 404, body = Problem)))]
 pub async fn expire_all(
-    tenant: Tenant,
+    ScopedApp { tenant, app }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_api_key(&tenant)?;
     idempotency::run(
         state.clone(),
         tenant.environment_id,
         &req,
-        move || async move {
+        move |_| async move {
             let mut conn = pool::connection(&state.db).await?;
-            let app = find_app(&mut conn, tenant.environment_id, &path).await?;
-            store::revoke_portal_tokens(&mut conn, app.id).await?;
+            store::revoke_portal_tokens(&mut conn, app).await?;
             state.lookups.forget();
             Ok(Reply::empty(StatusCode::NO_CONTENT))
         },
