@@ -7,7 +7,6 @@ use base64::Engine as _;
 use octohooks_tests::app::{Answer, ADMIN_TOKEN};
 use octohooks_tests::{Options, TestApp};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 
 fn sealing_api_only() -> Options {
     Options {
