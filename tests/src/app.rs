@@ -381,7 +381,7 @@ impl TestApp {
             lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default()).await
         {
             if let Ok(channel) = connection.create_channel().await {
-                for queue in octohooks_platform::amqp::delivery_queues(&self.queue) {
+                for queue in octohooks_broker::delivery_queues(&self.queue) {
                     let _ = channel
                         .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
                         .await;

@@ -130,7 +130,7 @@ async fn queues_declared_without_a_limit_are_used_as_they_are() {
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
     assert_eq!(receiver.wait_for("/hook", 1, 15).await.len(), 1);
     app.stop().await;
-    for name in octohooks_platform::amqp::delivery_queues(&queue) {
+    for name in octohooks_broker::delivery_queues(&queue) {
         let _ = channel
             .queue_delete(&name, QueueDeleteOptions::default())
             .await;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use octohooks_api::ingest::Ingest;
+use octohooks_broker::relay::Publisher;
+use octohooks_broker::AmqpLink;
 use octohooks_db::models::Message;
-use octohooks_platform::amqp::AmqpLink;
 use octohooks_platform::metrics::Metrics;
-use octohooks_platform::relay::Publisher;
 use octohooks_tests::{Options, TestApp};
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,7 @@ async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not()
     let stop = CancellationToken::new();
     let link = AmqpLink::start(
         octohooks_tests::app::AMQP_URL.into(),
-        octohooks_platform::amqp::Topology {
+        octohooks_broker::Topology {
             queue: app.queue.clone(),
             delivery_limit: 20,
         },

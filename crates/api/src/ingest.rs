@@ -3,10 +3,10 @@
 //! in one transaction, so one commit (one WAL flush) serves many requests. Each request gets its
 //! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
 
+use octohooks_broker::relay::Publisher;
 use octohooks_db::models::Message;
 use octohooks_db::{messages, pool, DbError, DbPool};
 use octohooks_platform::batch::{Batcher, Limits};
-use octohooks_platform::relay::Publisher;
 
 use crate::error::{ApiError, ProblemCode};
 

@@ -31,9 +31,9 @@ use actix_cors::Cors;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
+use octohooks_broker::{relay, AmqpLink};
 use octohooks_db::pool;
-use octohooks_platform::amqp::AmqpLink;
-use octohooks_platform::{relay, telemetry, Settings};
+use octohooks_platform::{telemetry, Settings};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -89,7 +89,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let shutdown = CancellationToken::new();
     let amqp = AmqpLink::start(
         settings.amqp_url.clone(),
-        settings.topology(),
+        octohooks_broker::Topology::of(&settings),
         shutdown.clone(),
     );
     tokio::spawn(relay::run(db.clone(), amqp.clone(), shutdown.clone()));

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use octohooks_broker::AmqpLink;
 use octohooks_db::DbPool;
-use octohooks_platform::amqp::AmqpLink;
 use octohooks_platform::metrics::Metrics;
 use octohooks_platform::Settings;
 
@@ -29,5 +29,5 @@ pub struct AppState {
     /// Noted uses of API keys, written in the background.
     pub key_usage: Arc<crate::key_usage::KeyUsage>,
     /// Background publication of claimed jobs.
-    pub publisher: octohooks_platform::relay::Publisher,
+    pub publisher: octohooks_broker::relay::Publisher,
 }

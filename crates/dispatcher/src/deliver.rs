@@ -29,14 +29,7 @@ pub const PARKED_FOR: Duration = Duration::from_secs(30);
 /// Longest wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
-/// What the worker does with the broker message once the job ran.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Disposition {
-    /// Done (delivered, failed for good, retry scheduled, or nothing to do): acknowledge.
-    Ack,
-    /// Could not record the outcome (database trouble): requeue so it runs again.
-    Requeue,
-}
+pub use octohooks_broker::consumer::Disposition;
 
 /// What the dispatcher needs to deliver.
 #[derive(Clone)]

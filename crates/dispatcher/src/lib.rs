@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`build`] starts the consumer, the relay and the health server; tests call it directly.
-//! - [`consumer`]: the queue side (acks, prefetch, reconnection, drain).
+//! - [`consumer`]: what becomes of each job the broker's consumer hands over (attempted or
+//!   parked); acks, prefetch, reconnection and drain are in `octohooks_broker::consumer`.
 //! - [`deliver`]: one job from context to recorded attempt.
 //! - [`fairness`]: the limits per endpoint that keep one endpoint from slowing the others.
 //! - [`http`]: the outgoing client with the SSRF guard.
@@ -20,14 +21,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use octohooks_broker::consumer::{self as broker_consumer, ConsumerConfig};
+use octohooks_broker::{relay, AmqpLink, Topology};
 use octohooks_db::pool;
-use octohooks_platform::amqp::AmqpLink;
-use octohooks_platform::{relay, Settings};
+use octohooks_platform::Settings;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::batched::{ContextReader, Deferrer, Recorder};
-use crate::consumer::ConsumerConfig;
 use crate::deliver::Deliverer;
 use crate::fairness::{Fairness, FairnessConfig};
 use crate::http::WebhookClient;
@@ -62,7 +63,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let background = CancellationToken::new();
     let link = AmqpLink::start(
         settings.amqp_url.clone(),
-        settings.topology(),
+        Topology::of(&settings),
         background.clone(),
     );
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
@@ -94,13 +95,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let consumer = tokio::spawn({
         let config = ConsumerConfig {
             url: settings.amqp_url.clone(),
-            topology: settings.topology(),
+            topology: Topology::of(&settings),
             prefetch: settings.dispatcher_concurrency,
         };
         let consuming = consuming.clone();
         let shutdown = shutdown.clone();
         async move {
-            consumer::run(config, deliverer, consuming, shutdown).await;
+            broker_consumer::run(config, deliverer, consuming, shutdown).await;
             background.cancel();
         }
     });

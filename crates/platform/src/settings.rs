@@ -302,14 +302,6 @@ impl Settings {
         ))
     }
 
-    /// The delivery queues as both services declare them.
-    pub fn topology(&self) -> crate::amqp::Topology {
-        crate::amqp::Topology {
-            queue: self.queue_name.clone(),
-            delivery_limit: self.queue_delivery_limit,
-        }
-    }
-
     /// The Postgres pool both services use, sized and bounded by these settings.
     pub fn database_pool(&self) -> octohooks_db::DbResult<octohooks_db::DbPool> {
         octohooks_db::pool::build_pool(

@@ -14,17 +14,13 @@ use octohooks_domain::job::DeliveryJob;
 use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
-/// Longest wait for the broker to confirm a batch of publishes.
-/// Shorter than the accepting API's claim on its jobs, so that no relay republishes a job
-/// while its first publication may still be confirmed.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::timing::CONFIRM_TIMEOUT;
+use crate::topology::{open_channel, retry_queue, Topology};
+
 /// How often the supervisor checks that the connection is still up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The parked queue's delivery limit: as good as none (a parked job is requeued every 30 s
-/// while Postgres is away: years), but explicit, since RabbitMQ 4 sets 20 by default.
-const PARKED_DELIVERY_LIMIT: u32 = 1_000_000;
 
 /// Why a publish did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +45,6 @@ pub enum AmqpError {
     Encode(#[from] serde_json::Error),
 }
 
-/// The queue that carries retries of `queue`. Retries wait apart from first attempts so that an
-/// endpoint that keeps failing cannot make everyone else's new messages queue behind its retries;
-/// dispatchers give it a smaller share of their prefetch.
-pub fn retry_queue(queue: &str) -> String {
-    format!("{queue}.retry")
-}
-
 /// Connection properties that run lapin's tasks and socket readiness on the caller's tokio
 /// runtime. By default lapin brings its own executor and reactor threads, and every frame then
 /// crossed two more threads (a wake-up and a context switch each) on its way to our tasks.
@@ -66,130 +55,11 @@ pub fn connection_properties() -> ConnectionProperties {
         .with_reactor(tokio_reactor_trait::Tokio)
 }
 
-/// The queue where jobs delivered too often wait until a dispatcher moves them to the outbox.
-pub fn parked_queue(queue: &str) -> String {
-    format!("{queue}.parked")
-}
-
-/// The delivery queues, declared alike by every process that uses them, all durable quorum
-/// queues (replicated, surviving broker restarts): `queue` for first attempts, its retry
-/// queue, and the parked queue. A job delivered more than `delivery_limit` times (requeued
-/// over and over while the database is away, or held by dispatchers that died) moves from the
-/// first-attempt queue to the retry queue, and from there to the parked queue, which
-/// dispatchers empty into the outbox; so the broker never drops a job at its limit, as
-/// RabbitMQ 4 does after 20 deliveries by default. (The chain has no cycle: RabbitMQ drops a
-/// message that is dead-lettered back to a queue it left for the same reason.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
-    /// The first-attempt queue's name.
-    pub queue: String,
-    /// Deliveries of one broker message before it moves to the other queue.
-    pub delivery_limit: u32,
-}
-
-/// Every queue that the topology of `queue` declares: first attempts, retries, parked. Whoever
-/// removes a deployment's queues (tests, the bench) removes all of these, or leaves quorum
-/// queues behind that cost the broker memory and time.
-pub fn delivery_queues(queue: &str) -> [String; 3] {
-    [queue.to_owned(), retry_queue(queue), parked_queue(queue)]
-}
-
-impl Topology {
-    /// The queues: first attempts, retries, parked.
-    pub fn queues(&self) -> [String; 3] {
-        delivery_queues(&self.queue)
-    }
-
-    fn arguments(&self, queue: &str) -> FieldTable {
-        let [first, retry, parked] = self.queues();
-        let (limit, next) = if queue == first {
-            (self.delivery_limit, Some(retry))
-        } else if queue == retry {
-            (self.delivery_limit, Some(parked))
-        } else {
-            // Parked jobs are requeued only while the outbox cannot take them.
-            (PARKED_DELIVERY_LIMIT, None)
-        };
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        arguments.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(i64::from(limit)),
-        );
-        if let Some(next) = next {
-            arguments.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString("".into()),
-            );
-            arguments.insert(
-                "x-dead-letter-routing-key".into(),
-                AMQPValue::LongString(next.into()),
-            );
-        }
-        arguments
-    }
-}
-
 /// Opens a connection and a channel and declares the queues.
 pub async fn connect(url: &str, topology: &Topology) -> Result<(Connection, Channel), AmqpError> {
     let connection = Connection::connect(url, connection_properties()).await?;
     let channel = open_channel(&connection, topology).await?;
     Ok((connection, channel))
-}
-
-/// Opens a channel on `connection` and declares both queues, so that a channel replaced on a
-/// live connection finds its queues even if they were deleted meanwhile.
-///
-/// Queues declared by an earlier version have no delivery limit or dead-letter target, and
-/// RabbitMQ refuses to declare an existing queue with other arguments (closing the channel):
-/// such queues are used as they are, with a warning that names the policy that adds both.
-pub async fn open_channel(
-    connection: &Connection,
-    topology: &Topology,
-) -> Result<Channel, AmqpError> {
-    let mut channel = connection.create_channel().await?;
-    let mut refused = None;
-    for queue in topology.queues() {
-        if let Err(err) = declare(&channel, &queue, topology.arguments(&queue)).await {
-            // The broker closed the channel; the queue may exist with other arguments.
-            channel = connection.create_channel().await?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            if channel
-                .queue_declare(&queue, passive, FieldTable::default())
-                .await
-                .is_err()
-            {
-                return Err(err);
-            }
-            refused = Some(err);
-        }
-    }
-    if let Some(err) = refused {
-        tracing::warn!(error = %err, queue = %topology.queue,
-            "the delivery queues were declared without a delivery limit and dead-letter target; \
-             add them with a policy (see proto-docs/queue.md, \"Redelivered jobs\")");
-    }
-    Ok(channel)
-}
-
-async fn declare(channel: &Channel, queue: &str, arguments: FieldTable) -> Result<(), AmqpError> {
-    channel
-        .queue_declare(
-            queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            arguments,
-        )
-        .await?;
-    Ok(())
 }
 
 /// A job to publish with the trace context it carries in the `traceparent` message header.

@@ -15,13 +15,13 @@ use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::{AmqpError, AmqpLink, Outgoing};
-use crate::metrics::{Metrics, Stage};
+use octohooks_platform::metrics::{Metrics, Stage};
+
+use crate::link::{AmqpError, AmqpLink, Outgoing};
+use crate::timing::RELAY_CLAIM_SECS;
 
 /// Jobs claimed per relay pass.
 const BATCH: i64 = 500;
-/// How long a relay's claim on jobs lasts before another relay may take them.
-const CLAIM_SECS: i32 = 30;
 /// Pause between passes when there was nothing to do.
 const IDLE_PAUSE: Duration = Duration::from_millis(200);
 
@@ -32,8 +32,8 @@ pub fn to_job(row: &OutboxJob) -> Outgoing {
     let traceparent = row.traceparent.as_deref().and_then(|parent| {
         let span =
             tracing::info_span!("outbox.publish", job_id = row.id, message_id = %row.message_id);
-        crate::telemetry::continue_trace(&span, Some(parent));
-        span.in_scope(crate::telemetry::current_traceparent)
+        octohooks_platform::telemetry::continue_trace(&span, Some(parent));
+        span.in_scope(octohooks_platform::telemetry::current_traceparent)
     });
     Outgoing {
         job: DeliveryJob {
@@ -285,5 +285,5 @@ async fn sweep_stranded(db: &DbPool) {
 
 async fn claim(db: &DbPool) -> octohooks_db::DbResult<Vec<OutboxJob>> {
     let mut conn = pool::connection(db).await?;
-    outbox::claim_due(&mut conn, BATCH, CLAIM_SECS).await
+    outbox::claim_due(&mut conn, BATCH, RELAY_CLAIM_SECS).await
 }

@@ -1,0 +1,364 @@
+//! The queue consumer: manual acks, bounded prefetch, a connection rebuilt with backoff when it
+//! drops, and a drain on shutdown (stop taking jobs, finish the ones in flight, then close). It
+//! decodes each job, decides whether it is parked (delivered too often, or from the parked
+//! queue), hands it to a [`JobHandler`], and acks or requeues as the handler says.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::link::{self as amqp, AmqpError};
+use crate::topology::{open_channel, Topology};
+
+/// What the handler does with the broker message once the job ran.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done (delivered, failed for good, retry scheduled, parked, or nothing to do): acknowledge.
+    Ack,
+    /// Could not record the outcome (database trouble): requeue so it runs again.
+    Requeue,
+}
+
+/// A job as the consumer hands it over.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The job.
+    pub job: DeliveryJob,
+    /// W3C trace context it carries.
+    pub traceparent: Option<String>,
+    /// The broker delivered it too often, or it comes from the parked queue: move it to the
+    /// outbox rather than attempting it.
+    pub park: bool,
+    /// Deliveries of this broker message before this one.
+    pub delivery_count: u32,
+}
+
+/// What runs each job; cloned into the task of every job.
+pub trait JobHandler: Clone + Send + Sync + 'static {
+    /// Runs (or parks) one job and says what becomes of its broker message.
+    fn handle(&self, incoming: Incoming) -> impl std::future::Future<Output = Disposition> + Send;
+}
+
+/// Longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Unacknowledged jobs from the parked queue at once.
+const PARKED_PREFETCH: u16 = 4;
+
+/// Consumer configuration.
+pub struct ConsumerConfig {
+    /// RabbitMQ URL.
+    pub url: String,
+    /// The queues to consume (and declare).
+    pub topology: Topology,
+    /// Unacknowledged jobs at once.
+    pub prefetch: u16,
+}
+
+/// Consumes until `shutdown`, then drains. `connected` mirrors the consumer's broker link.
+pub async fn run<H: JobHandler>(
+    config: ConsumerConfig,
+    handler: H,
+    connected: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let session = Session {
+        config: &config,
+        handler: &handler,
+        connected: &connected,
+        shutdown: &shutdown,
+        tracker: &tracker,
+    };
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match session.consume_on_new_connection().await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64,
+                    "consumer lost RabbitMQ; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// How often the consumer checks that its queues still exist and know it.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
+/// A consumer that has received nothing for this long, with no job in flight, is subscribed
+/// again on a fresh channel. RabbitMQ (seen with 3.10) may not cancel the consumers of a quorum
+/// queue that is deleted; once the queue is declared again under the same name, it hands jobs
+/// to the stale subscription, which never sees them: they stay unacknowledged until that
+/// channel closes. Replacing an idle channel bounds how long jobs can be stranded this way;
+/// when idle, it costs a handful of broker round trips.
+const RESUBSCRIBE_WHEN_IDLE: Duration = Duration::from_secs(20);
+/// Longest wait for the broker to close a channel or connection.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a subscription ended without an error.
+enum SubscriptionEnd {
+    /// Shutdown: the consumers were cancelled and the jobs in flight finished.
+    Shutdown,
+    /// The subscription was idle or cancelled by the broker: subscribe again.
+    Resubscribe,
+}
+
+/// What every subscription of the consumer shares.
+struct Session<'a, H> {
+    config: &'a ConsumerConfig,
+    handler: &'a H,
+    connected: &'a AtomicBool,
+    shutdown: &'a CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+impl<H: JobHandler> Session<'_, H> {
+    /// Connects and keeps subscribing on that connection until it fails or shutdown.
+    async fn consume_on_new_connection(&self) -> Result<(), AmqpError> {
+        let connection =
+            lapin::Connection::connect(&self.config.url, amqp::connection_properties()).await?;
+        let mut first = true;
+        let result = loop {
+            match self.subscribe(&connection, first).await {
+                Ok(SubscriptionEnd::Shutdown) => break Ok(()),
+                Ok(SubscriptionEnd::Resubscribe) => first = false,
+                Err(err) => break Err(err),
+            }
+        };
+        self.connected.store(false, Ordering::Relaxed);
+        let reason = if result.is_ok() {
+            "shutting down"
+        } else {
+            "reconnecting"
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason)).await;
+        result
+    }
+
+    /// Subscribes to the three queues on a new channel and hands each job to a task of its own.
+    async fn subscribe(
+        &self,
+        connection: &lapin::Connection,
+        first_on_connection: bool,
+    ) -> Result<SubscriptionEnd, AmqpError> {
+        let config = self.config;
+        let channel = open_channel(connection, &config.topology).await?;
+        // The prefetch applies per consumer: first attempts get three quarters of it, retries
+        // the rest, so retries of failing endpoints never hold every slot.
+        let retry_prefetch = (config.prefetch / 4).max(1);
+        let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
+        let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
+        let [first_queue, retry_queue, parked_queue] = config.topology.queues();
+        let tags = [tag.clone(), format!("{tag}-retry"), format!("{tag}-parked")];
+        let mut firsts = consume(&channel, &first_queue, &tags[0], first_prefetch).await?;
+        let mut retries = consume(&channel, &retry_queue, &tags[1], retry_prefetch).await?;
+        // Parked jobs only move to the outbox: a few at a time is plenty.
+        let mut parked = consume(&channel, &parked_queue, &tags[2], PARKED_PREFETCH).await?;
+        self.connected.store(true, Ordering::Relaxed);
+        if first_on_connection {
+            tracing::info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming delivery jobs");
+        } else {
+            tracing::debug!(queue = %config.topology.queue, "subscribed again on a fresh channel");
+        }
+        let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
+        watchdog.tick().await;
+        let queues = config.topology.queues();
+        let mut last_first = Instant::now();
+        let mut last_retry = Instant::now();
+        let ended = loop {
+            let next = tokio::select! {
+                () = self.shutdown.cancelled() => break Ok(SubscriptionEnd::Shutdown),
+                next = firsts.next() => { last_first = Instant::now(); next }
+                next = retries.next() => { last_retry = Instant::now(); next }
+                next = parked.next() => match next {
+                    Some(Ok(delivery)) => {
+                        self.tracker.spawn(handle(self.handler.clone(), delivery, 0));
+                        continue;
+                    }
+                    other => other,
+                },
+                _ = watchdog.tick() => {
+                    // A queue deleted under us may leave the consumer without deliveries:
+                    // check that the queues exist and have consumers, and replace a
+                    // subscription that has been idle for long.
+                    if let Err(err) = still_consuming(&channel, &queues).await {
+                        break Err(err);
+                    }
+                    let idle = last_first.elapsed().max(last_retry.elapsed());
+                    if idle >= RESUBSCRIBE_WHEN_IDLE && self.tracker.is_empty() {
+                        break Ok(SubscriptionEnd::Resubscribe);
+                    }
+                    continue;
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    self.tracker.spawn(handle(
+                        self.handler.clone(),
+                        delivery,
+                        park_after(&config.topology),
+                    ));
+                }
+                Some(Err(err)) => break Err(err.into()),
+                None => {
+                    // The broker cancelled a consumer (its queue was deleted). Closing the
+                    // channel returns its unacknowledged jobs to their queues; a job whose
+                    // attempt is under way may then be attempted a second time.
+                    tracing::warn!(queue = %config.topology.queue, "RabbitMQ cancelled a consumer; subscribing again");
+                    break Ok(SubscriptionEnd::Resubscribe);
+                }
+            }
+        };
+        self.finish(&ended, &channel, &tags).await;
+        ended
+    }
+
+    /// Ends a subscription: on shutdown, stops taking jobs and waits for those in flight; on
+    /// a resubscription, closes the channel so that what it held goes back to the queues.
+    async fn finish(
+        &self,
+        ended: &Result<SubscriptionEnd, AmqpError>,
+        channel: &lapin::Channel,
+        tags: &[String],
+    ) {
+        match ended {
+            Ok(SubscriptionEnd::Shutdown) => {
+                tracing::info!(
+                    in_flight = self.tracker.len(),
+                    "stopping: no new jobs, finishing in-flight ones"
+                );
+                for tag in tags {
+                    let _ = channel
+                        .basic_cancel(tag, BasicCancelOptions::default())
+                        .await;
+                }
+                self.tracker.close();
+                self.tracker.wait().await;
+                tracing::info!("drained");
+            }
+            Ok(SubscriptionEnd::Resubscribe) => {
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "resubscribing")).await;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Starts a consumer of `queue` with its own prefetch (the prefetch applies per consumer).
+async fn consume(
+    channel: &lapin::Channel,
+    queue: &str,
+    tag: &str,
+    prefetch: u16,
+) -> Result<lapin::Consumer, AmqpError> {
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    Ok(channel
+        .basic_consume(
+            queue,
+            tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?)
+}
+
+async fn still_consuming(channel: &lapin::Channel, queues: &[String]) -> Result<(), AmqpError> {
+    for queue in queues {
+        let state = channel
+            .queue_declare(
+                queue,
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..lapin::options::QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        if state.consumer_count() == 0 {
+            return Err(AmqpError::NotConnected);
+        }
+    }
+    Ok(())
+}
+
+/// Deliveries of one broker message after which its job is parked in the outbox: half the
+/// queues' limit, so that parking comes long before the broker moves it on. (Jobs of the
+/// parked queue are parked at once: `handle` gets 0.)
+fn park_after(topology: &Topology) -> u32 {
+    (topology.delivery_limit / 2).max(1)
+}
+
+/// How long a job that could not be recorded is held before it goes back to its queue: longer
+/// each time the broker redelivers it, so that a database outage does not spin through the
+/// deliveries the broker allows.
+fn requeue_pause(delivery_count: u32) -> Duration {
+    Duration::from_secs(1 << delivery_count.min(5)).min(Duration::from_secs(30))
+}
+
+async fn handle<H: JobHandler>(handler: H, delivery: Delivery, park_after: u32) {
+    let traceparent = amqp::traceparent_of(&delivery.properties);
+    let delivery_count = amqp::delivery_count(&delivery.properties);
+    let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
+        Ok(job) if job.v == JOB_VERSION => {
+            let park = delivery_count >= park_after;
+            if park && park_after > 0 {
+                tracing::warn!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
+                    delivery_count, "the broker delivered this job too often; parking it in the outbox");
+            }
+            let incoming = Incoming {
+                job,
+                traceparent,
+                park,
+                delivery_count,
+            };
+            handler.handle(incoming).await
+        }
+        Ok(job) => {
+            tracing::error!(
+                version = job.v,
+                "dropping a job of an unknown schema version"
+            );
+            Disposition::Ack
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "dropping a job that is not valid JSON");
+            Disposition::Ack
+        }
+    };
+    let result = match disposition {
+        Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
+        Disposition::Requeue => {
+            // Give the database a moment before the job comes around again.
+            tokio::time::sleep(requeue_pause(delivery_count)).await;
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+        }
+    };
+    if let Err(err) = result {
+        // The broker will redeliver the job; the dispatcher drops it as a duplicate if needed.
+        tracing::warn!(error = %err, "could not acknowledge a job");
+    }
+}

@@ -1,0 +1,19 @@
+//! Everything about RabbitMQ in one place: the queues, the supervised publishing link, the
+//! outbox relay, the consumer supervisor, and the timing rules between them.
+//!
+//! # Layout
+//! - [`topology`]: the delivery queues (first attempts, retries, parked) and their declaration.
+//! - [`link`]: the publishing connection, rebuilt with backoff, with confirmed publishes.
+//! - [`relay`]: moves due jobs from the Postgres outbox to RabbitMQ.
+//! - [`consumer`]: consumes the queues with manual acks and bounded prefetch, decides when a job
+//!   is parked, acks or requeues as the handler says, and drains on shutdown.
+//! - [`timing`]: confirm timeout < accept claim < relay claim, checked at compile time.
+
+pub mod consumer;
+pub mod link;
+pub mod relay;
+pub mod timing;
+pub mod topology;
+
+pub use link::{AmqpError, AmqpLink, Outgoing};
+pub use topology::{delivery_queues, Topology};
