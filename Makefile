@@ -32,7 +32,8 @@ openapi: ## regenerate proto-docs/openapi.json from the code, and the SDK's type
 	cd clients/typescript && npm run --silent generate
 
 validate-deploy: ## offline checks of Dockerfile, docker-compose.yml and deploy/ (kustomize + Kubernetes schemas)
-	scripts/validate-deploy.sh
+	python3 scripts/validate_deploy
+	python3 -m unittest discover -s scripts/validate_deploy
 
 bench: ## the reproducible benchmark (release build; prints a table, writes bench-results.json)
 	scripts/deps.sh

@@ -27,5 +27,7 @@ if command -v rabbitmqctl >/dev/null; then
 fi
 # The end-to-end tests start the real binaries as processes (to SIGKILL them).
 cargo build --bins
-scripts/validate-deploy.sh
+# The deployment files: the checks (which install their Python packages), then their own tests.
+python3 scripts/validate_deploy
+python3 -m unittest discover -s scripts/validate_deploy
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
