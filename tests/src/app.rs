@@ -367,6 +367,17 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 
+    /// The in-process dispatcher's metrics, as exposed.
+    pub async fn dispatcher_metrics(&self) -> String {
+        let base = self.dispatcher_base().expect("a dispatcher runs");
+        reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("scrape the dispatcher's metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Runs one SQL statement on the test database (to stage a fault).
     pub async fn execute(&self, sql: &str) -> usize {
         database::execute(&self.database_url, sql).await

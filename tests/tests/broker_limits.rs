@@ -13,6 +13,22 @@ use octohooks_tests::{eventually, Options, Receiver, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// An application with one endpoint on a new receiver, and one message sent to it.
+async fn one_message_to_a_receiver(app: &TestApp) -> (Receiver, serde_json::Value) {
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let sent = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    (receiver, sent.json)
+}
+
 #[tokio::test]
 async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
     let proxy = Proxy::start("127.0.0.1:5432").await;
@@ -26,17 +42,7 @@ async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
         ..Options::default()
     })
     .await;
-    let receiver = Receiver::start().await;
-    app.create_app("app").await;
-    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
-        .await;
-    let sent = app
-        .post(
-            "/api/v1/applications/app/messages",
-            json!({"eventType": "t", "payload": {"n": 1}}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let (receiver, sent) = one_message_to_a_receiver(&app).await;
     let published = eventually(10, || async {
         app.count("SELECT count(*) FROM outbox").await == 0
     })
@@ -57,7 +63,7 @@ async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
 
     let got = receiver.wait_for("/hook", 1, 60).await;
     assert!(!got.is_empty(), "the job was dropped at the delivery limit");
-    assert_eq!(got[0].header("webhook-id"), sent.json["id"]);
+    assert_eq!(got[0].header("webhook-id"), sent["id"]);
     let recorded = eventually(10, || async {
         app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
             .await
@@ -66,12 +72,7 @@ async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
     .await;
     assert!(recorded);
     // It came back through the outbox, parked, not by luck before the limit.
-    let metrics = reqwest::get(format!("{}/metrics", app.dispatcher_base().unwrap()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.dispatcher_metrics().await;
     assert!(
         metrics
             .lines()
@@ -117,17 +118,7 @@ async fn queues_declared_without_a_limit_are_used_as_they_are() {
         ..Options::default()
     })
     .await;
-    let receiver = Receiver::start().await;
-    app.create_app("app").await;
-    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
-        .await;
-    let sent = app
-        .post(
-            "/api/v1/applications/app/messages",
-            json!({"eventType": "t", "payload": {"n": 1}}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let (receiver, _) = one_message_to_a_receiver(&app).await;
     assert_eq!(receiver.wait_for("/hook", 1, 15).await.len(), 1);
     app.stop().await;
     for name in octohooks_broker::delivery_queues(&queue) {

@@ -103,12 +103,7 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
         16,
         "one attempt per message: waiting is not an attempt"
     );
-    let metrics = reqwest::get(format!("{}/metrics", app.dispatcher_base().unwrap()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.dispatcher_metrics().await;
     let deferred: f64 = metrics
         .lines()
         .find_map(|line| {

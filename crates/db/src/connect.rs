@@ -74,7 +74,13 @@ impl Target {
             .parse()
             .map_err(|err: tokio_postgres::Error| invalid(err.to_string()))?;
         config.connect_timeout(CONNECT_TIMEOUT);
-        let mode = mode.as_deref().unwrap_or("prefer");
+        let mode = match mode.as_deref().unwrap_or("prefer") {
+            // Traffic that never leaves the machine has no one to hide from, and TLS costs
+            // every call (about a millisecond per delivery at load, BENCHMARKS.md): the modes
+            // that only encrypt what they can do without, on loopback, do not.
+            "allow" | "prefer" if loopback_only(&config) => "disable",
+            other => other,
+        };
         let verification = match (mode, &root_cert) {
             ("disable", _) => None,
             ("allow" | "prefer", _) | ("require", None) => Some(Verification::None),
@@ -153,6 +159,23 @@ impl Target {
         conn.set_instrumentation(watch);
         Ok(conn)
     }
+}
+
+/// True when every host of the URL is this machine: a loopback address, `localhost`, or a Unix
+/// socket directory.
+fn loopback_only(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    config.get_hosts().iter().all(|host| match host {
+        Host::Tcp(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    })
 }
 
 /// The error with its causes: tokio-postgres shows only its kind ("db error") and keeps the
@@ -248,6 +271,28 @@ mod tests {
         for (url, tls, mode) in [
             ("postgres://u@h/d", true, SslMode::Prefer),
             ("postgres://u@h/d?sslmode=disable", false, SslMode::Disable),
+            // Loopback: prefer and allow do not encrypt; the stricter modes do.
+            ("postgres://u@127.0.0.1/d", false, SslMode::Disable),
+            (
+                "postgres://u@localhost:5433/d?sslmode=prefer",
+                false,
+                SslMode::Disable,
+            ),
+            (
+                "postgres://u@[::1]/d?sslmode=allow",
+                false,
+                SslMode::Disable,
+            ),
+            (
+                "postgres://u@127.0.0.1/d?sslmode=require",
+                true,
+                SslMode::Require,
+            ),
+            (
+                "postgres://u@127.0.0.2,db.internal/d",
+                true,
+                SslMode::Prefer,
+            ),
             ("postgres://u@h/d?sslmode=require", true, SslMode::Require),
             (
                 "postgres://u@h/d?sslmode=verify-full",
