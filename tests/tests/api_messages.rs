@@ -182,6 +182,66 @@ async fn messages_list_newest_first_with_filters() {
 }
 
 #[tokio::test]
+async fn messages_list_by_several_event_types_and_without_content() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("app").await;
+    let mut ids = Vec::new();
+    for event in ["a.created", "b.deleted", "c.paid"] {
+        let answer = app
+            .post(
+                "/api/v1/applications/app/messages",
+                json!({"eventType": event, "payload": {"event": event}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+        ids.push(answer.json["id"].as_str().unwrap().to_owned());
+    }
+    let two = app
+        .get("/api/v1/applications/app/messages?eventType=a.created,c.paid")
+        .await;
+    assert_eq!(two.status, StatusCode::OK, "{}", two.text);
+    let listed: Vec<&str> = two
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[0].as_str()]);
+    assert_eq!(two.json[0]["payload"], json!({"event": "c.paid"}));
+
+    let bare = app
+        .get("/api/v1/applications/app/messages?withContent=false")
+        .await;
+    assert_eq!(bare.json.as_array().unwrap().len(), 3);
+    assert!(bare
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["payload"] == json!({})));
+    assert_eq!(bare.json[0]["eventType"], "c.paid");
+    // The stored payloads are untouched.
+    let one = app
+        .get(&format!("/api/v1/applications/app/messages/{}", ids[1]))
+        .await;
+    assert_eq!(one.json["payload"], json!({"event": "b.deleted"}));
+
+    for query in [
+        "withContent=maybe",
+        "eventType=a.created,not%20a%20name",
+        &format!("eventType={}", vec!["a"; 21].join(",")),
+    ] {
+        let refused = app
+            .get(&format!("/api/v1/applications/app/messages?{query}"))
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(refused.json["code"], "validation_error", "{}", refused.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_seed_quickstart_works_with_a_uuid_as_uid() {
     let app = TestApp::spawn_with(Options::api_only()).await;
     let app_id = app.create_app("application-name").await;

@@ -67,7 +67,14 @@ export type ApplicationFilters = Omit<ApplicationQuery, "limit" | "iterator">;
 export type TimeFilter = Date | number | string;
 
 /** Filters of `message.list`, beside `limit` and `iterator`. */
-export type MessageFilters = Omit<MessageQuery, "limit" | "iterator" | "before" | "after"> & {
+export type MessageFilters = Omit<
+  MessageQuery,
+  "limit" | "iterator" | "before" | "after" | "eventType" | "withContent"
+> & {
+  /** Only messages of this event type, or of any of these (at most 20). */
+  eventType?: string | readonly string[];
+  /** `false` leaves the payloads out (each reads `{}`): a cheap list of what was sent. */
+  withContent?: boolean;
   /** Only messages created before this time. */
   before?: TimeFilter;
   /** Only messages created after this time. */

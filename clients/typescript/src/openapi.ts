@@ -2308,7 +2308,7 @@ export interface operations {
                 limit?: number;
                 /** @description Cursor from the previous page's `Link` header. */
                 iterator?: string;
-                /** @description Only this event type. */
+                /** @description Only these event types: one name, or several separated by commas (at most 20). */
                 eventType?: string;
                 /** @description Only messages with this channel. */
                 channel?: string;
@@ -2321,6 +2321,8 @@ export interface operations {
                  *     `failed`.
                  */
                 status?: components["schemas"]["DestinationStatus"];
+                /** @description `false` leaves the payloads out (each reads `{}`), for a cheap list of what was sent. */
+                withContent?: boolean;
             };
             header?: never;
             path: {

@@ -79,3 +79,31 @@ test("the next iterator is read from the Link header", () => {
   );
   assert.equal(nextIterator('</x?iterator=a>; rel="prev"'), null);
 });
+
+test("messages filter by several event types and come without content on request", async () => {
+  const filtered = (await octohooks.application.create({ name: "Filters", uid: uniqueUid("flt") }))
+    .id;
+  const sent: Record<string, string> = {};
+  for (const eventType of ["user.created", "user.deleted", "invoice.paid"]) {
+    sent[eventType] = (
+      await octohooks.message.create(filtered, { eventType, payload: { eventType } })
+    ).id;
+  }
+  const users = await octohooks.message.list(filtered, {
+    eventType: ["user.created", "user.deleted"],
+  });
+  assert.deepEqual(
+    users.data.map((message) => message.id),
+    [sent["user.deleted"], sent["user.created"]],
+  );
+  assert.deepEqual(users.data[0]?.payload, { eventType: "user.deleted" });
+
+  const bare = await octohooks.message.list(filtered, {
+    eventType: "invoice.paid",
+    withContent: false,
+  });
+  assert.equal(bare.data.length, 1);
+  assert.equal(bare.data[0]?.id, sent["invoice.paid"]);
+  assert.deepEqual(bare.data[0]?.payload, {});
+  await octohooks.application.delete(filtered);
+});

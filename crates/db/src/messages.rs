@@ -151,8 +151,8 @@ pub async fn find(conn: &mut Conn, app: AppScope, message: &IdOrUid) -> DbResult
 /// Filters of the message list.
 #[derive(Debug, Default, Clone)]
 pub struct MessageFilter {
-    /// Only this event type.
-    pub event_type: Option<String>,
+    /// Only these event types (any of them); all when empty.
+    pub event_types: Vec<String>,
     /// Only messages carrying this channel.
     pub channel: Option<String>,
     /// Only messages created strictly before.
@@ -161,6 +161,8 @@ pub struct MessageFilter {
     pub after: Option<DateTime<Utc>>,
     /// Only messages with a destination in this delivery state (`pending`, `success`, `failed`).
     pub status: Option<String>,
+    /// Leave the payloads out (read as `{}`): Postgres then never reads them from storage.
+    pub without_content: bool,
 }
 
 /// Messages of the application, newest first, older than the cursor id.
@@ -171,16 +173,28 @@ pub async fn list(
     older_than: Option<Uuid>,
     limit: i64,
 ) -> DbResult<Vec<Message>> {
+    // A payload left out is never detoasted: CASE does not read the column it does not return.
+    let payload = diesel::dsl::sql::<Text>("CASE WHEN ")
+        .bind::<diesel::sql_types::Bool, _>(filter.without_content)
+        .sql(" THEN '{}' ELSE messages.payload END");
     let mut query = messages::table
         .filter(messages::application_id.eq(app.id()))
         .order(messages::id.desc())
-        .select(Message::as_select())
+        .select((
+            messages::id,
+            messages::application_id,
+            messages::uid,
+            messages::event_type,
+            messages::channels,
+            payload,
+            messages::created,
+        ))
         .into_boxed();
     if let Some(cursor) = older_than {
         query = query.filter(messages::id.lt(cursor));
     }
-    if let Some(event_type) = &filter.event_type {
-        query = query.filter(messages::event_type.eq(event_type.clone()));
+    if !filter.event_types.is_empty() {
+        query = query.filter(messages::event_type.eq_any(filter.event_types.clone()));
     }
     if let Some(channel) = &filter.channel {
         query = query.filter(messages::channels.contains(vec![channel.clone()]));

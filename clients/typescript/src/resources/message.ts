@@ -14,11 +14,13 @@ export class Message extends Resource {
       method: "GET",
       path: path("applications", appId, "messages"),
       query: listQuery(options, {
-        eventType: options.eventType,
+        eventType:
+          typeof options.eventType === "string" ? options.eventType : options.eventType?.join(","),
         channel: options.channel,
         before: time(options.before),
         after: time(options.after),
         status: options.status,
+        withContent: options.withContent === undefined ? undefined : String(options.withContent),
       }),
       options,
     });

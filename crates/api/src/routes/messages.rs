@@ -127,7 +127,7 @@ pub struct MessageQuery {
     pub limit: Option<String>,
     /// Cursor from the previous page's `Link` header.
     pub iterator: Option<String>,
-    /// Only this event type.
+    /// Only these event types: one name, or several separated by commas (at most 20).
     pub event_type: Option<String>,
     /// Only messages with this channel.
     pub channel: Option<String>,
@@ -139,6 +139,60 @@ pub struct MessageQuery {
     /// `failed`.
     #[param(value_type = Option<DestinationStatus>)]
     pub status: Option<String>,
+    /// `false` leaves the payloads out (each reads `{}`), for a cheap list of what was sent.
+    #[param(value_type = Option<bool>)]
+    pub with_content: Option<String>,
+}
+
+/// Most event types one list may filter by.
+const MAX_EVENT_TYPE_FILTERS: usize = 20;
+
+fn parse_filter(query: &MessageQuery) -> Result<MessageFilter, ApiError> {
+    let event_types = match query.event_type.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(list) => {
+            let names = list
+                .split(',')
+                .map(|name| EventTypeName::parse("eventType", name.trim()).map(|n| n.into_inner()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if names.len() > MAX_EVENT_TYPE_FILTERS {
+                return Err(ApiError::invalid(
+                    "eventType",
+                    format!("at most {MAX_EVENT_TYPE_FILTERS} event types"),
+                ));
+            }
+            names
+        }
+    };
+    let without_content = match query.with_content.as_deref() {
+        None | Some("true") => false,
+        Some("false") => true,
+        Some(_) => return Err(ApiError::invalid("withContent", "must be true or false")),
+    };
+    Ok(MessageFilter {
+        event_types,
+        channel: query.channel.clone(),
+        before: query
+            .before
+            .as_deref()
+            .map(|t| parse_time("before", t))
+            .transpose()?,
+        after: query
+            .after
+            .as_deref()
+            .map(|t| parse_time("after", t))
+            .transpose()?,
+        status: query
+            .status
+            .as_deref()
+            .map(|text| {
+                octohooks_domain::status::DestinationStatus::parse(text)
+                    .map(|status| status.as_str().to_owned())
+                    .map_err(|_| ApiError::invalid("status", "must be pending, success or failed"))
+            })
+            .transpose()?,
+        without_content,
+    })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -182,29 +236,7 @@ pub async fn list_messages(
     };
     let limit = paging.limit()?;
     let cursor = paging.uuid_iterator()?;
-    let filter = MessageFilter {
-        event_type: query.event_type.clone(),
-        channel: query.channel.clone(),
-        before: query
-            .before
-            .as_deref()
-            .map(|t| parse_time("before", t))
-            .transpose()?,
-        after: query
-            .after
-            .as_deref()
-            .map(|t| parse_time("after", t))
-            .transpose()?,
-        status: query
-            .status
-            .as_deref()
-            .map(|text| {
-                octohooks_domain::status::DestinationStatus::parse(text)
-                    .map(|status| status.as_str().to_owned())
-                    .map_err(|_| ApiError::invalid("status", "must be pending, success or failed"))
-            })
-            .transpose()?,
-    };
+    let filter = parse_filter(&query)?;
     let mut conn = pool::connection(&state.db).await?;
     let rows = store::list(&mut conn, scoped.app, &filter, cursor, limit).await?;
     let page = Page::from_overfetch(rows, limit);
