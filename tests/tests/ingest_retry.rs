@@ -42,17 +42,17 @@ async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not()
     let ingest = Ingest::start(db, publisher);
 
     let first = message(application_id, "order-1");
-    ingest.accept(first.clone(), None).await.unwrap();
+    ingest.accept(first.clone(), None, None).await.unwrap();
     // The same message again, as a retry of a batch whose commit answer was lost would offer it.
     ingest
-        .accept(first, None)
+        .accept(first, None, None)
         .await
         .expect("already stored: accepted");
     assert_eq!(app.count("SELECT count(*) FROM messages").await, 1);
 
     // Another message with the same uid is a conflict.
     let taken = ingest
-        .accept(message(application_id, "order-1"), None)
+        .accept(message(application_id, "order-1"), None, None)
         .await;
     assert!(
         matches!(taken, Err(octohooks_api::error::ApiError::Conflict { .. })),

@@ -24,8 +24,11 @@ export type EventTypeIn = Schemas["EventTypeIn"];
 export type EventTypeUpdate = Schemas["EventTypeUpdate"];
 /** An event type. */
 export type EventTypeOut = Schemas["EventTypeOut"];
-/** Body of `message.create`. */
-export type MessageIn = Schemas["MessageIn"];
+/** Body of `message.create`; `deliverAt` also takes a `Date`. */
+export type MessageIn = Omit<Schemas["MessageIn"], "deliverAt"> & {
+  /** Deliver at this time instead of now (at most 90 days ahead; a past time means now). */
+  deliverAt?: TimeFilter | null;
+};
 /** A message; `payload` is the JSON exactly as it was sent. */
 export type MessageOut = Schemas["MessageOut"];
 /** One delivery attempt. */

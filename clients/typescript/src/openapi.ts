@@ -763,6 +763,7 @@ export interface components {
         MessageIn: {
             /** @description Channels of the message. */
             channels?: string[] | null;
+            deliverAt?: null | components["schemas"]["TimeInput"];
             /** @description The event type, e.g. `invoice.paid`. */
             eventType: string;
             /** @description The webhook body: any JSON value, delivered byte for byte. */
@@ -873,6 +874,8 @@ export interface components {
             /** @description `whsec_…`. */
             key: string;
         };
+        /** @description A time in a request: an RFC 3339 string or epoch milliseconds. */
+        TimeInput: number | string;
         /**
          * @description What made an attempt.
          * @enum {string}

@@ -27,3 +27,25 @@ test("a received webhook verifies with the endpoint's secret, a tampered one doe
 
   await octohooks.application.delete(app.id);
 });
+
+test("a message given a Date in deliverAt is delivered then, not at once", async () => {
+  const octohooks = client();
+  const receiver = await startReceiver();
+  after(() => receiver.close());
+  const app = await octohooks.application.create({ name: "Later", uid: uniqueUid("later") });
+  await octohooks.endpoint.create(app.id, { url: `${receiver.url}/webhooks` });
+  const at = new Date(Date.now() + 1500);
+  const sent = await octohooks.message.create(app.id, {
+    eventType: "reminder.due",
+    payload: { n: 1 },
+    deliverAt: at,
+  });
+  const destinations = await octohooks.messageAttempt.listDestinations(app.id, sent.id);
+  assert.equal(destinations.data[0]?.nextAttempt, at.getTime());
+  assert.equal(receiver.received.length, 0);
+
+  const hook = await eventually(async () => receiver.received[0]);
+  assert.equal(hook.headers["webhook-id"], sent.id);
+  assert.ok(Date.now() >= at.getTime(), "not before its time");
+  await octohooks.application.delete(app.id);
+});

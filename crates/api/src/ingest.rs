@@ -3,6 +3,7 @@
 //! in one transaction, so one commit (one WAL flush) serves many requests. Each request gets its
 //! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
 
+use chrono::{DateTime, Utc};
 use octohooks_broker::relay::Publisher;
 use octohooks_db::models::Message;
 use octohooks_db::{messages, pool, DbError, DbPool};
@@ -18,8 +19,9 @@ const LIMITS: Limits = Limits {
     workers: 4,
 };
 
-/// A message and the trace context of the request that sent it.
-type Item = (Message, Option<String>);
+/// A message, the trace context of the request that sent it, and when it is to be delivered
+/// (`None`: now).
+type Item = (Message, Option<String>, Option<DateTime<Utc>>);
 type Pending = octohooks_platform::batch::Pending<Item, Result<(), ApiError>>;
 
 /// The handle requests use.
@@ -35,14 +37,16 @@ impl Ingest {
         }))
     }
 
-    /// Stores `message` durably with its fan-out; returns once it is committed.
+    /// Stores `message` durably with its fan-out, to be delivered now or at `deliver_at`;
+    /// returns once it is committed.
     pub async fn accept(
         &self,
         message: Message,
         traceparent: Option<String>,
+        deliver_at: Option<DateTime<Utc>>,
     ) -> Result<(), ApiError> {
         self.0
-            .call((message, traceparent))
+            .call((message, traceparent, deliver_at))
             .await
             .map_err(|_| ApiError::Unavailable("ingest stopped".into()))?
     }
@@ -104,12 +108,11 @@ async fn write_together(
     publisher: &Publisher,
     batch: Vec<Pending>,
 ) -> Result<(), Vec<Pending>> {
-    let (messages, traces): (Vec<&Message>, Vec<Option<&str>>) = batch
-        .iter()
-        .map(|pending| (&pending.item.0, pending.item.1.as_deref()))
-        .unzip();
+    let messages: Vec<&Message> = batch.iter().map(|pending| &pending.item.0).collect();
+    let traces: Vec<Option<&str>> = batch.iter().map(|p| p.item.1.as_deref()).collect();
+    let deliver_at: Vec<Option<DateTime<Utc>>> = batch.iter().map(|p| p.item.2).collect();
     let outcome = match pool::connection(db).await {
-        Ok(mut conn) => messages::accept_batch(&mut conn, &messages, &traces).await,
+        Ok(mut conn) => messages::accept_batch(&mut conn, &messages, &traces, &deliver_at).await,
         Err(err) => Err(err),
     };
     drop((messages, traces));

@@ -24,6 +24,7 @@ pub async fn accept_batch(
     conn: &mut Conn,
     batch: &[&Message],
     traceparents: &[Option<&str>],
+    deliver_at: &[Option<DateTime<Utc>>],
 ) -> DbResult<(Vec<Uuid>, Vec<OutboxJob>)> {
     #[derive(QueryableByName)]
     struct Accepted {
@@ -63,7 +64,8 @@ pub async fn accept_batch(
             .bind::<Array<Timestamptz>, _>(&created)
             .bind::<Array<Nullable<Text>>, _>(traceparents)
             .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(claimed_until),
+            .bind::<Timestamptz, _>(claimed_until)
+            .bind::<Array<Nullable<Timestamptz>>, _>(deliver_at),
     )
     .load(conn)
     .await?;
@@ -93,13 +95,17 @@ pub async fn accept_batch(
 }
 
 /// The group commit statement: messages, then the destinations the endpoints' filters choose,
-/// then one claimed outbox job per destination. Rows come ordered by message, one per job (or
-/// one with no job for a message that no endpoint takes).
+/// then one outbox job per destination, claimed by the caller unless the message asked to be
+/// delivered later (`deliverAt`: the job is then due at that time, and the relay publishes it).
+/// Rows come ordered by message, one per claimed job (or one with no job for a message that no
+/// endpoint takes, or that waits).
 const ACCEPT_BATCH: &str = "\
 WITH m AS ( \
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
-                       $7::timestamptz[], $8::text[]) \
-    AS m(id, application_id, uid, event_type, channels, payload, created, traceparent)), \
+  SELECT id, application_id, uid, event_type, channels, payload, created, traceparent, \
+         greatest(coalesce(deliver_at, $9), $9) AS due \
+  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
+              $7::timestamptz[], $8::text[], $11::timestamptz[]) \
+    AS m(id, application_id, uid, event_type, channels, payload, created, traceparent, deliver_at)), \
 stored AS ( \
   INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
   SELECT id, application_id, uid, event_type, ARRAY(SELECT jsonb_array_elements_text(channels)), \
@@ -108,7 +114,7 @@ stored AS ( \
   RETURNING id), \
 dest AS ( \
   INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
-  SELECT m.id, e.id, 'pending', $9, $9 \
+  SELECT m.id, e.id, 'pending', m.due, $9 \
   FROM m JOIN stored ON stored.id = m.id JOIN endpoints e ON e.application_id = m.application_id \
   WHERE e.enabled \
     AND (cardinality(e.event_types) = 0 OR m.event_type = ANY(e.event_types)) \
@@ -117,11 +123,12 @@ dest AS ( \
   RETURNING message_id, endpoint_id), \
 jobs AS ( \
   INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
-  SELECT dest.message_id, dest.endpoint_id, 0, 'scheduled', $9, $10, m.traceparent \
+  SELECT dest.message_id, dest.endpoint_id, 0, 'scheduled', m.due, \
+         CASE WHEN m.due > $9 THEN NULL ELSE $10 END, m.traceparent \
   FROM dest JOIN m ON m.id = dest.message_id \
-  RETURNING id, message_id, endpoint_id, traceparent) \
+  RETURNING id, message_id, endpoint_id, traceparent, claimed_until) \
 SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.traceparent \
-FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id \
+FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until IS NOT NULL \
 ORDER BY stored.id";
 
 /// Which of `ids` are stored (to tell, after a failed commit, what was committed after all).

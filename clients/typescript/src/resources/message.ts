@@ -40,7 +40,8 @@ export class Message extends Resource {
     const answer = await this.http.send({
       method: "POST",
       path: path("applications", appId, "messages"),
-      body,
+      body:
+        body.deliverAt instanceof Date ? { ...body, deliverAt: body.deliverAt.getTime() } : body,
       options,
     });
     return answer.body as MessageOut;

@@ -288,6 +288,31 @@ pub struct MessageIn {
     /// Optional unique identifier within the application.
     #[serde(default)]
     pub uid: Option<String>,
+    /// Deliver at this time instead of now (RFC 3339 or epoch milliseconds, at most 90 days
+    /// ahead): the message is stored at once and its first attempt waits until then.
+    #[serde(default)]
+    #[schema(value_type = Option<TimeInput>)]
+    pub deliver_at: Option<TimeInput>,
+}
+
+/// A time in a request: an RFC 3339 string or epoch milliseconds.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TimeInput {
+    /// Epoch milliseconds.
+    Millis(i64),
+    /// RFC 3339, e.g. `2026-12-24T18:00:00Z`.
+    Text(String),
+}
+
+impl TimeInput {
+    /// The time as the query parameters spell it, for the one parser of times.
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Millis(millis) => millis.to_string().into(),
+            Self::Text(text) => text.as_str().into(),
+        }
+    }
 }
 
 /// A message; `payload` is the JSON text exactly as it was sent.

@@ -81,6 +81,11 @@ pub async fn create_message(
         .as_deref()
         .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
         .transpose()?;
+    let deliver_at = body
+        .deliver_at
+        .as_ref()
+        .map(|at| parse_deliver_at(&at.as_text()))
+        .transpose()?;
     let payload = String::from(Box::<str>::from(body.payload));
     let traceparent = telemetry::current_traceparent();
     idempotency::run(
@@ -106,7 +111,7 @@ pub async fn create_message(
             let handed = std::time::Instant::now();
             state
                 .ingest
-                .accept(message, traceparent)
+                .accept(message, traceparent, deliver_at)
                 .instrument(tracing::info_span!("message.commit"))
                 .await?;
             state.metrics.messages_accepted.inc();
@@ -193,6 +198,21 @@ fn parse_filter(query: &MessageQuery) -> Result<MessageFilter, ApiError> {
             .transpose()?,
         without_content,
     })
+}
+
+/// Furthest ahead a message may be scheduled.
+pub const MAX_DELIVER_AHEAD_DAYS: i64 = 90;
+
+/// `deliverAt`: a time up to [`MAX_DELIVER_AHEAD_DAYS`] ahead; one in the past means now.
+fn parse_deliver_at(text: &str) -> Result<DateTime<Utc>, ApiError> {
+    let at = parse_time("deliverAt", text)?;
+    if at > Utc::now() + chrono::Duration::days(MAX_DELIVER_AHEAD_DAYS) {
+        return Err(ApiError::invalid(
+            "deliverAt",
+            format!("must be at most {MAX_DELIVER_AHEAD_DAYS} days ahead"),
+        ));
+    }
+    Ok(at)
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {

@@ -1,0 +1,97 @@
+//! `deliverAt`: a message is stored at once and attempted at the time it names, through the
+//! same outbox, relay and dispatcher as any other; a time in the past means now, one beyond 90
+//! days is refused and stores nothing.
+
+use std::time::{Duration, Instant};
+
+use octohooks_tests::{Receiver, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_message_waits_for_its_delivery_time() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let sent_at = Instant::now();
+    let later = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {"n": 1}, "deliverAt": at.timestamp_millis()}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::ACCEPTED, "{}", later.text);
+    let id = later.json["id"].as_str().unwrap().to_owned();
+    // Stored, with its destination due at that time and its job waiting in the outbox.
+    let destinations = app
+        .get(&format!("/api/v1/applications/app/messages/{id}/endpoints"))
+        .await;
+    assert_eq!(destinations.json[0]["status"], "pending");
+    let next = destinations.json[0]["nextAttempt"].as_i64().unwrap();
+    assert!(
+        (next - at.timestamp_millis()).abs() <= 1,
+        "{next} vs {}",
+        at.timestamp_millis()
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 1);
+
+    // A time in the past (RFC 3339) is now.
+    let now = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {"n": 2}, "deliverAt": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(now.status, StatusCode::ACCEPTED, "{}", now.text);
+    let first = receiver.wait_for("/hook", 1, 10).await;
+    assert_eq!(first[0].header("webhook-id"), now.json["id"]);
+    assert!(
+        sent_at.elapsed() < Duration::from_millis(2500),
+        "the immediate message came at once"
+    );
+    tokio::time::sleep(Duration::from_millis(2000).saturating_sub(sent_at.elapsed())).await;
+    assert_eq!(receiver.received().len(), 1, "the later message waited");
+
+    let both = receiver.wait_for("/hook", 2, 15).await;
+    let scheduled = both
+        .iter()
+        .find(|r| r.header("webhook-id") == id)
+        .expect("the scheduled message arrived");
+    assert!(
+        scheduled.at.duration_since(sent_at) >= Duration::from_millis(2900),
+        "arrived {:?} after sending",
+        scheduled.at.duration_since(sent_at)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_time_too_far_ahead_or_unreadable_is_refused() {
+    let app = TestApp::spawn_with(octohooks_tests::Options::api_only()).await;
+    app.create_app("app").await;
+    let too_far = chrono::Utc::now() + chrono::Duration::days(91);
+    for deliver_at in [
+        json!(too_far.to_rfc3339()),
+        json!("next tuesday"),
+        json!(true),
+    ] {
+        let refused = app
+            .post(
+                "/api/v1/applications/app/messages",
+                json!({"eventType": "t", "payload": {}, "deliverAt": deliver_at}),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{deliver_at}: {}",
+            refused.text
+        );
+        assert!(refused.text.contains("deliverAt"), "{}", refused.text);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
+    app.stop().await;
+}
