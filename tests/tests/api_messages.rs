@@ -148,14 +148,7 @@ async fn messages_list_newest_first_with_filters() {
         ids.push(answer.json["id"].as_str().unwrap().to_owned());
     }
     let all = app.get("/api/v1/applications/app/messages").await;
-    let listed: Vec<&str> = all
-        .json
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    assert_eq!(ids_of(&all.json), [&ids[2], &ids[1], &ids[0]]);
 
     let by_type = app
         .get("/api/v1/applications/app/messages?eventType=a.created")
@@ -200,14 +193,7 @@ async fn messages_list_by_several_event_types_and_without_content() {
         .get("/api/v1/applications/app/messages?eventType=a.created,c.paid")
         .await;
     assert_eq!(two.status, StatusCode::OK, "{}", two.text);
-    let listed: Vec<&str> = two
-        .json
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, [ids[2].as_str(), ids[0].as_str()]);
+    assert_eq!(ids_of(&two.json), [&ids[2], &ids[0]]);
     assert_eq!(two.json[0]["payload"], json!({"event": "c.paid"}));
 
     let bare = app
@@ -268,4 +254,13 @@ async fn the_seed_quickstart_works_with_a_uuid_as_uid() {
         .await;
     assert_eq!(by_id.json["uid"], uid);
     app.stop().await;
+}
+
+/// The ids of a message list, in its order.
+fn ids_of(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
 }

@@ -273,18 +273,7 @@ async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
             .json["key"],
         given
     );
-    app.post(
-        "/api/v1/applications/app/messages",
-        json!({"eventType": "t", "payload": {"a": 1}}),
-    )
-    .await;
-    let got = receiver.wait_for("/hook", 1, 15).await;
-    let secret = octohooks_domain::signing::EndpointSecret::parse("k", given).unwrap();
-    let timestamp: i64 = got[0].header("webhook-timestamp").parse().unwrap();
-    assert_eq!(
-        got[0].header("webhook-signature"),
-        secret.sign(got[0].header("webhook-id"), timestamp, &got[0].body)
-    );
+    assert_signed_with(&app, &receiver, given).await;
 
     // Rotate the key: reseal every secret under the new one.
     let mut vars = app.env_vars();
@@ -431,18 +420,7 @@ async fn secrets_of_the_first_sealed_format_work_and_reseal_binds_them() {
         .await,
         1
     );
-    app.post(
-        "/api/v1/applications/app/messages",
-        json!({"eventType": "t", "payload": {"a": 1}}),
-    )
-    .await;
-    let got = receiver.wait_for("/hook", 1, 15).await;
-    let secret = octohooks_domain::signing::EndpointSecret::parse("k", given).unwrap();
-    let timestamp: i64 = got[0].header("webhook-timestamp").parse().unwrap();
-    assert_eq!(
-        got[0].header("webhook-signature"),
-        secret.sign(got[0].header("webhook-id"), timestamp, &got[0].body)
-    );
+    assert_signed_with(&app, &receiver, given).await;
     app.stop().await;
 }
 
@@ -520,4 +498,21 @@ async fn nul_characters_and_absurd_times_are_client_errors() {
         answer.text
     );
     app.stop().await;
+}
+
+/// Sends a message to the application `app` and checks that its receiver got it signed with
+/// the secret `given` alone.
+async fn assert_signed_with(app: &TestApp, receiver: &Receiver, given: &str) {
+    app.post(
+        "/api/v1/applications/app/messages",
+        json!({"eventType": "t", "payload": {"a": 1}}),
+    )
+    .await;
+    let got = receiver.wait_for("/hook", 1, 15).await;
+    let secret = octohooks_domain::signing::EndpointSecret::parse("k", given).unwrap();
+    let timestamp: i64 = got[0].header("webhook-timestamp").parse().unwrap();
+    assert_eq!(
+        got[0].header("webhook-signature"),
+        secret.sign(got[0].header("webhook-id"), timestamp, &got[0].body)
+    );
 }
