@@ -241,9 +241,61 @@ impl Forgetter {
     }
 }
 
+/// Longest pause between tries while the outbox cannot be read.
+const MAX_OUTAGE_PAUSE: Duration = Duration::from_secs(2);
+/// How often a lasting outage is logged again.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// A run of failed outbox reads: logged when it begins, every [`OUTAGE_LOG_EVERY`] while it
+/// lasts and when it ends (not five times a second), and the pause between tries grows with it
+/// so that a struggling database is not pressed harder.
+#[derive(Debug, Default)]
+struct Outage {
+    /// When the run began and when it was last logged; `None` while reads succeed.
+    began: Option<(Instant, Instant)>,
+    failures: u32,
+}
+
+impl Outage {
+    fn failed(&mut self, err: &octohooks_db::DbError) {
+        self.failures += 1;
+        let now = Instant::now();
+        match &mut self.began {
+            None => {
+                tracing::warn!(error = %err, "relay could not read the outbox; retrying");
+                self.began = Some((now, now));
+            }
+            Some((began, logged)) if logged.elapsed() >= OUTAGE_LOG_EVERY => {
+                tracing::warn!(error = %err, failures = self.failures,
+                    for_secs = began.elapsed().as_secs(), "relay still cannot read the outbox");
+                *logged = now;
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn read(&mut self) {
+        if let Some((began, _)) = self.began.take() {
+            tracing::info!(
+                failures = self.failures,
+                after_ms = began.elapsed().as_millis() as u64,
+                "relay reads the outbox again"
+            );
+        }
+        self.failures = 0;
+    }
+
+    /// The pause before the next pass: the idle pause, doubled per failure up to the cap.
+    fn pause(&self) -> Duration {
+        let doublings = self.failures.min(8);
+        (IDLE_PAUSE * (1 << doublings)).min(MAX_OUTAGE_PAUSE.max(IDLE_PAUSE))
+    }
+}
+
 /// Runs relay passes until `shutdown`; now and then also re-enqueues stranded deliveries.
 pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
     let mut next_sweep = tokio::time::Instant::now();
+    let mut outage = Outage::default();
     while !shutdown.is_cancelled() {
         if tokio::time::Instant::now() >= next_sweep {
             next_sweep += STRANDED_SWEEP_EVERY;
@@ -253,19 +305,20 @@ pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
         if link.is_connected().await {
             match claim(&db).await {
                 Ok(rows) => {
+                    outage.read();
                     busy = rows.len() as i64 == BATCH;
                     if !rows.is_empty() {
                         tracing::debug!(jobs = rows.len(), "relaying due jobs");
                         busy &= publish_claimed(&db, &link, &rows).await;
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "relay could not read the outbox"),
+                Err(err) => outage.failed(&err),
             }
         }
         if !busy {
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(IDLE_PAUSE) => {}
+                () = tokio::time::sleep(outage.pause()) => {}
             }
         }
     }
@@ -286,4 +339,25 @@ async fn sweep_stranded(db: &DbPool) {
 async fn claim(db: &DbPool) -> octohooks_db::DbResult<Vec<OutboxJob>> {
     let mut conn = pool::connection(db).await?;
     outbox::claim_due(&mut conn, BATCH, RELAY_CLAIM_SECS).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_slows_the_relay_down_to_a_cap_and_ends_at_once() {
+        let mut outage = Outage::default();
+        assert_eq!(outage.pause(), IDLE_PAUSE);
+        let err = octohooks_db::DbError::Unavailable("down".into());
+        outage.failed(&err);
+        assert_eq!(outage.pause(), IDLE_PAUSE * 2);
+        for _ in 0..20 {
+            outage.failed(&err);
+        }
+        assert_eq!(outage.pause(), MAX_OUTAGE_PAUSE);
+        outage.read();
+        assert_eq!(outage.pause(), IDLE_PAUSE);
+        assert!(outage.began.is_none());
+    }
 }
