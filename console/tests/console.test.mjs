@@ -330,6 +330,10 @@ test("tenant: application, endpoint, message log, attempts, resend", async () =>
   await page.getByLabel("Event type").fill("invoice.voided");
   await page.getByRole("button", { name: "Apply filters" }).click();
   await page.getByText("No message matches these filters").waitFor();
+  // Several event types, separated by commas: any of them matches.
+  await page.getByLabel("Event type").fill("invoice.voided, invoice.paid");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("link", { name: "invoice.paid" }).waitFor();
   await page.getByRole("button", { name: "Clear" }).click();
   await page.getByRole("link", { name: "invoice.paid" }).click();
   await page.getByRole("heading", { name: "invoice.paid", level: 1 }).waitFor();

@@ -67,7 +67,7 @@ export function MessagesPage({ appId, query }: { appId: string; query: URLSearch
           <TextField
             label="Event type"
             className="input mono"
-            placeholder="invoice.paid"
+            placeholder="invoice.paid, invoice.voided"
             value={form.eventType}
             onChange={(v) => setForm({ ...form, eventType: v })}
           />

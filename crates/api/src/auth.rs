@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use octohooks_db::environments::NewKey;
+use octohooks_db::Found as _;
 use octohooks_domain::portal::{self, PortalClaims};
 
 use crate::error::ApiError;
@@ -251,11 +252,9 @@ async fn portal_tenant(
         .map_err(|_| ApiError::Unauthorized)?;
     let load = async {
         let mut conn = octohooks_db::pool::connection(&state.db).await?;
-        match octohooks_db::applications::portal_revoked_before(&mut conn, claims.app).await {
-            Ok(at) => Ok(Some(at.map_or(i64::MIN, |at| at.timestamp_millis()))),
-            Err(octohooks_db::DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
-            Err(err) => Err(ApiError::from(err)),
-        }
+        let revoked = octohooks_db::applications::portal_revoked_before(&mut conn, claims.app);
+        let revoked = revoked.await.found()?;
+        Ok::<_, ApiError>(revoked.map(|at| at.map_or(i64::MIN, |at| at.timestamp_millis())))
     };
     let revoked_before = state
         .lookups

@@ -56,10 +56,7 @@ fn answer_error(err: &DbError) -> ApiError {
     match err {
         err if err.is_transient() => ApiError::Unavailable(err.to_string()),
         // The application was deleted between the lookup and the insert.
-        DbError::Query(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-            _,
-        )) => ApiError::NotFound("application"),
+        err if err.is_foreign_key_violation() => ApiError::NotFound("application"),
         other => ApiError::Internal(other.to_string()),
     }
 }

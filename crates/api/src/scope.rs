@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use octohooks_db::scope::AppScope;
-use octohooks_db::{applications, DbError, IdOrUid};
+use octohooks_db::{applications, DbError, Found as _, IdOrUid};
 use uuid::Uuid;
 
 use crate::auth::Tenant;
@@ -51,11 +51,8 @@ pub(crate) async fn resolve(
 ) -> Result<AppScope, ApiError> {
     let load = async {
         let mut conn = octohooks_db::pool::connection(&state.db).await?;
-        match applications::find(&mut conn, environment_id, &IdOrUid::parse(app)).await {
-            Ok(found) => Ok(Some(found.scope())),
-            Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
-            Err(err) => Err(err),
-        }
+        let found = applications::find(&mut conn, environment_id, &IdOrUid::parse(app)).await;
+        Ok::<_, DbError>(found.found()?.map(|app| app.scope()))
     };
     state
         .lookups

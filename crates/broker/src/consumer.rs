@@ -40,8 +40,6 @@ pub struct Incoming {
     /// The broker delivered it too often, or it comes from the parked queue: move it to the
     /// outbox rather than attempting it.
     pub park: bool,
-    /// Deliveries of this broker message before this one.
-    pub delivery_count: u32,
 }
 
 /// What runs each job; cloned into the task of every job.
@@ -328,7 +326,6 @@ async fn handle<H: JobHandler>(handler: H, delivery: Delivery, park_after: u32) 
                 job,
                 traceparent,
                 park,
-                delivery_count,
             };
             handler.handle(incoming).await
         }

@@ -43,6 +43,23 @@ pub fn stored_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
+/// `Ok(None)` for a row that is not there, as diesel's `optional()` does for its own errors:
+/// the one place that tells "absent" from a failure for callers of this crate.
+pub trait Found<T> {
+    /// `NotFound` becomes `Ok(None)`; every other error stays.
+    fn found(self) -> DbResult<Option<T>>;
+}
+
+impl<T> Found<T> for DbResult<T> {
+    fn found(self) -> DbResult<Option<T>> {
+        match self {
+            Ok(row) => Ok(Some(row)),
+            Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// What can go wrong in the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

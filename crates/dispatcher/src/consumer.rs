@@ -14,7 +14,6 @@ impl JobHandler for Deliverer {
             job,
             traceparent,
             park,
-            ..
         } = incoming;
         if park {
             return self.park(&job, traceparent.as_deref()).await;

@@ -134,7 +134,7 @@ impl Deliverer {
         let exchange = self.send(job, &context).await;
         drop(slot);
         self.metrics.attempts_in_flight.dec();
-        let success = (200..300).contains(&exchange.status);
+        let success = exchange.succeeded();
         if first_attempt {
             self.metrics.observe_stage(Stage::Send, exchange.duration);
         }
@@ -201,7 +201,7 @@ impl Deliverer {
         exchange: &Exchange,
         first_attempt: bool,
     ) -> Result<bool, DbError> {
-        let success = (200..300).contains(&exchange.status);
+        let success = exchange.succeeded();
         let attempt = Attempt {
             id: octohooks_domain::new_id(),
             message_id: job.message_id,
@@ -263,7 +263,7 @@ impl Deliverer {
         context: &JobContext,
         exchange: &Exchange,
     ) -> Result<(), DbError> {
-        let success = (200..300).contains(&exchange.status);
+        let success = exchange.succeeded();
         if health_may_change(
             success,
             exchange.status,

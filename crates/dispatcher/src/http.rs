@@ -85,6 +85,13 @@ pub struct Exchange {
     pub duration: Duration,
 }
 
+impl Exchange {
+    /// A 2xx answer: the webhook was delivered.
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
 /// The shared client.
 #[derive(Clone)]
 pub struct WebhookClient {

@@ -2,11 +2,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use octohooks_db::{environments, pool};
+use octohooks_db::{environments, pool, Found as _};
 use octohooks_domain::validate::DisplayName;
 use uuid::Uuid;
 
-use super::{not_found_as, optional};
+use super::not_found_as;
 use crate::auth::{new_api_key, Admin};
 use crate::body::JsonBody;
 use crate::dto::{ApiKeyInfoOut, ApiKeyOut, EnvironmentIn, EnvironmentOut};
@@ -39,7 +39,9 @@ async fn replace_lost_key(
     lost: Uuid,
     stored: &environments::NewKey,
 ) -> Result<(Uuid, chrono::DateTime<chrono::Utc>), ApiError> {
-    optional(environments::revoke_key(conn, environment_id, lost).await)?;
+    environments::revoke_key(conn, environment_id, lost)
+        .await
+        .found()?;
     let id = octohooks_domain::new_id();
     let created = environments::add_key(conn, environment_id, id, stored)
         .await
@@ -70,7 +72,7 @@ pub async fn create_environment(
         // The environment and its first key share the new object's id. A resumed try that finds
         // the environment replaces the key whose answer was lost: one live key per request.
         let earlier = if object.resumed {
-            optional(environments::find(&mut conn, object.id).await)?
+            environments::find(&mut conn, object.id).await.found()?
         } else {
             None
         };

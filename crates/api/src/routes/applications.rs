@@ -3,11 +3,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use octohooks_db::{applications as store, models, pool, IdOrUid, Page};
+use octohooks_db::{applications as store, models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::validate::{DisplayName, Uid};
 use serde::Deserialize;
 
-use super::{conflict_as, not_found_as, optional};
+use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{ApplicationIn, ApplicationOut};
@@ -98,9 +98,8 @@ pub async fn create_application(
             let mut conn = pool::connection(&state.db).await?;
             if object.resumed {
                 let id = IdOrUid::id(object.id);
-                if let Some(earlier) =
-                    optional(store::find(&mut conn, tenant.environment_id, &id).await)?
-                {
+                let earlier = store::find(&mut conn, tenant.environment_id, &id).await;
+                if let Some(earlier) = earlier.found()? {
                     let earlier = ApplicationOut::from(earlier.into_inner());
                     return Reply::json(StatusCode::CREATED, &earlier);
                 }

@@ -6,14 +6,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use octohooks_db::endpoints::{self as store, EndpointChanges};
-use octohooks_db::{models, pool, IdOrUid, Page};
+use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::signing::EndpointSecret;
 use octohooks_domain::validate::{
     parse_description, parse_headers, parse_name_list, parse_rate_limit, DisplayName, EndpointUrl,
     Uid,
 };
 
-use super::{conflict_as, find_endpoint, optional};
+use super::{conflict_as, find_endpoint};
 use crate::body::JsonBody;
 use crate::dto::{EndpointIn, EndpointOut, EndpointUpdate, RotateIn, SecretOut};
 use crate::error::{ApiError, Problem};
@@ -228,7 +228,7 @@ pub async fn create_endpoint(
             let mut conn = pool::connection(&state.db).await?;
             if object.resumed {
                 let id = IdOrUid::id(object.id);
-                if let Some(earlier) = optional(store::find(&mut conn, app, &id).await)? {
+                if let Some(earlier) = store::find(&mut conn, app, &id).await.found()? {
                     let earlier = EndpointOut::from(earlier.into_inner());
                     return Reply::json(StatusCode::CREATED, &earlier);
                 }

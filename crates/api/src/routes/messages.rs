@@ -6,14 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::scope::{AppScope, Scoped};
-use octohooks_db::{models, pool, IdOrUid, Page};
+use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
 use octohooks_platform::metrics::Stage;
 use octohooks_platform::telemetry;
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use super::{find_message, optional};
+use super::find_message;
 use crate::body::JsonBody;
 use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
@@ -48,7 +48,9 @@ async fn stored_before(
     id: uuid::Uuid,
 ) -> Result<Option<models::Message>, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let found = optional(store::find(&mut conn, app, &IdOrUid::id(id)).await)?;
+    let found = store::find(&mut conn, app, &IdOrUid::id(id))
+        .await
+        .found()?;
     Ok(found.map(Scoped::into_inner))
 }
 

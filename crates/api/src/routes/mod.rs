@@ -35,16 +35,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::console::configure(cfg);
 }
 
-/// `None` for a row that is not there: what a resumed idempotent create looks for before it
-/// creates anything (see [`crate::idempotency::NewObject`]).
-pub(crate) fn optional<T>(found: Result<T, DbError>) -> Result<Option<T>, ApiError> {
-    match found {
-        Ok(row) => Ok(Some(row)),
-        Err(DbError::Query(diesel::result::Error::NotFound)) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
-}
-
 /// Maps a storage `NotFound` onto a 404 naming `what`.
 pub(crate) fn not_found_as(what: &'static str) -> impl Fn(DbError) -> ApiError {
     move |err| match err {
