@@ -15,6 +15,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   fi
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
+# A linker that runs out of disk dies with a bus error that names no cause; say it first.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "==> warning: $((free_kib / 1024)) MiB free here; the debug build and its test binaries need about 6 GiB" >&2
+fi
 # Databases left behind by interrupted runs.
 psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
   "select 'DROP DATABASE IF EXISTS \"' || datname || '\" WITH (FORCE);' from pg_database where datname like 'octohooks_test_%'" \
