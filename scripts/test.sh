@@ -18,7 +18,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # A linker that runs out of disk dies with a bus error that names no cause; say it first.
 free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
 if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
-  echo "==> warning: $((free_kib / 1024)) MiB free here; the debug build and its test binaries need about 6 GiB" >&2
+  echo "==> warning: $((free_kib / 1024)) MiB free here; the debug build and its test binaries take about 4.6 GiB" >&2
 fi
 # Databases left behind by interrupted runs.
 psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
