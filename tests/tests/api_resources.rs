@@ -380,7 +380,17 @@ async fn event_type_lifecycle() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(
         keys(&created.json),
-        ["archived", "created", "description", "name", "updated"]
+        [
+            "archived",
+            "created",
+            "deprecated",
+            "description",
+            "groupName",
+            "name",
+            "schemaValidation",
+            "schemas",
+            "updated"
+        ]
     );
     assert_eq!(created.json["archived"], false);
     let duplicate = app

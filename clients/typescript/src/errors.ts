@@ -1,6 +1,6 @@
 // The two ways a call fails: the API answered with an error (`ApiError`, carrying the problem
 // document), or no answer came at all (`ConnectionError`).
-import type { Problem, ProblemCode } from "./models.js";
+import type { Problem, ProblemCode, SchemaViolation } from "./models.js";
 
 /**
  * An error answer of the API. `code` is the stable machine-readable kind of the problem document
@@ -17,6 +17,11 @@ export class ApiError extends Error {
   readonly body: unknown;
   /** The response headers, lower-case names. */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * With `schema_violation`: where the payload breaks its event type's schema (JSON Pointer and
+   * reason, at most five); empty for every other code.
+   */
+  readonly errors: readonly SchemaViolation[];
 
   constructor(status: number, body: unknown, headers: Record<string, string>) {
     const problem = asProblem(body);
@@ -28,6 +33,7 @@ export class ApiError extends Error {
     this.detail = detail;
     this.body = body;
     this.headers = headers;
+    this.errors = problem?.errors ?? [];
   }
 }
 
@@ -43,9 +49,15 @@ export class ConnectionError extends Error {
   }
 }
 
-function asProblem(body: unknown): Pick<Problem, "code" | "detail"> | undefined {
+type ProblemFields = Pick<Problem, "code" | "detail"> & { errors: SchemaViolation[] };
+
+function asProblem(body: unknown): ProblemFields | undefined {
   if (typeof body !== "object" || body === null) return undefined;
-  const { code, detail } = body as Record<string, unknown>;
+  const { code, detail, errors } = body as Record<string, unknown>;
   if (typeof code !== "string") return undefined;
-  return { code: code as ProblemCode, detail: typeof detail === "string" ? detail : "" };
+  return {
+    code: code as ProblemCode,
+    detail: typeof detail === "string" ? detail : "",
+    errors: Array.isArray(errors) ? (errors as SchemaViolation[]) : [],
+  };
 }

@@ -20,10 +20,14 @@ export type EndpointSecretOut = Schemas["SecretOut"];
 export type EndpointSecretRotateIn = Schemas["RotateIn"];
 /** Body of `eventType.create`. */
 export type EventTypeIn = Schemas["EventTypeIn"];
-/** Body of `eventType.update`. */
+/** Body of `eventType.update`: fields left out keep their value, `null` clears an optional one. */
 export type EventTypeUpdate = Schemas["EventTypeUpdate"];
 /** An event type. */
 export type EventTypeOut = Schemas["EventTypeOut"];
+/** `off` (schemas document only) or `enforce` (payloads must match the latest schema). */
+export type SchemaValidation = Schemas["SchemaValidation"];
+/** Where a payload breaks its event type's enforced schema (`ApiError.errors`). */
+export type SchemaViolation = Schemas["SchemaViolationOut"];
 /** Body of `message.create`; `deliverAt` also takes a `Date`. */
 export type MessageIn = Omit<Schemas["MessageIn"], "deliverAt"> & {
   /** Deliver at this time instead of now (at most 90 days ahead; a past time means now). */

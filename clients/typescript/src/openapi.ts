@@ -380,7 +380,7 @@ export interface paths {
         };
         /** Gets an event type. */
         get: operations["get_event_type"];
-        /** Updates description and archived flag (fields left out keep their value). */
+        /** Updates an event type: fields left out keep their value, `null` clears an optional one. */
         put: operations["update_event_type"];
         post?: never;
         /** Deletes an event type. */
@@ -714,10 +714,40 @@ export interface components {
         EventTypeIn: {
             /** @description Archived types are hidden from pickers but still accepted. */
             archived?: boolean | null;
+            /** @description Deprecated types are still accepted; catalogs mark them so that consumers move on. */
+            deprecated?: boolean | null;
             /** @description Free text. */
             description?: string | null;
+            /** @description Groups types in catalogs, e.g. `billing`. */
+            groupName?: string | null;
             /** @description The name, e.g. `invoice.paid`. */
             name: string;
+            schemaValidation?: null | components["schemas"]["SchemaValidation"];
+            /**
+             * @description Version number → JSON Schema of the payload (`{"1": {…}}`); the highest version is the
+             *     latest, and `examples[0]` of version 1 is the type's example.
+             * @example {
+             *       "1": {
+             *         "examples": [
+             *           {
+             *             "id": "inv_1"
+             *           }
+             *         ],
+             *         "properties": {
+             *           "id": {
+             *             "type": "string"
+             *           }
+             *         },
+             *         "required": [
+             *           "id"
+             *         ],
+             *         "type": "object"
+             *       }
+             *     }
+             */
+            schemas?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** @description An event type. */
         EventTypeOut: {
@@ -728,22 +758,44 @@ export interface components {
              * @description Creation time (epoch ms).
              */
             created: number;
+            /** @description Deprecated or not. */
+            deprecated: boolean;
             /** @description Free text. */
             description: string;
+            /** @description The catalog group, if any. */
+            groupName?: string | null;
             /** @description The name. */
             name: string;
+            /** @description Whether the latest schema gates messages. */
+            schemaValidation: components["schemas"]["SchemaValidation"];
+            /** @description Version number → JSON Schema; `null` when the type has none. */
+            schemas?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Format: int64
              * @description Last change (epoch ms).
              */
             updated: number;
         };
-        /** @description `PUT /api/v1/event-types/{name}`. */
+        /**
+         * @description `PUT /api/v1/event-types/{name}`: fields left out keep their value, `null` clears an
+         *     optional one.
+         */
         EventTypeUpdate: {
             /** @description New archived flag. */
             archived?: boolean | null;
+            /** @description New deprecated flag. */
+            deprecated?: boolean | null;
             /** @description New description. */
             description?: string | null;
+            /** @description New group; `null` removes it. */
+            groupName?: string | null;
+            schemaValidation?: null | components["schemas"]["SchemaValidation"];
+            /** @description New schemas (the whole map); `null` removes them. */
+            schemas?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** @description Health probe answer. */
         HealthOut: {
@@ -828,6 +880,8 @@ export interface components {
             code: components["schemas"]["ProblemCode"];
             /** @description What went wrong, naming the field at fault where there is one. */
             detail: string;
+            /** @description With `schema_violation`: where the payload breaks the schema (at most five). */
+            errors?: components["schemas"]["SchemaViolationOut"][] | null;
             /**
              * Format: int32
              * @description The HTTP status code.
@@ -843,7 +897,7 @@ export interface components {
          *     branch on these, so a kind is never renamed; the OpenAPI document lists them as an enum.
          * @enum {string}
          */
-        ProblemCode: "invalid_json" | "json_too_deep" | "invalid_body" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_in_progress" | "idempotency_key_reused" | "payload_too_large" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+        ProblemCode: "invalid_json" | "json_too_deep" | "invalid_body" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_in_progress" | "idempotency_key_reused" | "payload_too_large" | "validation_error" | "schema_violation" | "rate_limited" | "internal_error" | "service_unavailable";
         /** @description `202` answer of a resend. */
         ResendOut: {
             /**
@@ -868,6 +922,18 @@ export interface components {
         RotateIn: {
             /** @description The new secret (`whsec_…`). */
             key?: string | null;
+        };
+        /**
+         * @description Whether an event type's latest schema gates its messages.
+         * @enum {string}
+         */
+        SchemaValidation: "off" | "enforce";
+        /** @description One place where a payload breaks its event type's schema. */
+        SchemaViolationOut: {
+            /** @description JSON Pointer (RFC 6901) into the payload; `""` for the payload as a whole. */
+            pointer: string;
+            /** @description What is wrong there. */
+            reason: string;
         };
         /** @description The current signing secret of an endpoint. */
         SecretOut: {

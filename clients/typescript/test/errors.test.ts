@@ -67,3 +67,39 @@ test("a code can be told apart in a catch block", async () => {
 test("the token is required", () => {
   assert.throws(() => new Octohooks(""), TypeError);
 });
+
+test("schema_violation lists where the payload breaks an enforced schema", async () => {
+  const app = await octohooks.application.create({ name: "schemas", uid: uniqueUid("schemas") });
+  const eventType = uniqueUid("order.placed");
+  const created = await octohooks.eventType.create({
+    name: eventType,
+    groupName: "orders",
+    schemas: {
+      "1": { type: "object", required: ["id"], properties: { qty: { type: "integer" } } },
+    },
+    schemaValidation: "enforce",
+  });
+  assert.equal(created.schemaValidation, "enforce");
+  assert.equal(created.groupName, "orders");
+
+  const refused = await failure(
+    octohooks.message.create(app.id, { eventType, payload: { qty: "two" } }),
+  );
+  assert.equal(refused.status, 422);
+  assert.equal(refused.code, "schema_violation");
+  assert.deepEqual(refused.errors.map((error) => error.pointer).sort(), ["", "/qty"]);
+  assert.ok(refused.errors.every((error) => error.reason.length > 0));
+
+  const accepted = await octohooks.message.create(app.id, { eventType, payload: { id: "o1" } });
+  assert.deepEqual(accepted.payload, { id: "o1" });
+
+  const off = await octohooks.eventType.update(eventType, {
+    schemaValidation: "off",
+    groupName: null,
+  });
+  assert.equal(off.groupName, null);
+  await octohooks.message.create(app.id, { eventType, payload: { qty: "two" } });
+
+  const invalid = await failure(octohooks.application.get("no-such-app"));
+  assert.deepEqual(invalid.errors, []);
+});

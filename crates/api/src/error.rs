@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use octohooks_db::DbError;
+use octohooks_domain::schema::Violation;
 use octohooks_domain::validate::ValidationError;
 use serde::Serialize;
 
@@ -35,6 +36,8 @@ pub enum ProblemCode {
     PayloadTooLarge,
     /// A value is invalid; `detail` names the field.
     ValidationError,
+    /// The payload does not match its event type's enforced schema; `errors` lists where.
+    SchemaViolation,
     /// Too many requests; see `Retry-After`.
     RateLimited,
     /// An unexpected failure.
@@ -66,6 +69,16 @@ pub enum ApiError {
     /// A value is invalid.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// The payload does not match the enforced schema of its event type.
+    #[error("payload does not match the schema of event type {event_type} (version {version})")]
+    SchemaViolation {
+        /// The event type.
+        event_type: String,
+        /// The schema version checked (the latest).
+        version: u32,
+        /// The first violations.
+        errors: Vec<Violation>,
+    },
     /// The request could not be read.
     #[error("{detail}")]
     BadRequest {
@@ -110,6 +123,7 @@ impl ApiError {
             Self::NotFound(_) => ProblemCode::NotFound,
             Self::Conflict { code, .. } | Self::BadRequest { code, .. } => *code,
             Self::Validation(_) => ProblemCode::ValidationError,
+            Self::SchemaViolation { .. } => ProblemCode::SchemaViolation,
             Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
             Self::RateLimited(_) => ProblemCode::RateLimited,
             Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
@@ -164,16 +178,38 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable error code.
     pub code: ProblemCode,
+    /// With `schema_violation`: where the payload breaks the schema (at most five).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<SchemaViolationOut>>,
+}
+
+/// One place where a payload breaks its event type's schema.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SchemaViolationOut {
+    /// JSON Pointer (RFC 6901) into the payload; `""` for the payload as a whole.
+    pub pointer: String,
+    /// What is wrong there.
+    pub reason: String,
 }
 
 /// Builds a problem response outside the error type (unknown routes, framework errors).
 pub fn problem_response(status: StatusCode, code: ProblemCode, detail: String) -> HttpResponse {
+    problem_with_errors(status, code, detail, None)
+}
+
+fn problem_with_errors(
+    status: StatusCode,
+    code: ProblemCode,
+    detail: String,
+    errors: Option<Vec<SchemaViolationOut>>,
+) -> HttpResponse {
     let body = Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
         code,
+        errors,
     };
     let mut response = HttpResponse::build(status);
     response.insert_header((
@@ -193,7 +229,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -208,7 +244,20 @@ impl ResponseError for ApiError {
             Self::Unavailable(cause) => tracing::warn!(cause = %cause, "dependency unavailable"),
             _ => {}
         }
-        let mut response = problem_response(self.status_code(), self.code(), self.detail());
+        let errors = match self {
+            Self::SchemaViolation { errors, .. } => Some(
+                errors
+                    .iter()
+                    .map(|violation| SchemaViolationOut {
+                        pointer: violation.pointer.clone(),
+                        reason: violation.reason.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let mut response =
+            problem_with_errors(self.status_code(), self.code(), self.detail(), errors);
         if let Self::RateLimited(secs) = self {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -13,6 +13,7 @@ pub mod body;
 mod console;
 pub mod dto;
 pub mod error;
+pub mod event_catalog;
 pub mod idempotency;
 pub mod ingest;
 pub mod key_usage;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod paging;
 pub mod ratelimit;
 pub mod routes;
+pub mod schema_gate;
 pub mod scope;
 pub mod state;
 

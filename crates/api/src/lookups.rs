@@ -1,6 +1,7 @@
-//! Per-process cache of the two lookups every `POST …/messages` makes before its write: which
-//! environment an API key belongs to and which application a path names. They were two of the
-//! statements Postgres ran per message. Correctness over hit rate:
+//! Per-process cache of the lookups every `POST …/messages` makes before its write: which
+//! environment an API key belongs to, which application a path names, and whether the message's
+//! event type enforces a schema (compiled once here). They would be statements Postgres runs per
+//! message. Correctness over hit rate:
 //! - entries are only used while the invalidation listener is live
 //!   ([`octohooks_db::invalidation`]); any change to keys, environments or applications clears
 //!   every process's cache when it commits, so a revoked key stops working at once;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use octohooks_db::invalidation::{self, Event};
 use octohooks_db::scope::AppScope;
+use octohooks_domain::schema::PayloadSchema;
 use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +51,9 @@ struct Maps {
     apps: HashMap<(Uuid, String), AppScope>,
     /// Per application: portal tokens issued before this (epoch ms) are revoked.
     portal_revoked_before: HashMap<Uuid, i64>,
+    /// Per environment and event type name: the compiled latest schema when the type enforces
+    /// one, `None` when it does not (or does not exist), which is the common, cheap answer.
+    payload_schemas: HashMap<(Uuid, String), Option<Arc<PayloadSchema>>>,
 }
 
 /// The cache, shared by every worker of the process.
@@ -106,6 +111,7 @@ impl Lookups {
         maps.unknown_keys.clear();
         maps.apps.clear();
         maps.portal_revoked_before.clear();
+        maps.payload_schemas.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -198,7 +204,29 @@ impl Lookups {
         .await
     }
 
-    async fn cached<V: Copy, E, F>(
+    /// The compiled schema that messages of `event_type` must match in the environment
+    /// (`None`: no check), cached or loaded.
+    pub async fn payload_schema<E, F>(
+        &self,
+        environment_id: Uuid,
+        event_type: &str,
+        load: F,
+    ) -> Result<Option<Arc<PayloadSchema>>, E>
+    where
+        F: Future<Output = Result<Option<Arc<PayloadSchema>>, E>>,
+    {
+        let key = (environment_id, event_type.to_owned());
+        let found = self
+            .cached(
+                |maps| maps.payload_schemas.get(&key).cloned(),
+                |maps, schema| insert_bounded(&mut maps.payload_schemas, key.clone(), schema),
+                async { load.await.map(Some) },
+            )
+            .await?;
+        Ok(found.flatten())
+    }
+
+    async fn cached<V: Clone, E, F>(
         &self,
         get: impl FnOnce(&Maps) -> Option<V>,
         put: impl FnOnce(&mut Maps, V),
@@ -218,13 +246,13 @@ impl Lookups {
         self.count("miss");
         let started_in = self.generation.load(Ordering::SeqCst);
         let loaded = load.await?;
-        if let Some(id) = loaded {
+        if let Some(id) = &loaded {
             let mut maps = self.lock();
             // Cleared while loading: what was loaded may predate the change.
             if self.live.load(Ordering::SeqCst)
                 && self.generation.load(Ordering::SeqCst) == started_in
             {
-                put(&mut maps, id);
+                put(&mut maps, id.clone());
             }
         }
         Ok(loaded)
@@ -354,6 +382,34 @@ mod tests {
             lookups.environment(b"made-up", load(env, &calls)).await,
             Ok(KeyLookup::Found(env))
         );
+    }
+
+    #[tokio::test]
+    async fn an_unenforced_event_type_is_asked_once_until_a_change() {
+        let lookups = cache();
+        lookups.apply(Event::Live);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let not_enforced = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(None)
+        };
+        let env = Uuid::new_v4();
+        for _ in 0..3 {
+            let found = lookups.payload_schema(env, "a", not_enforced()).await;
+            assert!(found.unwrap().is_none());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the negative is cached");
+        lookups
+            .payload_schema(env, "b", not_enforced())
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "per event type");
+        lookups.apply(Event::Forget);
+        lookups
+            .payload_schema(env, "a", not_enforced())
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "a change forgets it");
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use octohooks_domain::schema::SchemaValidation;
+
 use crate::models::EventType;
 use crate::schema::event_types;
 use crate::{Conn, DbResult};
@@ -39,31 +41,47 @@ pub async fn list(
 /// Stores a new event type; an existing name is a unique violation.
 pub async fn insert(conn: &mut Conn, event_type: &EventType) -> DbResult<EventType> {
     Ok(diesel::insert_into(event_types::table)
-        .values(event_type)
+        .values(event_type.clone())
         .returning(EventType::as_returning())
         .get_result(conn)
         .await?)
 }
 
-/// Replaces description and archived flag.
-pub async fn update(
-    conn: &mut Conn,
-    environment_id: Uuid,
-    name: &str,
-    description: &str,
-    archived: bool,
-) -> DbResult<EventType> {
+/// Replaces every field a client may change (all but the keys and `created`) with those of
+/// `changed`, stamping `updated`.
+pub async fn update(conn: &mut Conn, changed: &EventType) -> DbResult<EventType> {
     Ok(
-        diesel::update(event_types::table.find((environment_id, name)))
+        diesel::update(event_types::table.find((changed.environment_id, &changed.name)))
             .set((
-                event_types::description.eq(description),
-                event_types::archived.eq(archived),
+                event_types::description.eq(&changed.description),
+                event_types::archived.eq(changed.archived),
+                event_types::deprecated.eq(changed.deprecated),
+                event_types::group_name.eq(&changed.group_name),
+                event_types::schemas.eq(&changed.schemas),
+                event_types::schema_validation.eq(changed.schema_validation.as_str()),
                 event_types::updated.eq(Utc::now()),
             ))
             .returning(EventType::as_returning())
             .get_result(conn)
             .await?,
     )
+}
+
+/// The stored schemas of the event type when it enforces them; `None` when the type does not
+/// exist or does not enforce (which is what the message hot path asks, and caches).
+pub async fn enforced_schemas(
+    conn: &mut Conn,
+    environment_id: Uuid,
+    name: &str,
+) -> DbResult<Option<serde_json::Value>> {
+    Ok(event_types::table
+        .find((environment_id, name))
+        .filter(event_types::schema_validation.eq(SchemaValidation::Enforce.as_str()))
+        .select(event_types::schemas)
+        .first::<Option<serde_json::Value>>(conn)
+        .await
+        .optional()?
+        .flatten())
 }
 
 /// Deletes an event type. Messages keep their event type text.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use octohooks_domain::job::TriggerType;
+use octohooks_domain::schema::SchemaValidation;
 use octohooks_domain::status::{AttemptStatus, DestinationStatus};
 use uuid::Uuid;
 
@@ -122,6 +123,15 @@ pub struct EventType {
     pub created: DateTime<Utc>,
     /// Last change.
     pub updated: DateTime<Utc>,
+    /// Deprecated types stay valid; catalogs mark them so that consumers move on.
+    pub deprecated: bool,
+    /// Groups types in catalogs (e.g. `billing`).
+    pub group_name: Option<String>,
+    /// Version → JSON Schema, as checked by `octohooks_domain::schema::EventSchemas`.
+    pub schemas: Option<serde_json::Value>,
+    /// Whether the latest schema gates messages of this type.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub schema_validation: SchemaValidation,
 }
 
 /// An accepted message with its payload exactly as received.

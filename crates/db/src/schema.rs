@@ -70,6 +70,10 @@ diesel::table! {
         archived -> Bool,
         created -> Timestamptz,
         updated -> Timestamptz,
+        deprecated -> Bool,
+        group_name -> Nullable<Text>,
+        schemas -> Nullable<Jsonb>,
+        schema_validation -> Text,
     }
 }
 

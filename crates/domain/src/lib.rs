@@ -9,11 +9,13 @@
 //! - [`job`]: the versioned delivery job carried through RabbitMQ.
 //! - [`destination`]: which IP addresses a webhook may never be sent to (SSRF guard).
 //! - [`sealing`]: encryption at rest of endpoint secrets.
+//! - [`schema`]: event type schemas and the check of payloads against them.
 
 pub mod destination;
 pub mod job;
 pub mod portal;
 pub mod retry;
+pub mod schema;
 pub mod sealing;
 pub mod signing;
 pub mod status;

@@ -42,7 +42,11 @@ export class EventType extends Resource {
     return answer.body as EventTypeOut;
   }
 
-  /** Changes the description or the archived flag. */
+  /**
+   * Changes an event type: fields left out keep their value, `null` clears `groupName` or
+   * `schemas`. Setting `schemaValidation: "enforce"` makes the API refuse messages of this type
+   * whose payload does not match the latest schema.
+   */
   async update(
     name: string,
     body: EventTypeUpdate,

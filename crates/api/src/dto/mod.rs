@@ -2,9 +2,11 @@
 //! Times are epoch milliseconds; ids are UUIDs.
 
 mod admin;
+mod event_types;
 mod stored;
 
 pub use admin::*;
+pub use event_types::*;
 pub use stored::*;
 
 use std::collections::BTreeMap;
@@ -18,7 +20,7 @@ use uuid::Uuid;
 
 /// For a field of a `PUT` that may be left out (keep), set, or `null` (clear): `None` when
 /// absent, `Some(None)` for `null`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -26,7 +28,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn millis(at: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
@@ -218,59 +220,6 @@ pub struct RotateIn {
     /// The new secret (`whsec_…`).
     #[serde(default)]
     pub key: Option<String>,
-}
-
-/// `POST /api/v1/event-types`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventTypeIn {
-    /// The name, e.g. `invoice.paid`.
-    pub name: String,
-    /// Free text.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Archived types are hidden from pickers but still accepted.
-    #[serde(default)]
-    pub archived: Option<bool>,
-}
-
-/// `PUT /api/v1/event-types/{name}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventTypeUpdate {
-    /// New description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// New archived flag.
-    #[serde(default)]
-    pub archived: Option<bool>,
-}
-
-/// An event type.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventTypeOut {
-    /// The name.
-    pub name: String,
-    /// Free text.
-    pub description: String,
-    /// Archived or not.
-    pub archived: bool,
-    /// Creation time (epoch ms).
-    pub created: i64,
-    /// Last change (epoch ms).
-    pub updated: i64,
-}
-
-impl From<models::EventType> for EventTypeOut {
-    fn from(row: models::EventType) -> Self {
-        Self {
-            name: row.name,
-            description: row.description,
-            archived: row.archived,
-            created: millis(row.created),
-            updated: millis(row.updated),
-        }
-    }
 }
 
 /// `POST /api/v1/applications/{app}/messages`.

@@ -3,14 +3,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use octohooks_db::{event_types as store, models, pool, Page};
-use octohooks_domain::validate::{parse_description, EventTypeName};
+use octohooks_db::{event_types as store, pool, Page};
 
 use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate};
 use crate::error::{ApiError, Problem};
+use crate::event_catalog;
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
 use crate::state::AppState;
@@ -59,26 +59,17 @@ pub async fn create_event_type(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<EventTypeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = EventTypeName::parse("name", &body.name)?.into_inner();
-    let description = parse_description("description", body.description.as_deref().unwrap_or(""))?;
+    let row = event_catalog::new_event_type(tenant.environment_id, body, Utc::now())?;
     idempotency::run(
         state.clone(),
         tenant.environment_id,
         &req,
         move |_| async move {
-            let now = Utc::now();
-            let row = models::EventType {
-                environment_id: tenant.environment_id,
-                name,
-                description,
-                archived: body.archived.unwrap_or(false),
-                created: now,
-                updated: now,
-            };
             let mut conn = pool::connection(&state.db).await?;
             let stored = store::insert(&mut conn, &row)
                 .await
                 .map_err(conflict_as("name"))?;
+            state.lookups.forget();
             Reply::json(StatusCode::CREATED, &EventTypeOut::from(stored))
         },
     )
@@ -101,7 +92,7 @@ pub async fn get_event_type(
     Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
 }
 
-/// Updates description and archived flag (fields left out keep their value).
+/// Updates an event type: fields left out keep their value, `null` clears an optional one.
 #[utoipa::path(put, path = "/api/v1/event-types/{name}", tag = "event-types",
     request_body = EventTypeUpdate,
     params(("name" = String, Path, description = "Event type name")), security(("apiKey" = [])),
@@ -113,23 +104,13 @@ pub async fn update_event_type(
     path: web::Path<String>,
     JsonBody(body): JsonBody<EventTypeUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let description = body
-        .description
-        .as_deref()
-        .map(|text| parse_description("description", text))
-        .transpose()?;
     let mut conn = pool::connection(&state.db).await?;
     let current = store::find(&mut conn, tenant.environment_id, &path)
         .await
         .map_err(not_found_as("event type"))?;
-    let row = store::update(
-        &mut conn,
-        tenant.environment_id,
-        &current.name,
-        description.as_deref().unwrap_or(&current.description),
-        body.archived.unwrap_or(current.archived),
-    )
-    .await?;
+    let changed = event_catalog::updated_event_type(current, body)?;
+    let row = store::update(&mut conn, &changed).await?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
 }
 
@@ -146,5 +127,6 @@ pub async fn delete_event_type(
     let row = store::delete(&mut conn, tenant.environment_id, &path)
         .await
         .map_err(not_found_as("event type"))?;
+    state.lookups.forget();
     Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
 }

@@ -19,6 +19,7 @@ use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
+use crate::schema_gate;
 use crate::scope::ScopedApp;
 use crate::state::AppState;
 
@@ -88,6 +89,13 @@ pub async fn create_message(
         .as_ref()
         .map(|at| parse_deliver_at(&at.as_text()))
         .transpose()?;
+    schema_gate::check(
+        &state,
+        tenant.environment_id,
+        &event_type,
+        body.payload.get(),
+    )
+    .await?;
     let payload = String::from(Box::<str>::from(body.payload));
     let traceparent = telemetry::current_traceparent();
     idempotency::run(
