@@ -3,6 +3,7 @@ import {
   type FormEvent,
   type InputHTMLAttributes,
   type ReactNode,
+  type TextareaHTMLAttributes,
   useCallback,
   useId,
   useState,
@@ -58,6 +59,44 @@ export function TextField({
       <input
         id={id}
         className={className}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        {...rest}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {hint ? (
+        <p className="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+/** A `.field` with a multi-line text area (JSON documents), monospaced. */
+export function TextAreaField({
+  label,
+  value,
+  onChange,
+  hint,
+  rows = 8,
+  ...rest
+}: {
+  label: ReactNode;
+  value: string;
+  onChange: (value: string) => void;
+  hint?: ReactNode;
+  rows?: number;
+} & Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, "id" | "value" | "onChange" | "rows">) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <textarea
+        id={id}
+        className="input mono"
+        rows={rows}
+        spellCheck={false}
         aria-describedby={hint ? `${id}-hint` : undefined}
         {...rest}
         value={value}

@@ -370,6 +370,57 @@ test("tenant: application, endpoint, message log, attempts, resend", async () =>
   assert.deepEqual(problems, []);
 });
 
+test("tenant: an enforced schema, and its example sent from the endpoint page", async () => {
+  const { page, key, appId, appName } = state;
+  assert.ok(appId, "needs the application of the previous test");
+  await page.getByRole("link", { name: "Event types" }).click();
+  await page.getByRole("heading", { name: "Event types", level: 1 }).waitFor();
+  await page.getByRole("button", { name: "Edit invoice.voided" }).click();
+  // Invalid JSON is refused in the page, an invalid schema by the API; nothing is saved.
+  const schemas = page.getByLabel("Schemas of invoice.voided (JSON)");
+  await schemas.fill("{not json");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Schemas are not valid JSON").waitFor();
+  await schemas.fill(JSON.stringify({ 1: { type: "objekt" } }));
+  expectFailure("admin", 422, "/api/v1/event-types/invoice.voided");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("alert").getByText("schemas.1").waitFor();
+  const example = { id: "inv_9", reason: "duplicate" };
+  await schemas.fill(
+    JSON.stringify({
+      1: { type: "object", required: ["id", "reason"], examples: [example] },
+    }),
+  );
+  await page.getByLabel("Group of invoice.voided").fill("billing");
+  await page.getByRole("checkbox", { name: /Enforce the latest schema/ }).check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("enforced", { exact: true }).waitFor();
+  await page.getByText("billing", { exact: true }).waitFor();
+  await shoot(page, "event-types-schema");
+
+  const refused = await fetch(`${BASE}/api/v1/applications/${appId}/messages`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ eventType: "invoice.voided", payload: { id: "inv_9" } }),
+  });
+  assert.equal(refused.status, 422);
+  assert.equal((await refused.json()).code, "schema_violation");
+
+  // The endpoint takes only invoice.paid; an example is sent to it all the same.
+  await page.getByRole("link", { name: "Applications" }).click();
+  await page.getByRole("link", { name: appName }).click();
+  await page.getByRole("link", { name: state.endpointUrl }).click();
+  const section = page.getByRole("region", { name: "Send an example" });
+  await section.getByLabel("Example event type").selectOption("invoice.voided");
+  const before = received.length;
+  await section.getByRole("button", { name: "Send example" }).click();
+  await page.getByRole("heading", { name: "invoice.voided", level: 1 }).waitFor();
+  await waitForRequests(before + 1);
+  assert.deepEqual(JSON.parse(received[before].body), example);
+  await shoot(page, "example-sent");
+  assert.deepEqual(problems, []);
+});
+
 test("portal: a link opens only its application, whose endpoint it edits", async () => {
   const { page, appId, appName } = state;
   assert.ok(appId, "needs the application of the previous test");

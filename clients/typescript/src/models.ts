@@ -18,12 +18,18 @@ export type EndpointOut = Schemas["EndpointOut"];
 export type EndpointSecretOut = Schemas["SecretOut"];
 /** Body of `endpoint.rotateSecret`: the new secret, generated when absent. */
 export type EndpointSecretRotateIn = Schemas["RotateIn"];
+/** Body of `endpoint.sendExample`: the event type whose example is sent. */
+export type SendExampleIn = Schemas["SendExampleIn"];
 /** Body of `eventType.create`. */
 export type EventTypeIn = Schemas["EventTypeIn"];
 /** Body of `eventType.update`: fields left out keep their value, `null` clears an optional one. */
 export type EventTypeUpdate = Schemas["EventTypeUpdate"];
 /** An event type. */
 export type EventTypeOut = Schemas["EventTypeOut"];
+/** Body of `eventType.importOpenApi`: the OpenAPI 3.1 document as `spec` or `specRaw`. */
+export type EventTypeImportOpenApiIn = Schemas["ImportOpenApiIn"];
+/** What `eventType.importOpenApi` created or updated. */
+export type EventTypeImportOpenApiOut = Schemas["ImportOpenApiOut"];
 /** `off` (schemas document only) or `enforce` (payloads must match the latest schema). */
 export type SchemaValidation = Schemas["SchemaValidation"];
 /** Where a payload breaks its event type's enforced schema (`ApiError.errors`). */

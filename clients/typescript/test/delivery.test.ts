@@ -49,3 +49,25 @@ test("a message given a Date in deliverAt is delivered then, not at once", async
   assert.ok(Date.now() >= at.getTime(), "not before its time");
   await octohooks.application.delete(app.id);
 });
+
+test("sendExample delivers the event type's example to that endpoint, verifiably", async () => {
+  const octohooks = client();
+  const receiver = await startReceiver();
+  after(() => receiver.close());
+  const app = await octohooks.application.create({ name: "Examples", uid: uniqueUid("ex") });
+  await octohooks.endpoint.create(app.id, { url: `${receiver.url}/webhooks`, uid: "in" });
+  const eventType = uniqueUid("invoice.paid");
+  const example = { id: "inv_1", amount: 1200 };
+  await octohooks.eventType.create({
+    name: eventType,
+    schemas: { "1": { type: "object", required: ["id"], examples: [example] } },
+  });
+
+  const sent = await octohooks.endpoint.sendExample(app.id, "in", { eventType });
+  assert.deepEqual(sent.payload, example);
+  const hook = await eventually(async () => receiver.received[0]);
+  assert.equal(hook.headers["webhook-id"], sent.id);
+  const { key } = await octohooks.endpoint.getSecret(app.id, "in");
+  assert.deepEqual(new Webhook(key).verify(hook.body, hook.headers), example);
+  await octohooks.application.delete(app.id);
+});

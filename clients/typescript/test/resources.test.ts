@@ -316,3 +316,39 @@ describe("portalAccess", () => {
     await assert.rejects(portal.endpoint.list(app.id), { status: 401, code: "unauthorized" });
   });
 });
+
+test("eventType.importOpenApi turns an OpenAPI document's webhooks into event types", async () => {
+  const name = uniqueUid("order.shipped");
+  const { modified } = await octohooks.eventType.importOpenApi({
+    spec: {
+      openapi: "3.1.0",
+      info: { title: "Shop", version: "1" },
+      webhooks: {
+        [name]: {
+          post: {
+            summary: "An order left the warehouse",
+            requestBody: {
+              content: {
+                "application/json": {
+                  schema: { $ref: "#/components/schemas/Order" },
+                  example: { id: "o1" },
+                },
+              },
+            },
+          },
+        },
+      },
+      components: { schemas: { Order: { type: "object", required: ["id"] } } },
+    },
+  });
+  assert.equal(modified.length, 1);
+  assert.equal(modified[0]?.name, name);
+  assert.equal(modified[0]?.description, "An order left the warehouse");
+  const stored = await octohooks.eventType.get(name);
+  assert.deepEqual(stored.schemas?.["1"], {
+    $ref: "#/$defs/Order",
+    $defs: { Order: { type: "object", required: ["id"] } },
+    examples: [{ id: "o1" }],
+  });
+  await octohooks.eventType.delete(name);
+});

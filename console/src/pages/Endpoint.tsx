@@ -1,5 +1,5 @@
-import type { EndpointOut } from "octohooks";
-import { useState } from "react";
+import type { EndpointOut, EventTypeOut } from "octohooks";
+import { type FormEvent, useState } from "react";
 import {
   ConfirmButton,
   Details,
@@ -119,6 +119,7 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
         )}
       </Section>
       <SecretSection appId={appId} endpointId={ep.id} />
+      {!readOnly ? <SendExample appId={appId} endpoint={ep} /> : null}
       <EndpointAttempts appId={appId} endpointId={ep.id} />
       {!readOnly ? (
         <Section title="Delete endpoint">
@@ -297,6 +298,75 @@ function EndpointAttempts({ appId, endpointId }: { appId: string; endpointId: st
           </tr>
         ))}
       </PagedTable>
+    </Section>
+  );
+}
+
+/** Whether the type has an example to send: `examples[0]` of version 1 or of the latest. */
+function hasExample(type: EventTypeOut): boolean {
+  const versions = Object.entries(type.schemas ?? {});
+  return versions.some(([, schema]) => {
+    const examples = (schema as { examples?: unknown } | null)?.examples;
+    return Array.isArray(examples) && examples.length > 0;
+  });
+}
+
+/** Sends an event type's example to this endpoint only, as a real message. */
+function SendExample({ appId, endpoint }: { appId: string; endpoint: EndpointOut }) {
+  const { client, announce } = useSession();
+  const types = useAsync(() => client.eventType.list({ limit: 250 }), [client]);
+  const [eventType, setEventType] = useState("");
+  const { busy, error, run } = useAction();
+  const withExamples =
+    types.status === "ready" ? types.value.data.filter((t) => !t.archived && hasExample(t)) : [];
+  const chosen = eventType || withExamples[0]?.name || "";
+  const send = (e: FormEvent) => {
+    e.preventDefault();
+    run(
+      () => client.endpoint.sendExample(appId, endpoint.id, { eventType: chosen }),
+      (message) => {
+        announce(`Example of ${message.eventType} sent`);
+        navigate(href("apps", appId, "messages", message.id));
+      },
+    );
+  };
+  return (
+    <Section title="Send an example">
+      {types.status === "loading" ? (
+        <Loading />
+      ) : withExamples.length === 0 ? (
+        <p className="muted">
+          No event type has an example yet. Give one in its schema (<code>examples</code>) on the
+          Event types page to send it here.
+        </p>
+      ) : (
+        <form className="form form-row" onSubmit={send}>
+          <div className="field">
+            <label htmlFor="example-type">Example event type</label>
+            <select
+              id="example-type"
+              className="input mono"
+              value={chosen}
+              onChange={(e) => setEventType(e.target.value)}
+            >
+              {withExamples.map((t) => (
+                <option key={t.name} value={t.name}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="actions">
+            <button type="submit" className="btn" disabled={busy || !endpoint.enabled}>
+              {busy ? "Sending…" : "Send example"}
+            </button>
+          </div>
+          {!endpoint.enabled ? (
+            <p className="hint">Enable the endpoint to send it an example.</p>
+          ) : null}
+          <FormError error={error} />
+        </form>
+      )}
     </Section>
   );
 }

@@ -10,12 +10,13 @@ import {
   Time,
 } from "../components";
 import { useSession } from "../context";
-import { InlineForm, TextField, useAction } from "../forms";
+import { InlineForm, TextAreaField, TextField, useAction } from "../forms";
 import { usePaged } from "../hooks";
 
 export function EventTypesPage() {
   const { client, announce } = useSession();
   const [creating, setCreating] = useState(false);
+  const [importing, setImporting] = useState(false);
   const paged = usePaged((iterator) => client.eventType.list({ limit: 50, iterator }), [client]);
   return (
     <>
@@ -28,10 +29,18 @@ export function EventTypesPage() {
         >
           New event type
         </button>
+        <button
+          type="button"
+          className="btn"
+          aria-expanded={importing}
+          onClick={() => setImporting((i) => !i)}
+        >
+          Import OpenAPI
+        </button>
       </PageHeader>
       <p className="lead">
-        The catalog of the kinds of message you send. Endpoints pick from it; messages are not
-        checked against it.
+        The catalog of the kinds of message you send. Endpoints pick from it. A type may carry JSON
+        Schemas of its payload; when it enforces them, messages that do not match are refused.
       </p>
       {creating ? (
         <CreateEventType
@@ -44,11 +53,22 @@ export function EventTypesPage() {
           }}
         />
       ) : null}
+      {importing ? (
+        <ImportOpenApi
+          onDone={(count) => {
+            setImporting(false);
+            if (count !== null) {
+              announce(`${count} event type${count === 1 ? "" : "s"} imported`);
+              paged.reset();
+            }
+          }}
+        />
+      ) : null}
       <Section title="Catalog">
         <PagedTable
           paged={paged}
           label="Event types"
-          columns={["Name", "Description", "State", "Updated"]}
+          columns={["Name", "Description", "Schema", "State", "Updated"]}
           actions
           empty={
             <Empty title="No event types yet">
@@ -66,43 +86,120 @@ export function EventTypesPage() {
   );
 }
 
+/** The latest schema version of a type, if it has schemas. */
+function latestVersion(type: EventTypeOut): number | null {
+  const versions = Object.keys(type.schemas ?? {}).map(Number);
+  return versions.length === 0 ? null : Math.max(...versions);
+}
+
+/** `text` as the `schemas` map, or `null` for none; throws a readable error otherwise. */
+function parseSchemas(text: string): Record<string, unknown> | null {
+  if (text.trim() === "") return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`Schemas are not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error('Schemas must be a JSON object of versions, e.g. {"1": {"type": "object"}}');
+  }
+  return parsed as Record<string, unknown>;
+}
+
 function EventTypeRow({ type, onChanged }: { type: EventTypeOut; onChanged: () => void }) {
   const { client, announce } = useSession();
   const [editing, setEditing] = useState(false);
   const [description, setDescription] = useState(type.description);
+  const [groupName, setGroupName] = useState(type.groupName ?? "");
   const [archived, setArchived] = useState(type.archived);
+  const [deprecated, setDeprecated] = useState(type.deprecated);
+  const [schemas, setSchemas] = useState(type.schemas ? JSON.stringify(type.schemas, null, 2) : "");
+  const [enforce, setEnforce] = useState(type.schemaValidation === "enforce");
   const [error, setError] = useState<unknown>(null);
   const save = (e: FormEvent) => {
     e.preventDefault();
     setError(null);
-    client.eventType.update(type.name, { description, archived }).then(
-      () => {
-        setEditing(false);
-        announce(`Event type ${type.name} saved`);
-        onChanged();
-      },
-      (err: unknown) => setError(err),
-    );
+    let parsed: Record<string, unknown> | null;
+    try {
+      parsed = parseSchemas(schemas);
+    } catch (err) {
+      setError(err);
+      return;
+    }
+    client.eventType
+      .update(type.name, {
+        description,
+        archived,
+        deprecated,
+        groupName: groupName.trim() === "" ? null : groupName,
+        schemas: parsed,
+        schemaValidation: enforce ? "enforce" : "off",
+      })
+      .then(
+        () => {
+          setEditing(false);
+          announce(`Event type ${type.name} saved`);
+          onChanged();
+        },
+        (err: unknown) => setError(err),
+      );
   };
   if (editing) {
     return (
       <tr>
         <td className="mono strong">{type.name}</td>
-        <td colSpan={4}>
-          <form className="form form-row" onSubmit={save}>
+        <td colSpan={5}>
+          <form className="form" onSubmit={save}>
             <TextField
               label={`Description of ${type.name}`}
               value={description}
               onChange={setDescription}
             />
-            <label className="checkbox">
-              <input
-                type="checkbox"
-                checked={archived}
-                onChange={(e) => setArchived(e.target.checked)}
-              />
-              Archived
-            </label>
+            <TextField
+              label={`Group of ${type.name}`}
+              value={groupName}
+              onChange={setGroupName}
+              placeholder="billing"
+            />
+            <TextAreaField
+              label={`Schemas of ${type.name} (JSON)`}
+              value={schemas}
+              onChange={setSchemas}
+              placeholder={'{"1": {"type": "object", "examples": [{"id": "inv_1"}]}}'}
+              hint={
+                <>
+                  Version number → JSON Schema; the highest version is the latest.{" "}
+                  <code>examples[0]</code> of version 1 is what “Send example” sends.
+                </>
+              }
+            />
+            <div className="checkbox-grid">
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={enforce}
+                  onChange={(e) => setEnforce(e.target.checked)}
+                />
+                Enforce the latest schema (refuse messages that do not match)
+              </label>
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={deprecated}
+                  onChange={(e) => setDeprecated(e.target.checked)}
+                />
+                Deprecated
+              </label>
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={archived}
+                  onChange={(e) => setArchived(e.target.checked)}
+                />
+                Archived
+              </label>
+            </div>
             <div className="actions">
               <button type="submit" className="btn btn-primary btn-small">
                 Save
@@ -117,13 +214,33 @@ function EventTypeRow({ type, onChanged }: { type: EventTypeOut; onChanged: () =
       </tr>
     );
   }
+  const latest = latestVersion(type);
   return (
     <tr>
-      <td className="mono strong">{type.name}</td>
+      <td>
+        <span className="mono strong">{type.name}</span>
+        {type.groupName ? <div className="muted small">{type.groupName}</div> : null}
+      </td>
       <td>{type.description || <span className="muted">—</span>}</td>
+      <td className="nowrap">
+        {latest === null ? (
+          <span className="muted">—</span>
+        ) : (
+          <>
+            v{latest}{" "}
+            {type.schemaValidation === "enforce" ? (
+              <span className="badge badge-warn">enforced</span>
+            ) : (
+              <span className="badge badge-info">documented</span>
+            )}
+          </>
+        )}
+      </td>
       <td>
         {type.archived ? (
           <span className="badge badge-info">archived</span>
+        ) : type.deprecated ? (
+          <span className="badge badge-warn">deprecated</span>
         ) : (
           <span className="badge badge-ok">active</span>
         )}
@@ -187,6 +304,43 @@ function CreateEventType({ onDone }: { onDone: (t: EventTypeOut | null) => void 
           onChange={setName}
         />
         <TextField label="Description" value={description} onChange={setDescription} />
+      </InlineForm>
+    </Section>
+  );
+}
+
+function ImportOpenApi({ onDone }: { onDone: (count: number | null) => void }) {
+  const { client } = useSession();
+  const [document, setDocument] = useState("");
+  const { busy, error, run } = useAction();
+  const submit = () =>
+    run(
+      () => client.eventType.importOpenApi({ specRaw: document }),
+      (answer) => onDone(answer.modified.length),
+    );
+  return (
+    <Section title="Import from OpenAPI">
+      <InlineForm
+        onSubmit={submit}
+        busy={busy}
+        error={error}
+        submitLabel="Import event types"
+        busyLabel="Importing…"
+        onCancel={() => onDone(null)}
+      >
+        <TextAreaField
+          label="OpenAPI document (JSON)"
+          value={document}
+          onChange={setDocument}
+          required
+          rows={12}
+          hint={
+            <>
+              Each entry of its <code>webhooks</code> becomes an event type (or updates the one of
+              that name): description, request body schema as version 1, example. All or nothing.
+            </>
+          }
+        />
       </InlineForm>
     </Section>
   );

@@ -201,6 +201,11 @@ const PORTAL_ROUTES: &[(&str, &str, bool)] = &[
         "/applications/{app}/endpoints/{endpoint}/attempts",
         false,
     ),
+    (
+        "POST",
+        "/applications/{app}/endpoints/{endpoint}/send-example",
+        true,
+    ),
     ("GET", "/applications/{app}/messages", false),
     ("GET", "/applications/{app}/messages/{message}", false),
     (

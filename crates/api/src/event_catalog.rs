@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use octohooks_db::models::EventType;
+use octohooks_domain::openapi_import;
 use octohooks_domain::schema::{EventSchemas, SchemaValidation};
 use octohooks_domain::validate::{parse_description, EventTypeName, ValidationError};
 use uuid::Uuid;
@@ -65,6 +66,44 @@ pub fn updated_event_type(
     }
     check_enforceable(&row)?;
     Ok(row)
+}
+
+/// The event types an OpenAPI document's `webhooks` describe, checked like any other (each
+/// schema must be valid and self-contained), ready to be created or updated.
+pub fn imported_event_types(
+    environment_id: Uuid,
+    document: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventType>, ValidationError> {
+    openapi_import::event_types(document)?
+        .into_iter()
+        .map(|found| {
+            let field = format!("spec.webhooks.{}", found.name);
+            let schemas = found
+                .schema
+                .map(|schema| serde_json::json!({ "1": schema }))
+                .map(|schemas| {
+                    EventSchemas::parse(&format!("{field}.schemas"), &schemas)
+                        .map(|checked| checked.to_value())
+                })
+                .transpose()?;
+            Ok(EventType {
+                environment_id,
+                description: parse_description(
+                    &format!("{field}.description"),
+                    &found.description,
+                )?,
+                name: found.name,
+                archived: false,
+                created: now,
+                updated: now,
+                deprecated: false,
+                group_name: None,
+                schemas,
+                schema_validation: SchemaValidation::Off,
+            })
+        })
+        .collect()
 }
 
 fn parse_schemas(value: &serde_json::Value) -> Result<serde_json::Value, ValidationError> {

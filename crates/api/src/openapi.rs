@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    admin, applications, attempts, endpoints, event_types, health, messages, portal,
+    admin, applications, attempts, endpoints, event_types, examples, health, messages, portal,
 };
 
 /// The API description.
@@ -21,10 +21,10 @@ use crate::routes::{
         applications::delete_application,
         endpoints::list_endpoints, endpoints::create_endpoint, endpoints::get_endpoint,
         endpoints::update_endpoint, endpoints::delete_endpoint, endpoints::get_secret,
-        endpoints::rotate_secret,
+        endpoints::rotate_secret, examples::send_example,
         event_types::list_event_types, event_types::create_event_type,
         event_types::get_event_type, event_types::update_event_type,
-        event_types::delete_event_type,
+        event_types::delete_event_type, event_types::import_openapi,
         messages::create_message, messages::list_messages, messages::get_message,
         messages::get_message_payload,
         attempts::list_message_attempts, attempts::list_endpoint_attempts,

@@ -42,6 +42,17 @@ impl Poster {
         }
     }
 
+    /// The same messages with another event type.
+    pub fn with_event_type(mut self, event_type: &str) -> Self {
+        let body = self.body.replacen(
+            r#""eventType":"invoice.paid""#,
+            &format!(r#""eventType":"{event_type}""#),
+            1,
+        );
+        self.body = Arc::new(body);
+        self
+    }
+
     /// One POST: (message id, latency) or `None` on failure.
     pub async fn post(&self) -> Option<(String, Instant, Duration)> {
         let started = Instant::now();

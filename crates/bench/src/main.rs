@@ -8,6 +8,7 @@ mod load;
 mod phases;
 mod pipeline;
 mod receiver;
+mod schemas;
 mod sdk;
 mod services;
 mod setup;
@@ -38,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
-    // fanout-load, sdk, fanout, isolation, transactions.
+    // fanout-load, sdk, schemas, fanout, isolation, transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| {
         only.as_deref()
@@ -286,6 +287,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("sdk") {
         rows.extend(sdk::overhead(&bench, quick).await?);
+    }
+    if run("schemas") {
+        rows.extend(schemas::enforcement(&bench).await?);
     }
     if run("fanout") {
         rows.extend(phases::fanout(&bench).await?);

@@ -103,6 +103,11 @@ impl Admin {
         Ok(env["apiKey"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// Creates an event type from its `POST /api/v1/event-types` body.
+    pub async fn event_type(&self, key: &str, body: Value) -> anyhow::Result<()> {
+        self.post(key, "/api/v1/event-types", body).await.map(drop)
+    }
+
     /// Creates application `uid` with endpoints at `urls`; returns its id.
     pub async fn application(
         &self,

@@ -2,7 +2,9 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use octohooks_domain::schema::SchemaValidation;
@@ -82,6 +84,42 @@ pub async fn enforced_schemas(
         .await
         .optional()?
         .flatten())
+}
+
+/// Creates each event type, or updates the one of that name (description; schemas unless the
+/// row brings none; archived cleared), all in one transaction; returns them as stored, in name
+/// order.
+pub async fn import(conn: &mut Conn, rows: Vec<EventType>) -> DbResult<Vec<EventType>> {
+    conn.transaction(|conn| {
+        async move {
+            let mut stored = Vec::with_capacity(rows.len());
+            for row in rows {
+                stored.push(
+                    diesel::insert_into(event_types::table)
+                        .values(row)
+                        .on_conflict((event_types::environment_id, event_types::name))
+                        .do_update()
+                        .set((
+                            event_types::description.eq(excluded(event_types::description)),
+                            event_types::schemas.eq(diesel::dsl::sql::<
+                                diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+                            >(
+                                "coalesce(excluded.schemas, event_types.schemas)",
+                            )),
+                            event_types::archived.eq(false),
+                            event_types::updated.eq(excluded(event_types::updated)),
+                        ))
+                        .returning(EventType::as_returning())
+                        .get_result(conn)
+                        .await?,
+                );
+            }
+            stored.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(stored)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// Deletes an event type. Messages keep their event type text.

@@ -131,6 +131,59 @@ SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.tracep
 FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until IS NOT NULL \
 ORDER BY stored.id";
 
+/// Stores `message` for `endpoint` alone, whatever the endpoint's filters (an example sent on
+/// purpose): the message, its one destination and its first job, claimed by the caller, in one
+/// statement. A uid that is taken is a unique violation.
+pub async fn accept_for_endpoint(
+    conn: &mut Conn,
+    message: &Message,
+    endpoint_id: Uuid,
+    traceparent: Option<&str>,
+) -> DbResult<OutboxJob> {
+    #[derive(QueryableByName)]
+    struct Queued {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let now = crate::stored_now();
+    let claimed_until = now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS);
+    let queued: Queued = diesel::sql_query(ACCEPT_FOR_ENDPOINT)
+        .bind::<SqlUuid, _>(message.id)
+        .bind::<SqlUuid, _>(message.application_id)
+        .bind::<Nullable<Text>, _>(message.uid.as_deref())
+        .bind::<Text, _>(&message.event_type)
+        .bind::<Array<Text>, _>(&message.channels)
+        .bind::<Text, _>(&message.payload)
+        .bind::<Timestamptz, _>(message.created)
+        .bind::<SqlUuid, _>(endpoint_id)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(claimed_until)
+        .bind::<Nullable<Text>, _>(traceparent)
+        .get_result(conn)
+        .await?;
+    Ok(OutboxJob {
+        id: queued.id,
+        message_id: message.id,
+        endpoint_id,
+        attempt: 0,
+        trigger_type: octohooks_domain::job::TriggerType::Scheduled,
+        traceparent: traceparent.map(str::to_owned),
+        claimed_until: Some(claimed_until),
+        deferrals: 0,
+    })
+}
+
+const ACCEPT_FOR_ENDPOINT: &str = "\
+WITH stored AS ( \
+  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
+  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id), \
+dest AS ( \
+  INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
+  SELECT stored.id, $8, 'pending', $9, $9 FROM stored RETURNING message_id) \
+INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
+SELECT message_id, $8, 0, 'scheduled', $9, $10, $11 FROM dest \
+RETURNING id";
+
 /// Which of `ids` are stored (to tell, after a failed commit, what was committed after all).
 pub async fn existing_ids(conn: &mut Conn, ids: &[Uuid]) -> DbResult<Vec<Uuid>> {
     Ok(messages::table

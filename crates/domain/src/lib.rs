@@ -10,9 +10,11 @@
 //! - [`destination`]: which IP addresses a webhook may never be sent to (SSRF guard).
 //! - [`sealing`]: encryption at rest of endpoint secrets.
 //! - [`schema`]: event type schemas and the check of payloads against them.
+//! - [`openapi_import`]: event types read from an OpenAPI document's `webhooks`.
 
 pub mod destination;
 pub mod job;
+pub mod openapi_import;
 pub mod portal;
 pub mod retry;
 pub mod schema;

@@ -5,6 +5,8 @@ import type {
   EndpointSecretOut,
   EndpointSecretRotateIn,
   EndpointUpdate,
+  MessageOut,
+  SendExampleIn,
 } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource } from "./resource.js";
@@ -101,5 +103,24 @@ export class Endpoint extends Resource {
       body,
       options,
     });
+  }
+
+  /**
+   * Sends the event type's example (`schemas["1"].examples[0]`) to this endpoint only, whatever
+   * its filters, as a real message: stored, signed, retried and recorded like any other.
+   */
+  async sendExample(
+    appId: string,
+    endpointId: string,
+    body: SendExampleIn,
+    options?: PostOptions,
+  ): Promise<MessageOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("applications", appId, "endpoints", endpointId, "send-example"),
+      body,
+      options,
+    });
+    return answer.body as MessageOut;
   }
 }

@@ -1,5 +1,11 @@
 import type { PostOptions, RequestOptions } from "../http.js";
-import type { EventTypeIn, EventTypeOut, EventTypeUpdate } from "../models.js";
+import type {
+  EventTypeImportOpenApiIn,
+  EventTypeImportOpenApiOut,
+  EventTypeIn,
+  EventTypeOut,
+  EventTypeUpdate,
+} from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource } from "./resource.js";
 
@@ -69,5 +75,23 @@ export class EventType extends Resource {
       options,
     });
     return answer.body as EventTypeOut;
+  }
+
+  /**
+   * Creates or updates event types from the `webhooks` of an OpenAPI 3.1 document (`spec`, or
+   * `specRaw` as JSON text): name, description, the body's schema as version 1 and its example.
+   * All or nothing.
+   */
+  async importOpenApi(
+    body: EventTypeImportOpenApiIn,
+    options?: PostOptions,
+  ): Promise<EventTypeImportOpenApiOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("event-types", "import-openapi"),
+      body,
+      options,
+    });
+    return answer.body as EventTypeImportOpenApiOut;
   }
 }

@@ -132,3 +132,42 @@ impl From<models::EventType> for EventTypeOut {
         }
     }
 }
+
+/// `POST /api/v1/event-types/import-openapi`: the document, as JSON or as JSON text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportOpenApiIn {
+    /// The OpenAPI 3.1 document.
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
+    pub spec: Option<serde_json::Value>,
+    /// The same as JSON text (YAML is not read: convert it first).
+    #[serde(default)]
+    pub spec_raw: Option<String>,
+}
+
+impl ImportOpenApiIn {
+    /// The document given one way or the other (exactly one).
+    pub fn document(
+        self,
+    ) -> Result<serde_json::Value, octohooks_domain::validate::ValidationError> {
+        use octohooks_domain::validate::ValidationError;
+        match (self.spec, self.spec_raw) {
+            (Some(spec), None) => Ok(spec),
+            (None, Some(raw)) => serde_json::from_str(&raw).map_err(|err| {
+                ValidationError::new("specRaw", format!("is not a JSON document: {err}"))
+            }),
+            _ => Err(ValidationError::new(
+                "spec",
+                "give the document as spec (JSON) or specRaw (text), not both",
+            )),
+        }
+    }
+}
+
+/// The event types an import created or updated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportOpenApiOut {
+    /// Every event type of the document, as now stored, in name order.
+    pub modified: Vec<EventTypeOut>,
+}

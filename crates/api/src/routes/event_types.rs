@@ -8,7 +8,7 @@ use octohooks_db::{event_types as store, pool, Page};
 use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate};
+use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate, ImportOpenApiIn, ImportOpenApiOut};
 use crate::error::{ApiError, Problem};
 use crate::event_catalog;
 use crate::idempotency::{self, Reply};
@@ -18,6 +18,11 @@ use crate::state::AppState;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/event-types", web::get().to(list_event_types))
         .route("/event-types", web::post().to(create_event_type))
+        // Before `{name}`: the first resource whose path matches takes the request.
+        .route(
+            "/event-types/import-openapi",
+            web::post().to(import_openapi),
+        )
         .route("/event-types/{name}", web::get().to(get_event_type))
         .route("/event-types/{name}", web::put().to(update_event_type))
         .route("/event-types/{name}", web::delete().to(delete_event_type));
@@ -74,6 +79,26 @@ pub async fn create_event_type(
         },
     )
     .await
+}
+
+/// Creates or updates event types from the `webhooks` of an OpenAPI 3.1 document: name,
+/// description, the JSON body's schema as version 1 (with its example). All or nothing.
+#[utoipa::path(post, path = "/api/v1/event-types/import-openapi", tag = "event-types",
+    request_body = ImportOpenApiIn, security(("apiKey" = [])),
+    responses((status = 200, body = ImportOpenApiOut), (status = 422, body = Problem)))]
+pub async fn import_openapi(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ImportOpenApiIn>,
+) -> Result<HttpResponse, ApiError> {
+    let document = body.document()?;
+    let rows = event_catalog::imported_event_types(tenant.environment_id, &document, Utc::now())?;
+    let mut conn = pool::connection(&state.db).await?;
+    let stored = store::import(&mut conn, rows).await?;
+    state.lookups.forget();
+    Ok(HttpResponse::Ok().json(ImportOpenApiOut {
+        modified: stored.into_iter().map(EventTypeOut::from).collect(),
+    }))
 }
 
 /// Gets an event type.

@@ -43,7 +43,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The message an earlier try of the same idempotency key stored, if it did.
-async fn stored_before(
+pub(crate) async fn stored_before(
     state: &AppState,
     app: AppScope,
     id: uuid::Uuid,
@@ -55,7 +55,7 @@ async fn stored_before(
     Ok(found.map(Scoped::into_inner))
 }
 
-fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
+pub(crate) fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
     MessageOut::from_row(row).map_err(|err| ApiError::Internal(err.to_string()))
 }
 

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attempts;
 pub mod endpoints;
 pub mod event_types;
+pub mod examples;
 pub mod health;
 pub mod messages;
 pub mod portal;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(applications::configure)
             .configure(endpoints::configure)
             .configure(event_types::configure)
+            .configure(examples::configure)
             .configure(attempts::configure)
             .configure(portal::configure),
     );
