@@ -57,7 +57,7 @@ export interface HttpSettings {
 
 /** A request as the resources describe it. */
 export interface HttpRequest {
-  method: "GET" | "POST" | "PUT" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   query?: Record<string, string | number | undefined>;
   body?: unknown;

@@ -6,12 +6,16 @@ type Schemas = components["schemas"];
 
 /** Body of `application.create` and `application.update`. */
 export type ApplicationIn = Schemas["ApplicationIn"];
+/** Body of `application.patch`: a JSON Merge Patch, `null` removes the uid. */
+export type ApplicationPatch = Schemas["ApplicationPatch"];
 /** An application. */
 export type ApplicationOut = Schemas["ApplicationOut"];
 /** Body of `endpoint.create`. */
 export type EndpointIn = Schemas["EndpointIn"];
 /** Body of `endpoint.update`: `url` is required, fields left out keep their value. */
 export type EndpointUpdate = Schemas["EndpointUpdate"];
+/** Body of `endpoint.patch`: a JSON Merge Patch; headers merge key by key, `null` clears. */
+export type EndpointPatch = Schemas["EndpointPatch"];
 /** An endpoint. */
 export type EndpointOut = Schemas["EndpointOut"];
 /** The current signing secret of an endpoint. */
@@ -24,6 +28,8 @@ export type SendExampleIn = Schemas["SendExampleIn"];
 export type EventTypeIn = Schemas["EventTypeIn"];
 /** Body of `eventType.update`: fields left out keep their value, `null` clears an optional one. */
 export type EventTypeUpdate = Schemas["EventTypeUpdate"];
+/** Body of `eventType.patch`: a JSON Merge Patch; schemas merge by version, `null` clears. */
+export type EventTypePatch = Schemas["EventTypePatch"];
 /** An event type. */
 export type EventTypeOut = Schemas["EventTypeOut"];
 /** Body of `eventType.importOpenApi`: the OpenAPI 3.1 document as `spec` or `specRaw`. */

@@ -35,7 +35,8 @@ export interface paths {
         delete: operations["delete_application"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes an application with a JSON Merge Patch (RFC 7396): `uid: null` removes the uid. */
+        patch: operations["patch_application"];
         trace?: never;
     };
     "/api/v1/applications/{app}/endpoints": {
@@ -72,7 +73,11 @@ export interface paths {
         delete: operations["delete_endpoint"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes an endpoint with a JSON Merge Patch (RFC 7396): only the fields given change,
+         *     `headers` merge key by key, `null` clears.
+         */
+        patch: operations["patch_endpoint"];
         trace?: never;
     };
     "/api/v1/applications/{app}/endpoints/{endpoint}/attempts": {
@@ -427,7 +432,11 @@ export interface paths {
         delete: operations["delete_event_type"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes an event type with a JSON Merge Patch (RFC 7396): only the fields given change,
+         *     `schemas` merge by version (`{"1": null}` removes version 1), `null` clears.
+         */
+        patch: operations["patch_event_type"];
         trace?: never;
     };
     "/health/live": {
@@ -520,7 +529,10 @@ export interface components {
         ApplicationIn: {
             /** @description Display name. */
             name: string;
-            /** @description Optional unique identifier of your choice (`[a-zA-Z0-9_.-]{1,256}`). */
+            /**
+             * @description Optional unique identifier of your choice (`[a-zA-Z0-9_.-]{1,256}`). In a `PUT`, left
+             *     out keeps it and `null` removes it.
+             */
             uid?: string | null;
         };
         /** @description An application. */
@@ -544,6 +556,13 @@ export interface components {
              * @description Last change (epoch ms).
              */
             updated: number;
+        };
+        /** @description `PATCH /api/v1/applications/{app}`. */
+        ApplicationPatch: {
+            /** @description New display name (never `null`). */
+            name?: string | null;
+            /** @description New uid; `null` removes it. */
+            uid?: string | null;
         };
         /** @description One delivery attempt (seed "Attempts"). */
         AttemptOut: {
@@ -697,6 +716,35 @@ export interface components {
             /** @description Destination URL. */
             url: string;
         };
+        /** @description `PATCH /api/v1/applications/{app}/endpoints/{endpoint}`. */
+        EndpointPatch: {
+            /** @description New channel filter (replaces the list); `null` or `[]` for every channel. */
+            channels?: string[] | null;
+            /** @description New description; `null` empties it. */
+            description?: string | null;
+            /** @description Enable or disable (never `null`). */
+            enabled?: boolean | null;
+            /** @description New event type filter (replaces the list); `null` or `[]` for every event type. */
+            eventTypes?: string[] | null;
+            /**
+             * @description Headers to set, merged key by key: a header set to `null` is removed, others are kept;
+             *     `null` for the whole removes them all.
+             */
+            headers?: {
+                [key: string]: string | null;
+            } | null;
+            /** @description New display name (never `null`). */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description New rate limit (messages per second); `null` removes it.
+             */
+            rateLimit?: number | null;
+            /** @description New uid; `null` removes it. */
+            uid?: string | null;
+            /** @description New URL (never `null`). */
+            url?: string | null;
+        };
         /** @description `PUT /api/v1/applications/{app}/endpoints/{endpoint}`: fields left out keep their value. */
         EndpointUpdate: {
             /** @description New channel filter. */
@@ -723,7 +771,7 @@ export interface components {
              *     `…/secret/rotate`.
              */
             secrets?: string[] | null;
-            /** @description New uid. */
+            /** @description New uid; `null` removes it. */
             uid?: string | null;
             /** @description New URL. */
             url: string;
@@ -817,6 +865,26 @@ export interface components {
              * @description Last change (epoch ms).
              */
             updated: number;
+        };
+        /** @description `PATCH /api/v1/event-types/{name}`. */
+        EventTypePatch: {
+            /** @description New archived flag (never `null`). */
+            archived?: boolean | null;
+            /** @description New deprecated flag (never `null`). */
+            deprecated?: boolean | null;
+            /** @description New description; `null` empties it. */
+            description?: string | null;
+            /** @description New group; `null` removes it. */
+            groupName?: string | null;
+            schemaValidation?: null | components["schemas"]["SchemaValidation"];
+            /**
+             * @description Versions to set, merged by version: `{"3": {…}}` adds or replaces version 3 (a schema
+             *     given is merged into the stored one, as RFC 7396 merges objects), `{"1": null}` removes
+             *     version 1; `null` removes every schema.
+             */
+            schemas?: {
+                [key: string]: unknown;
+            } | null;
         };
         /**
          * @description `PUT /api/v1/event-types/{name}`: fields left out keep their value, `null` clears an
@@ -1552,6 +1620,56 @@ export interface operations {
             };
         };
     };
+    patch_application: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Application id or uid */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ApplicationPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplicationOut"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_endpoints: {
         parameters: {
             query?: {
@@ -2094,6 +2212,58 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Application id or uid */
+                app: string;
+                /** @description Endpoint id or uid */
+                endpoint: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["EndpointPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -4933,6 +5103,48 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_event_type: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Event type name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["EventTypePatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventTypeOut"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -352,3 +352,37 @@ test("eventType.importOpenApi turns an OpenAPI document's webhooks into event ty
   });
   await octohooks.eventType.delete(name);
 });
+
+test("patch changes only the fields given, on applications, endpoints and event types", async () => {
+  const uid = uniqueUid("patch");
+  const app = await octohooks.application.create({ name: "Before", uid });
+  const renamed = await octohooks.application.patch(app.id, { name: "After" });
+  assert.equal(renamed.name, "After");
+  assert.equal(renamed.uid, uid);
+  const noUid = await octohooks.application.patch(app.id, { uid: null });
+  assert.equal(noUid.uid, null);
+
+  const endpoint = await octohooks.endpoint.create(app.id, {
+    url: "https://hooks.example/patch",
+    headers: { "X-Keep": "1", "X-Drop": "2" },
+    rateLimit: 10,
+  });
+  const patched = await octohooks.endpoint.patch(app.id, endpoint.id, {
+    headers: { "X-Drop": null, "X-New": "3" },
+    rateLimit: null,
+  });
+  assert.deepEqual(patched.headers, { "x-keep": "1", "x-new": "3" });
+  assert.equal(patched.rateLimit, null);
+  assert.equal(patched.url, "https://hooks.example/patch");
+
+  const name = uniqueUid("patched.type");
+  await octohooks.eventType.create({ name, schemas: { "1": { type: "object" } } });
+  const versioned = await octohooks.eventType.patch(name, {
+    schemas: { "2": { type: "array" } },
+    groupName: "g",
+  });
+  assert.deepEqual(Object.keys(versioned.schemas ?? {}).sort(), ["1", "2"]);
+  assert.equal(versioned.groupName, "g");
+  await octohooks.eventType.delete(name);
+  await octohooks.application.delete(app.id);
+});

@@ -185,6 +185,7 @@ const PORTAL_ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/applications/{app}/endpoints", true),
     ("GET", "/applications/{app}/endpoints/{endpoint}", false),
     ("PUT", "/applications/{app}/endpoints/{endpoint}", true),
+    ("PATCH", "/applications/{app}/endpoints/{endpoint}", true),
     ("DELETE", "/applications/{app}/endpoints/{endpoint}", true),
     (
         "GET",

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod ingest;
 pub mod key_usage;
 pub mod lookups;
+pub mod merge_patch;
 pub mod openapi;
 pub mod paging;
 pub mod ratelimit;
@@ -197,7 +198,7 @@ fn cors() -> Cors {
     Cors::default()
         .allow_any_origin()
         .send_wildcard()
-        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

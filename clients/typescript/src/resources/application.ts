@@ -1,5 +1,10 @@
 import type { PostOptions, RequestOptions } from "../http.js";
-import type { ApplicationFilters, ApplicationIn, ApplicationOut } from "../models.js";
+import type {
+  ApplicationFilters,
+  ApplicationIn,
+  ApplicationOut,
+  ApplicationPatch,
+} from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource } from "./resource.js";
 
@@ -65,6 +70,24 @@ export class Application extends Resource {
     const answer = await this.http.send({
       method: "DELETE",
       path: path("applications", appId),
+      options,
+    });
+    return answer.body as ApplicationOut;
+  }
+
+  /**
+   * Changes only the fields given (a JSON Merge Patch): `{ uid: null }` removes the uid, a name
+   * left out is kept.
+   */
+  async patch(
+    appId: string,
+    body: ApplicationPatch,
+    options?: RequestOptions,
+  ): Promise<ApplicationOut> {
+    const answer = await this.http.send({
+      method: "PATCH",
+      path: path("applications", appId),
+      body,
       options,
     });
     return answer.body as ApplicationOut;

@@ -2,6 +2,7 @@ import type { PostOptions, RequestOptions } from "../http.js";
 import type {
   EndpointIn,
   EndpointOut,
+  EndpointPatch,
   EndpointSecretOut,
   EndpointSecretRotateIn,
   EndpointUpdate,
@@ -122,5 +123,24 @@ export class Endpoint extends Resource {
       options,
     });
     return answer.body as MessageOut;
+  }
+
+  /**
+   * Changes only the fields given (a JSON Merge Patch): `headers` merge key by key (a header set
+   * to `null` is removed), `null` clears `rateLimit`, `uid`, the filters.
+   */
+  async patch(
+    appId: string,
+    endpointId: string,
+    body: EndpointPatch,
+    options?: RequestOptions,
+  ): Promise<EndpointOut> {
+    const answer = await this.http.send({
+      method: "PATCH",
+      path: path("applications", appId, "endpoints", endpointId),
+      body,
+      options,
+    });
+    return answer.body as EndpointOut;
   }
 }

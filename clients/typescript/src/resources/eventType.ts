@@ -4,6 +4,7 @@ import type {
   EventTypeImportOpenApiOut,
   EventTypeIn,
   EventTypeOut,
+  EventTypePatch,
   EventTypeUpdate,
 } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
@@ -93,5 +94,19 @@ export class EventType extends Resource {
       options,
     });
     return answer.body as EventTypeImportOpenApiOut;
+  }
+
+  /**
+   * Changes only the fields given (a JSON Merge Patch): `schemas` merge by version
+   * (`{ "2": {…} }` adds version 2, `{ "1": null }` removes version 1), `null` clears.
+   */
+  async patch(name: string, body: EventTypePatch, options?: RequestOptions): Promise<EventTypeOut> {
+    const answer = await this.http.send({
+      method: "PATCH",
+      path: path("event-types", name),
+      body,
+      options,
+    });
+    return answer.body as EventTypeOut;
   }
 }

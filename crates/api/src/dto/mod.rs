@@ -3,10 +3,12 @@
 
 mod admin;
 mod event_types;
+mod patches;
 mod stored;
 
 pub use admin::*;
 pub use event_types::*;
+pub use patches::*;
 pub use stored::*;
 
 use std::collections::BTreeMap;
@@ -38,9 +40,11 @@ pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
 pub struct ApplicationIn {
     /// Display name.
     pub name: String,
-    /// Optional unique identifier of your choice (`[a-zA-Z0-9_.-]{1,256}`).
-    #[serde(default)]
-    pub uid: Option<String>,
+    /// Optional unique identifier of your choice (`[a-zA-Z0-9_.-]{1,256}`). In a `PUT`, left
+    /// out keeps it and `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub uid: Option<Option<String>>,
 }
 
 /// An application.
@@ -120,9 +124,10 @@ pub struct EndpointUpdate {
     /// New name.
     #[serde(default)]
     pub name: Option<String>,
-    /// New uid.
-    #[serde(default)]
-    pub uid: Option<String>,
+    /// New uid; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub uid: Option<Option<String>>,
     /// New description.
     #[serde(default)]
     pub description: Option<String>,

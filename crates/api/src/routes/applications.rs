@@ -10,9 +10,10 @@ use serde::Deserialize;
 use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::dto::{ApplicationIn, ApplicationOut};
+use crate::dto::{ApplicationIn, ApplicationOut, ApplicationPatch};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
+use crate::merge_patch::{self, OnNull};
 use crate::paging::{list_response, PageQuery};
 use crate::scope::ScopedApp;
 use crate::state::AppState;
@@ -22,18 +23,27 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/applications", web::post().to(create_application))
         .route("/applications/{app}", web::get().to(get_application))
         .route("/applications/{app}", web::put().to(update_application))
+        .route("/applications/{app}", web::patch().to(patch_application))
         .route("/applications/{app}", web::delete().to(delete_application));
 }
 
-fn parse_input(body: &ApplicationIn) -> Result<(String, Option<String>), ApiError> {
+/// The name and the uid of `body`; the uid is `None` when left out, `Some(None)` for `null`.
+fn parse_input(body: &ApplicationIn) -> Result<(String, Option<Option<String>>), ApiError> {
     let name = DisplayName::parse("name", &body.name)?.into_inner();
     let uid = body
         .uid
-        .as_deref()
-        .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
+        .as_ref()
+        .map(|uid| {
+            uid.as_deref()
+                .map(|uid| Uid::parse("uid", uid).map(Uid::into_inner))
+                .transpose()
+        })
         .transpose()?;
     Ok((name, uid))
 }
+
+/// What `null` means in a `PATCH` of an application.
+const APPLICATION_NULLS: &[(&str, OnNull)] = &[("uid", OnNull::Clears)];
 
 /// `search` of the application list, beside paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,7 +118,7 @@ pub async fn create_application(
             let app = models::Application {
                 id: object.id,
                 environment_id: tenant.environment_id,
-                uid,
+                uid: uid.flatten(),
                 name,
                 created: now,
                 updated: now,
@@ -148,13 +158,43 @@ pub async fn update_application(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ApplicationIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, uid) = parse_input(&body)?;
     let mut conn = pool::connection(&state.db).await?;
     let app = store::get(&mut conn, scoped.app)
         .await
         .map_err(not_found_as("application"))?;
-    let uid = uid.or(app.uid);
-    let updated = store::update(&mut conn, scoped.app, &name, uid.as_deref())
+    store_update(&state, &mut conn, scoped, app, body).await
+}
+
+/// Changes an application with a JSON Merge Patch (RFC 7396): `uid: null` removes the uid.
+#[utoipa::path(patch, path = "/api/v1/applications/{app}", tag = "applications",
+    request_body(content = ApplicationPatch, content_type = "application/merge-patch+json"),
+    params(("app" = String, Path, description = "Application id or uid")), security(("apiKey" = [])),
+    responses((status = 200, body = ApplicationOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch_application(
+    scoped: ScopedApp,
+    state: web::Data<AppState>,
+    JsonBody(patch): JsonBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let app = store::get(&mut conn, scoped.app)
+        .await
+        .map_err(not_found_as("application"))?;
+    let current = serde_json::json!({"name": app.name, "uid": app.uid});
+    let body = merge_patch::apply(current, patch, APPLICATION_NULLS)?;
+    store_update(&state, &mut conn, scoped, app, body).await
+}
+
+async fn store_update(
+    state: &AppState,
+    conn: &mut octohooks_db::Conn,
+    scoped: ScopedApp,
+    app: octohooks_db::models::Application,
+    body: ApplicationIn,
+) -> Result<HttpResponse, ApiError> {
+    let (name, uid) = parse_input(&body)?;
+    let uid = uid.unwrap_or(app.uid);
+    let updated = store::update(conn, scoped.app, &name, uid.as_deref())
         .await
         .map_err(conflict_as("uid"))?;
     state.lookups.forget();

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use octohooks_db::endpoints::{self as store, EndpointChanges};
+use octohooks_db::scope::Scoped;
 use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::signing::EndpointSecret;
 use octohooks_domain::validate::{
@@ -15,9 +16,10 @@ use octohooks_domain::validate::{
 
 use super::{conflict_as, find_endpoint};
 use crate::body::JsonBody;
-use crate::dto::{EndpointIn, EndpointOut, EndpointUpdate, RotateIn, SecretOut};
+use crate::dto::{EndpointIn, EndpointOut, EndpointPatch, EndpointUpdate, RotateIn, SecretOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
+use crate::merge_patch::{self, Empty, OnNull};
 use crate::paging::{list_response, PageQuery};
 use crate::scope::ScopedApp;
 use crate::state::AppState;
@@ -37,6 +39,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(one, web::get().to(get_endpoint))
     .route(one, web::put().to(update_endpoint))
+    .route(one, web::patch().to(patch_endpoint))
     .route(one, web::delete().to(delete_endpoint))
     .route(&format!("{one}/secret"), web::get().to(get_secret))
     .route(
@@ -116,10 +119,12 @@ fn parse_changes(
 ) -> Result<EndpointChanges, ApiError> {
     let enabled = body.enabled.unwrap_or(current.enabled);
     Ok(EndpointChanges {
-        uid: parse_optional(body.uid.as_deref(), |v| {
-            Uid::parse("uid", v).map(Uid::into_inner)
-        })?
-        .or(current.uid),
+        uid: match &body.uid {
+            None => current.uid,
+            Some(uid) => parse_optional(uid.as_deref(), |v| {
+                Uid::parse("uid", v).map(Uid::into_inner)
+            })?,
+        },
         name: parse_optional(body.name.as_deref(), |v| {
             DisplayName::parse("name", v).map(DisplayName::into_inner)
         })?
@@ -279,8 +284,69 @@ pub async fn update_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
     let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
-    let changes = parse_changes(&body, (*endpoint).clone())?;
-    let updated = store::update(&mut conn, &endpoint, &changes)
+    store_update(&mut conn, &endpoint, &body).await
+}
+
+/// What `null` means in a `PATCH` of an endpoint.
+const ENDPOINT_NULLS: &[(&str, OnNull)] = &[
+    ("uid", OnNull::Clears),
+    ("description", OnNull::Empties(Empty::Text)),
+    ("eventTypes", OnNull::Empties(Empty::List)),
+    ("channels", OnNull::Empties(Empty::List)),
+    ("headers", OnNull::Empties(Empty::Map)),
+    ("rateLimit", OnNull::Clears),
+];
+
+/// Changes an endpoint with a JSON Merge Patch (RFC 7396): only the fields given change,
+/// `headers` merge key by key, `null` clears.
+#[utoipa::path(patch, path = "/api/v1/applications/{app}/endpoints/{endpoint}", tag = "endpoints",
+    request_body(content = EndpointPatch, content_type = "application/merge-patch+json"),
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("endpoint" = String, Path, description = "Endpoint id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 200, body = EndpointOut), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch_endpoint(
+    scoped: ScopedApp,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    JsonBody(mut patch): JsonBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    // Header names are stored in lower case; `X-Trace: null` removes `x-trace`.
+    if let Some(serde_json::Value::Object(headers)) = patch.get_mut("headers") {
+        *headers = std::mem::take(headers)
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+    }
+    let mut conn = pool::connection(&state.db).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let mut current = serde_json::json!({
+        "url": endpoint.url,
+        "uid": endpoint.uid,
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "eventTypes": endpoint.event_types,
+        "channels": endpoint.channels,
+        "headers": endpoint.headers,
+        "rateLimit": endpoint.rate_limit,
+    });
+    // An endpoint created without a name has an empty one, which an update may not set: left
+    // out, the update keeps it.
+    if !endpoint.name.is_empty() {
+        current["name"] = endpoint.name.clone().into();
+    }
+    let body: EndpointUpdate = merge_patch::apply(current, patch, ENDPOINT_NULLS)?;
+    store_update(&mut conn, &endpoint, &body).await
+}
+
+async fn store_update(
+    conn: &mut octohooks_db::Conn,
+    endpoint: &Scoped<models::Endpoint>,
+    body: &EndpointUpdate,
+) -> Result<HttpResponse, ApiError> {
+    let changes = parse_changes(body, (**endpoint).clone())?;
+    let updated = store::update(conn, endpoint, &changes)
         .await
         .map_err(conflict_as("uid"))?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))

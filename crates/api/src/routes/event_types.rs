@@ -8,10 +8,14 @@ use octohooks_db::{event_types as store, pool, Page};
 use super::{conflict_as, not_found_as};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::dto::{EventTypeIn, EventTypeOut, EventTypeUpdate, ImportOpenApiIn, ImportOpenApiOut};
+use crate::dto::{
+    EventTypeIn, EventTypeOut, EventTypePatch, EventTypeUpdate, ImportOpenApiIn, ImportOpenApiOut,
+    SchemaValidation,
+};
 use crate::error::{ApiError, Problem};
 use crate::event_catalog;
 use crate::idempotency::{self, Reply};
+use crate::merge_patch::{self, Empty, OnNull};
 use crate::paging::{list_response, PageQuery};
 use crate::state::AppState;
 
@@ -25,6 +29,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/event-types/{name}", web::get().to(get_event_type))
         .route("/event-types/{name}", web::put().to(update_event_type))
+        .route("/event-types/{name}", web::patch().to(patch_event_type))
         .route("/event-types/{name}", web::delete().to(delete_event_type));
 }
 
@@ -134,6 +139,45 @@ pub async fn update_event_type(
         .await
         .map_err(not_found_as("event type"))?;
     let changed = event_catalog::updated_event_type(current, body)?;
+    let row = store::update(&mut conn, &changed).await?;
+    state.lookups.forget();
+    Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
+}
+
+/// What `null` means in a `PATCH` of an event type.
+const EVENT_TYPE_NULLS: &[(&str, OnNull)] = &[
+    ("description", OnNull::Empties(Empty::Text)),
+    ("groupName", OnNull::Clears),
+    ("schemas", OnNull::Clears),
+];
+
+/// Changes an event type with a JSON Merge Patch (RFC 7396): only the fields given change,
+/// `schemas` merge by version (`{"1": null}` removes version 1), `null` clears.
+#[utoipa::path(patch, path = "/api/v1/event-types/{name}", tag = "event-types",
+    request_body(content = EventTypePatch, content_type = "application/merge-patch+json"),
+    params(("name" = String, Path, description = "Event type name")), security(("apiKey" = [])),
+    responses((status = 200, body = EventTypeOut), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn patch_event_type(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(patch): JsonBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let current = store::find(&mut conn, tenant.environment_id, &path)
+        .await
+        .map_err(not_found_as("event type"))?;
+    let fields = serde_json::json!({
+        "description": current.description,
+        "archived": current.archived,
+        "deprecated": current.deprecated,
+        "groupName": current.group_name,
+        "schemas": current.schemas,
+        "schemaValidation": SchemaValidation::from(current.schema_validation),
+    });
+    let update = merge_patch::apply(fields, patch, EVENT_TYPE_NULLS)?;
+    let changed = event_catalog::updated_event_type(current, update)?;
     let row = store::update(&mut conn, &changed).await?;
     state.lookups.forget();
     Ok(HttpResponse::Ok().json(EventTypeOut::from(row)))
