@@ -662,8 +662,9 @@ export interface components {
              *     across all dispatchers; messages over it wait, none is dropped.
              */
             rateLimit?: number | null;
-            /** @description Signing secret (`whsec_…`); generated when absent. */
+            /** @description Signing secret (`whsec_…`, or an ed25519 `whsk_…`); generated when absent. */
             secret?: string | null;
+            secretKind?: null | components["schemas"]["SecretKind"];
             /** @description Alternative to `secret`: its first element becomes the signing secret. */
             secrets?: string[] | null;
             /** @description Optional unique identifier within the application. */
@@ -1042,8 +1043,9 @@ export interface components {
         ResendStatus: "queued";
         /** @description `POST …/secret/rotate`: the new secret, generated when absent. */
         RotateIn: {
-            /** @description The new secret (`whsec_…`). */
+            /** @description The new secret (`whsec_…` or `whsk_…`). */
             key?: string | null;
+            kind?: null | components["schemas"]["SecretKind"];
         };
         /**
          * @description Whether an event type's latest schema gates its messages.
@@ -1057,10 +1059,20 @@ export interface components {
             /** @description What is wrong there. */
             reason: string;
         };
+        /**
+         * @description The kind of signing secret to generate.
+         * @enum {string}
+         */
+        SecretKind: "hmac" | "ed25519";
         /** @description The current signing secret of an endpoint. */
         SecretOut: {
-            /** @description `whsec_…`. */
+            /** @description `whsec_…` (HMAC, `v1` signatures) or `whsk_…` (ed25519 private key, `v1a` signatures). */
             key: string;
+            /**
+             * @description With a `whsk_` key: `whpk_…`, the public key receivers verify `v1a` signatures with;
+             *     `null` otherwise.
+             */
+            publicKey: string | null;
         };
         /** @description `POST …/send-example`. */
         SendExampleIn: {

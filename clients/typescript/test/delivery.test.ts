@@ -71,3 +71,31 @@ test("sendExample delivers the event type's example to that endpoint, verifiably
   assert.deepEqual(new Webhook(key).verify(hook.body, hook.headers), example);
   await octohooks.application.delete(app.id);
 });
+
+test("an ed25519 endpoint's webhooks carry v1a signatures that its public key verifies", async () => {
+  const { createPublicKey, verify } = await import("node:crypto");
+  const octohooks = client();
+  const receiver = await startReceiver();
+  after(() => receiver.close());
+  const app = await octohooks.application.create({ name: "Asymmetric", uid: uniqueUid("ed") });
+  await octohooks.endpoint.create(app.id, {
+    url: `${receiver.url}/webhooks`,
+    uid: "in",
+    secretKind: "ed25519",
+  });
+  const { key, publicKey } = await octohooks.endpoint.getSecret(app.id, "in");
+  assert.match(key, /^whsk_/);
+  assert.ok(publicKey);
+  assert.match(publicKey, /^whpk_/);
+  const sent = await octohooks.message.create(app.id, { eventType: "a.b", payload: { n: 1 } });
+  const hook = await eventually(async () => receiver.received[0]);
+  const signature = String(hook.headers["webhook-signature"] ?? "");
+  assert.match(signature, /^v1a,/);
+  const x = Buffer.from(publicKey.slice("whpk_".length), "base64").toString("base64url");
+  const verifier = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+  const content = `${sent.id}.${hook.headers["webhook-timestamp"]}.${hook.body}`;
+  const raw = Buffer.from(signature.slice("v1a,".length), "base64");
+  assert.ok(verify(null, Buffer.from(content), verifier, raw), "node's ed25519 verifies it");
+  assert.ok(!verify(null, Buffer.from(`${content} `), verifier, raw));
+  await octohooks.application.delete(app.id);
+});

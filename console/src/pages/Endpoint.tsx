@@ -1,4 +1,4 @@
-import type { EndpointOut, EventTypeOut } from "octohooks";
+import type { EndpointOut, EndpointSecretOut, EventTypeOut } from "octohooks";
 import { type FormEvent, useState } from "react";
 import {
   ConfirmButton,
@@ -215,12 +215,12 @@ function EndpointDetails({ ep }: { ep: EndpointOut }) {
 
 function SecretSection({ appId, endpointId }: { appId: string; endpointId: string }) {
   const { client, readOnly, announce } = useSession();
-  const [secret, setSecret] = useState<string | null>(null);
+  const [secret, setSecret] = useState<EndpointSecretOut | null>(null);
   const { busy, error, setError, run } = useAction();
   const reveal = () =>
     run(
       () => client.endpoint.getSecret(appId, endpointId),
-      (out) => setSecret(out.key),
+      (out) => setSecret(out),
     );
   return (
     <Section title="Signing secret">
@@ -228,7 +228,16 @@ function SecretSection({ appId, endpointId }: { appId: string; endpointId: strin
         Verify the <code>webhook-signature</code> header of every delivery with this secret. After a
         rotation the previous secret keeps signing for 24 hours.
       </p>
-      {secret ? <SecretField label="Signing secret" value={secret} /> : null}
+      {secret ? <SecretField label="Signing secret" value={secret.key} /> : null}
+      {secret?.publicKey ? (
+        <>
+          <p className="muted">
+            An ed25519 key: deliveries carry <code>v1a</code> signatures. Give the receiver the
+            public key only; it verifies webhooks but cannot sign them.
+          </p>
+          <SecretField label="Public key" value={secret.publicKey} />
+        </>
+      ) : null}
       <FormError error={error} />
       <div className="actions">
         {secret ? (

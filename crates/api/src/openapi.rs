@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     admin, applications, attempts, endpoints, event_types, examples, health, messages, portal,
+    secrets,
 };
 
 /// The API description.
@@ -21,8 +22,8 @@ use crate::routes::{
         applications::patch_application,
         applications::delete_application,
         endpoints::list_endpoints, endpoints::create_endpoint, endpoints::get_endpoint,
-        endpoints::update_endpoint, endpoints::patch_endpoint, endpoints::delete_endpoint, endpoints::get_secret,
-        endpoints::rotate_secret, examples::send_example,
+        endpoints::update_endpoint, endpoints::patch_endpoint, endpoints::delete_endpoint, secrets::get_secret,
+        secrets::rotate_secret, examples::send_example,
         event_types::list_event_types, event_types::create_event_type,
         event_types::get_event_type, event_types::update_event_type,
         event_types::patch_event_type,

@@ -102,9 +102,12 @@ pub struct EndpointIn {
     /// Extra headers sent with every delivery.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
-    /// Signing secret (`whsec_…`); generated when absent.
+    /// Signing secret (`whsec_…`, or an ed25519 `whsk_…`); generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Without `secret`: the kind of secret generated (default `hmac`).
+    #[serde(default)]
+    pub secret_kind: Option<SecretKind>,
     /// Alternative to `secret`: its first element becomes the signing secret.
     #[serde(default)]
     pub secrets: Option<Vec<String>>,
@@ -213,18 +216,46 @@ impl From<models::Endpoint> for EndpointOut {
 
 /// The current signing secret of an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretOut {
-    /// `whsec_…`.
+    /// `whsec_…` (HMAC, `v1` signatures) or `whsk_…` (ed25519 private key, `v1a` signatures).
     pub key: String,
+    /// With a `whsk_` key: `whpk_…`, the public key receivers verify `v1a` signatures with;
+    /// `null` otherwise.
+    #[schema(required = true)]
+    pub public_key: Option<String>,
+}
+
+/// The kind of signing secret to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretKind {
+    /// A shared HMAC-SHA256 secret (`whsec_`), the Standard Webhooks default.
+    Hmac,
+    /// An ed25519 key pair (`whsk_` private, `whpk_` public): receivers can verify webhooks
+    /// but cannot forge them.
+    Ed25519,
+}
+
+impl From<SecretKind> for octohooks_domain::signing::SecretKind {
+    fn from(kind: SecretKind) -> Self {
+        match kind {
+            SecretKind::Hmac => Self::Hmac,
+            SecretKind::Ed25519 => Self::Ed25519,
+        }
+    }
 }
 
 /// `POST …/secret/rotate`: the new secret, generated when absent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
-    /// The new secret (`whsec_…`).
+    /// The new secret (`whsec_…` or `whsk_…`).
     #[serde(default)]
     pub key: Option<String>,
+    /// Without `key`: the kind of secret generated (default: the kind of the current one).
+    #[serde(default)]
+    pub kind: Option<SecretKind>,
 }
 
 /// `POST /api/v1/applications/{app}/messages`.

@@ -8,7 +8,7 @@ use chrono::Utc;
 use octohooks_db::endpoints::{self as store, EndpointChanges};
 use octohooks_db::scope::Scoped;
 use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
-use octohooks_domain::signing::EndpointSecret;
+use octohooks_domain::signing::{EndpointSecret, SecretKind};
 use octohooks_domain::validate::{
     parse_description, parse_headers, parse_name_list, parse_rate_limit, DisplayName, EndpointUrl,
     Uid,
@@ -16,16 +16,13 @@ use octohooks_domain::validate::{
 
 use super::{conflict_as, find_endpoint};
 use crate::body::JsonBody;
-use crate::dto::{EndpointIn, EndpointOut, EndpointPatch, EndpointUpdate, RotateIn, SecretOut};
+use crate::dto::{EndpointIn, EndpointOut, EndpointPatch, EndpointUpdate};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
 use crate::merge_patch::{self, Empty, OnNull};
 use crate::paging::{list_response, PageQuery};
 use crate::scope::ScopedApp;
 use crate::state::AppState;
-
-/// How long a rotated-out secret keeps signing.
-pub const ROTATION_GRACE_HOURS: i64 = 24;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     let one = "/applications/{app}/endpoints/{endpoint}";
@@ -40,12 +37,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .route(one, web::get().to(get_endpoint))
     .route(one, web::put().to(update_endpoint))
     .route(one, web::patch().to(patch_endpoint))
-    .route(one, web::delete().to(delete_endpoint))
-    .route(&format!("{one}/secret"), web::get().to(get_secret))
-    .route(
-        &format!("{one}/secret/rotate"),
-        web::post().to(rotate_secret),
-    );
+    .route(one, web::delete().to(delete_endpoint));
 }
 
 fn parse_optional<T>(
@@ -74,7 +66,7 @@ fn parse_new_endpoint(body: &EndpointIn) -> Result<(models::Endpoint, EndpointSe
     });
     let secret = match secret_text {
         Some(text) => EndpointSecret::parse("secret", text)?,
-        None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
+        None => generate(body.secret_kind.map_or(SecretKind::Hmac, Into::into))?,
     };
     let endpoint = models::Endpoint {
         id: octohooks_domain::new_id(),
@@ -167,8 +159,12 @@ fn parse_changes(
     })
 }
 
+pub(crate) fn generate(kind: SecretKind) -> Result<EndpointSecret, ApiError> {
+    EndpointSecret::generate_kind(kind).map_err(|err| ApiError::Internal(err.to_string()))
+}
+
 /// Seals a secret for storage in the row of endpoint `endpoint_id`, and only that row.
-fn seal(
+pub(crate) fn seal(
     state: &AppState,
     secret: &EndpointSecret,
     endpoint_id: uuid::Uuid,
@@ -176,7 +172,7 @@ fn seal(
     state
         .settings
         .sealer
-        .seal(&secret.to_whsec(), &endpoint_id.to_string())
+        .seal(&secret.to_text(), &endpoint_id.to_string())
         .map_err(|err| ApiError::Internal(err.to_string()))
 }
 
@@ -367,75 +363,4 @@ pub async fn delete_endpoint(
     let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
     let deleted = store::delete(&mut conn, &endpoint).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(deleted)))
-}
-
-/// The endpoint's current signing secret.
-#[utoipa::path(get, path = "/api/v1/applications/{app}/endpoints/{endpoint}/secret", tag = "endpoints",
-    params(("app" = String, Path, description = "Application id or uid"),
-        ("endpoint" = String, Path, description = "Endpoint id or uid")),
-    security(("apiKey" = [])),
-    responses((status = 200, body = SecretOut), (status = 404, body = Problem)))]
-pub async fn get_secret(
-    scoped: ScopedApp,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
-    let stored = store::active_secrets(&mut conn, &endpoint)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal("endpoint without a secret".into()))?;
-    let key = state
-        .settings
-        .sealer
-        .open(&stored, &endpoint.id.to_string())
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
-    Ok(HttpResponse::Ok().json(SecretOut { key }))
-}
-
-/// Makes a new secret current; the previous one keeps signing for 24 hours.
-#[utoipa::path(post, path = "/api/v1/applications/{app}/endpoints/{endpoint}/secret/rotate",
-    tag = "endpoints", request_body(content = RotateIn, description = "Optional new secret"),
-    params(("app" = String, Path, description = "Application id or uid"),
-        ("endpoint" = String, Path, description = "Endpoint id or uid"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first successful response")),
-    security(("apiKey" = [])),
-    responses((status = 204, description = "Rotated"), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn rotate_secret(
-    ScopedApp { tenant, app }: ScopedApp,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let input: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateIn::default()
-    } else {
-        crate::body::parse(&body)?
-    };
-    let secret = match input.key.as_deref() {
-        Some(text) => EndpointSecret::parse("key", text)?,
-        None => EndpointSecret::generate().map_err(|err| ApiError::Internal(err.to_string()))?,
-    };
-    idempotency::run(
-        state.clone(),
-        tenant.environment_id,
-        &req,
-        move |object| async move {
-            let mut conn = pool::connection(&state.db).await?;
-            let endpoint = find_endpoint(&mut conn, app, &path.1).await?;
-            let old_expires = Utc::now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
-            let sealed = seal(&state, &secret, endpoint.id)?;
-            // A resumed rotation whose secret is in place already is not done twice.
-            let done = object.resumed && store::has_secret(&mut conn, &endpoint, object.id).await?;
-            if !done {
-                store::rotate_secret(&mut conn, &endpoint, object.id, sealed, old_expires).await?;
-            }
-            Ok(Reply::empty(StatusCode::NO_CONTENT))
-        },
-    )
-    .await
 }

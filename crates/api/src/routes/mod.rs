@@ -10,6 +10,7 @@ pub mod examples;
 pub mod health;
 pub mod messages;
 pub mod portal;
+pub mod secrets;
 
 use actix_web::web;
 use octohooks_db::models::{Endpoint, Message};
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(admin::configure)
             .configure(applications::configure)
             .configure(endpoints::configure)
+            .configure(secrets::configure)
             .configure(event_types::configure)
             .configure(examples::configure)
             .configure(attempts::configure)
