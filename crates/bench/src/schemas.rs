@@ -86,10 +86,10 @@ pub async fn enforcement(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         ),
         Row::new(
             "ingest c=32, schema enforced / not enforced",
-            on / off,
-            "ratio",
+            on / off * 100.0,
+            "%",
             format!(
-                "target >= 0.9; not enforced: {off:.0} msg/s, {} errors",
+                "target >= 90 %; not enforced: {off:.0} msg/s, {} errors",
                 errors[0]
             ),
         ),
