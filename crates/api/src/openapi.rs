@@ -95,6 +95,7 @@ impl Modify for Problems {
                 item.get.as_mut(),
                 item.post.as_mut(),
                 item.put.as_mut(),
+                item.patch.as_mut(),
                 item.delete.as_mut(),
             ];
             for operation in operations.into_iter().flatten() {
