@@ -3,8 +3,8 @@
 //! event type enforces a schema (compiled once here). They would be statements Postgres runs per
 //! message. Correctness over hit rate:
 //! - entries are only used while the invalidation listener is live
-//!   ([`octohooks_db::invalidation`]); any change to keys, environments or applications clears
-//!   every process's cache when it commits, so a revoked key stops working at once;
+//!   ([`octohooks_db::invalidation`]); any change to keys, environments, applications or event
+//!   types clears every process's cache when it commits, so a revoked key stops working at once;
 //! - a lookup that raced with a change is not cached: each fill carries the generation it
 //!   started in and is dropped if a clearing happened meanwhile;
 //! - hits are cached, and so are API keys found to be unknown (a missing application is always

@@ -11,7 +11,7 @@ use octohooks_domain::validate::EventTypeName;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::messages::{stored_before, to_out};
+use super::messages::{replay_stored, to_out};
 use super::{conflict_as, find_endpoint, not_found_as};
 use crate::body::JsonBody;
 use crate::dto::MessageOut;
@@ -74,10 +74,8 @@ pub async fn send_example(
         tenant.environment_id,
         &req,
         move |object| async move {
-            if object.resumed {
-                if let Some(earlier) = stored_before(&state, app, object.id).await? {
-                    return Reply::json(StatusCode::ACCEPTED, &to_out(earlier)?);
-                }
+            if let Some(reply) = replay_stored(&state, app, &object).await? {
+                return Ok(reply);
             }
             let message = models::Message {
                 id: object.id,

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
-use octohooks_db::scope::{AppScope, Scoped};
+use octohooks_db::scope::AppScope;
 use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
 use octohooks_platform::metrics::Stage;
@@ -17,7 +17,7 @@ use super::find_message;
 use crate::body::JsonBody;
 use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
-use crate::idempotency::{self, Reply};
+use crate::idempotency::{self, NewObject, Reply};
 use crate::paging::{list_response, PageQuery};
 use crate::schema_gate;
 use crate::scope::ScopedApp;
@@ -42,17 +42,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The message an earlier try of the same idempotency key stored, if it did.
-pub(crate) async fn stored_before(
+/// The answer to give again when an earlier try of this idempotent POST (`object`) stored its
+/// message already; `None` when it has to be created.
+pub(crate) async fn replay_stored(
     state: &AppState,
     app: AppScope,
-    id: uuid::Uuid,
-) -> Result<Option<models::Message>, ApiError> {
+    object: &NewObject,
+) -> Result<Option<Reply>, ApiError> {
+    if !object.resumed {
+        return Ok(None);
+    }
     let mut conn = pool::connection(&state.db).await?;
-    let found = store::find(&mut conn, app, &IdOrUid::id(id))
+    let found = store::find(&mut conn, app, &IdOrUid::id(object.id))
         .await
         .found()?;
-    Ok(found.map(Scoped::into_inner))
+    found
+        .map(|earlier| Reply::json(StatusCode::ACCEPTED, &to_out(earlier.into_inner())?))
+        .transpose()
 }
 
 pub(crate) fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
@@ -103,10 +109,8 @@ pub async fn create_message(
         tenant.environment_id,
         &req,
         move |object| async move {
-            if object.resumed {
-                if let Some(earlier) = stored_before(&state, app, object.id).await? {
-                    return Reply::json(StatusCode::ACCEPTED, &to_out(earlier)?);
-                }
+            if let Some(reply) = replay_stored(&state, app, &object).await? {
+                return Ok(reply);
             }
             let message = models::Message {
                 id: object.id,
