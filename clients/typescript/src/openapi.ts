@@ -97,6 +97,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/applications/{app}/endpoints/{endpoint}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resends every message whose delivery to the endpoint failed for good, among the messages
+         *     created in the window. Each is queued once, as a manual attempt (as `resend` does).
+         */
+        post: operations["recover"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/applications/{app}/endpoints/{endpoint}/replay-missing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends the endpoint the messages created in the window that it never got (sent before it
+         *     existed or while it was disabled) and that its event type and channel filters take, each
+         *     once, with the usual retries.
+         */
+        post: operations["replay_missing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications/{app}/endpoints/{endpoint}/secret": {
         parameters: {
             query?: never;
@@ -145,6 +186,27 @@ export interface paths {
          *     message.
          */
         post: operations["send_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/applications/{app}/endpoints/{endpoint}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Attempts to the endpoint in a window (successes, failures, the last of each) and the
+         *     deliveries it still waits for. Read from counters kept per hour: the cost does not grow
+         *     with the number of attempts.
+         */
+        get: operations["endpoint_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -302,6 +364,43 @@ export interface paths {
         put?: never;
         /** Revokes every portal link of the application made until now, on every replica. */
         post: operations["expire_all"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/background-tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Background tasks, newest first. */
+        get: operations["list_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/background-tasks/{task}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One background task of the caller's environment (or, for a portal token, of its
+         *     application).
+         */
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -610,6 +709,61 @@ export interface components {
          * @enum {string}
          */
         AttemptStatus: "success" | "failed";
+        /** @description A background task and how far it got. */
+        BackgroundTaskOut: {
+            /**
+             * Format: uuid
+             * @description The application.
+             */
+            appId: string;
+            /**
+             * Format: int64
+             * @description Creation time (epoch ms).
+             */
+            created: number;
+            /**
+             * Format: uuid
+             * @description The endpoint it sends to.
+             */
+            endpointId: string;
+            /** @description Why it failed, when it did. */
+            failure: string | null;
+            /**
+             * Format: uuid
+             * @description Identifier.
+             */
+            id: string;
+            /**
+             * Format: int64
+             * @description Deliveries queued so far: failed messages resent (recover) or missing ones sent
+             *     (replay).
+             */
+            messagesQueued: number;
+            /**
+             * Format: int64
+             * @description Messages of the window examined so far.
+             */
+            messagesScanned: number;
+            /**
+             * Format: int64
+             * @description Start of the window of message creation times (epoch ms, inclusive).
+             */
+            since: number;
+            /** @description Where it stands. */
+            status: components["schemas"]["TaskStatus"];
+            /** @description What it does. */
+            task: components["schemas"]["TaskKind"];
+            /**
+             * Format: int64
+             * @description End of the window (epoch ms, exclusive).
+             */
+            until: number;
+            /**
+             * Format: int64
+             * @description Last progress (epoch ms).
+             */
+            updated: number;
+        };
         /** @description Where the delivery of a message to one endpoint stands. */
         DestinationOut: {
             /**
@@ -745,6 +899,49 @@ export interface components {
             uid?: string | null;
             /** @description New URL (never `null`). */
             url?: string | null;
+        };
+        /** @description An endpoint's figures: attempts in a window of whole hours, and what waits now. */
+        EndpointStatsOut: {
+            /**
+             * Format: int64
+             * @description Attempts that failed in the window.
+             */
+            failure: number;
+            /**
+             * Format: int64
+             * @description Deliveries due now: queued for a dispatcher or being sent.
+             */
+            inFlight: number;
+            /**
+             * Format: int64
+             * @description The last failed attempt in the window (epoch ms).
+             */
+            lastFailure: number | null;
+            /**
+             * Format: int64
+             * @description The last successful attempt in the window (epoch ms).
+             */
+            lastSuccess: number | null;
+            /**
+             * Format: int64
+             * @description Deliveries waiting for a later attempt (a retry or a `deliverAt`), now.
+             */
+            pending: number;
+            /**
+             * Format: int64
+             * @description Start of the window as counted: `since` rounded down to the hour (epoch ms).
+             */
+            since: number;
+            /**
+             * Format: int64
+             * @description Attempts answered 2xx in the window.
+             */
+            success: number;
+            /**
+             * Format: int64
+             * @description End of the window as counted: `until` rounded up to the hour (epoch ms).
+             */
+            until: number;
         };
         /** @description `PUT /api/v1/applications/{app}/endpoints/{endpoint}`: fields left out keep their value. */
         EndpointUpdate: {
@@ -1021,6 +1218,15 @@ export interface components {
          * @enum {string}
          */
         ProblemCode: "invalid_json" | "json_too_deep" | "invalid_body" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_in_progress" | "idempotency_key_reused" | "payload_too_large" | "validation_error" | "schema_violation" | "rate_limited" | "internal_error" | "service_unavailable";
+        /**
+         * @description `POST …/endpoints/{endpoint}/recover` and `…/replay-missing`: a window of message creation
+         *     times.
+         */
+        RecoverIn: {
+            /** @description Messages created at or after this time (RFC 3339 or epoch milliseconds). */
+            since: components["schemas"]["TimeInput"];
+            until?: null | components["schemas"]["TimeInput"];
+        };
         /** @description `202` answer of a resend. */
         ResendOut: {
             /**
@@ -1079,6 +1285,16 @@ export interface components {
             /** @description The event type whose example (`schemas["1"].examples[0]`) is sent. */
             eventType: string;
         };
+        /**
+         * @description What a background task does.
+         * @enum {string}
+         */
+        TaskKind: "endpoint.recover" | "endpoint.replay";
+        /**
+         * @description Where a background task stands.
+         * @enum {string}
+         */
+        TaskStatus: "running" | "finished" | "failed";
         /** @description A time in a request: an RFC 3339 string or epoch milliseconds. */
         TimeInput: number | string;
         /**
@@ -2515,6 +2731,242 @@ export interface operations {
             };
         };
     };
+    recover: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first successful response */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Application id or uid */
+                app: string;
+                /** @description Endpoint id or uid */
+                endpoint: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoverIn"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackgroundTaskOut"];
+                };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replay_missing: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first successful response */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Application id or uid */
+                app: string;
+                /** @description Endpoint id or uid */
+                endpoint: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoverIn"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackgroundTaskOut"];
+                };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_secret: {
         parameters: {
             query?: never;
@@ -2802,6 +3254,117 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    endpoint_stats: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Attempts made at or after this time (epoch ms or RFC 3339), rounded down to the hour;
+                 *     7 days ago when left out.
+                 */
+                since?: string;
+                /** @description ...and before this time, rounded up to the hour; now when left out. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Application id or uid */
+                app: string;
+                /** @description Endpoint id or uid */
+                endpoint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointStatsOut"];
+                };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3917,6 +4480,216 @@ export interface operations {
             };
             /** @description Idempotency-Key still in use, or used for another request */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid value; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_tasks: {
+        parameters: {
+            query?: {
+                /** @description Only tasks of this endpoint (id). */
+                endpointId?: string;
+                /** @description Only tasks in this state: `running`, `finished` or `failed`. */
+                status?: string;
+                /** @description Items per page, 1 to 250 (default 50). */
+                limit?: number;
+                /** @description Cursor from the previous page's `Link` header. */
+                iterator?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackgroundTaskOut"][];
+                };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object in this environment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                task: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackgroundTaskOut"];
+                };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

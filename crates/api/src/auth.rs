@@ -207,6 +207,23 @@ const PORTAL_ROUTES: &[(&str, &str, bool)] = &[
         "/applications/{app}/endpoints/{endpoint}/send-example",
         true,
     ),
+    (
+        "GET",
+        "/applications/{app}/endpoints/{endpoint}/stats",
+        false,
+    ),
+    (
+        "POST",
+        "/applications/{app}/endpoints/{endpoint}/recover",
+        true,
+    ),
+    (
+        "POST",
+        "/applications/{app}/endpoints/{endpoint}/replay-missing",
+        true,
+    ),
+    ("GET", "/background-tasks", false),
+    ("GET", "/background-tasks/{task}", false),
     ("GET", "/applications/{app}/messages", false),
     ("GET", "/applications/{app}/messages/{message}", false),
     (

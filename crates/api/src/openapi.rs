@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     admin, applications, attempts, endpoints, event_types, examples, health, messages, portal,
-    secrets,
+    recovery, secrets,
 };
 
 /// The API description.
@@ -24,6 +24,8 @@ use crate::routes::{
         endpoints::list_endpoints, endpoints::create_endpoint, endpoints::get_endpoint,
         endpoints::update_endpoint, endpoints::patch_endpoint, endpoints::delete_endpoint, secrets::get_secret,
         secrets::rotate_secret, examples::send_example,
+        recovery::recover, recovery::replay_missing, recovery::endpoint_stats,
+        recovery::list_tasks, recovery::get_task,
         event_types::list_event_types, event_types::create_event_type,
         event_types::get_event_type, event_types::update_event_type,
         event_types::patch_event_type,

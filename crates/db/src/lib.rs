@@ -12,6 +12,8 @@
 //! - one module per resource: [`environments`], [`applications`], [`endpoints`],
 //!   [`event_types`], [`messages`], [`deliveries`], [`outbox`], [`idempotency`].
 //! - [`fairness`]: limits per endpoint that all dispatchers share.
+//! - [`stats`]: figures per endpoint from counters, flat as history grows.
+//! - [`tasks`]: recover and replay, run in bounded batches by any dispatcher.
 //! - [`scope`]: the application scope that endpoint, message and attempt queries require.
 
 pub mod applications;
@@ -32,6 +34,8 @@ pub mod pool;
 pub mod prepared;
 pub mod schema;
 pub mod scope;
+pub mod stats;
+pub mod tasks;
 mod tls;
 
 pub use pool::{Conn, DbPool};

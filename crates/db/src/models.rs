@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use octohooks_domain::job::TriggerType;
 use octohooks_domain::schema::SchemaValidation;
-use octohooks_domain::status::{AttemptStatus, DestinationStatus};
+use octohooks_domain::status::{AttemptStatus, DestinationStatus, TaskKind, TaskStatus};
 use uuid::Uuid;
 
 use crate::schema::*;
@@ -251,4 +251,42 @@ impl From<LenientTrigger> for TriggerType {
     fn from(read: LenientTrigger) -> Self {
         read.0
     }
+}
+
+/// Work on one endpoint's history that runs in the background (recover, replay), in batches.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = background_tasks)]
+pub struct BackgroundTask {
+    /// Identifier.
+    pub id: Uuid,
+    /// The environment it belongs to.
+    pub environment_id: Uuid,
+    /// The application of its endpoint.
+    pub application_id: Uuid,
+    /// The endpoint it sends to.
+    pub endpoint_id: Uuid,
+    /// What it does.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub kind: TaskKind,
+    /// Where it stands.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: TaskStatus,
+    /// Messages created at or after this time are examined...
+    pub since: DateTime<Utc>,
+    /// ...and before this one.
+    pub until: DateTime<Utc>,
+    /// The last message examined, in id order.
+    pub position: Option<Uuid>,
+    /// Messages of the window examined so far.
+    pub messages_scanned: i64,
+    /// Deliveries queued so far.
+    pub messages_queued: i64,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// A runner holds it until then.
+    pub claimed_until: Option<DateTime<Utc>>,
+    /// When it was asked for.
+    pub created: DateTime<Utc>,
+    /// Last progress.
+    pub updated: DateTime<Utc>,
 }

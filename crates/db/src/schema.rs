@@ -145,6 +145,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    background_tasks (id) {
+        id -> Uuid,
+        environment_id -> Uuid,
+        application_id -> Uuid,
+        endpoint_id -> Uuid,
+        kind -> Text,
+        status -> Text,
+        since -> Timestamptz,
+        until -> Timestamptz,
+        position -> Nullable<Uuid>,
+        messages_scanned -> Int8,
+        messages_queued -> Int8,
+        failure -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
+        created -> Timestamptz,
+        updated -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> environments (environment_id));
 diesel::joinable!(applications -> environments (environment_id));
 diesel::joinable!(endpoints -> applications (application_id));
@@ -163,4 +183,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     attempts,
     outbox,
     idempotency_keys,
+    background_tasks,
 );

@@ -9,12 +9,14 @@
 //! - [`deliver`]: one job from context to recorded attempt.
 //! - [`fairness`]: the limits per endpoint that keep one endpoint from slowing the others.
 //! - [`http`]: the outgoing client with the SSRF guard.
+//! - [`tasks`]: the runner of background tasks (recover, replay-missing).
 
 pub mod batched;
 pub mod consumer;
 pub mod deliver;
 pub mod fairness;
 pub mod http;
+pub mod tasks;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +69,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         background.clone(),
     );
     tokio::spawn(relay::run(db.clone(), link.clone(), background.clone()));
+    tokio::spawn(tasks::run(
+        db.clone(),
+        settings.task_batch_size,
+        background.clone(),
+    ));
     let metrics = Arc::new(octohooks_platform::metrics::Metrics::new()?);
     let fairness = Fairness::new(
         db.clone(),

@@ -72,6 +72,28 @@ stored_state!(
     }
 );
 
+stored_state!(
+    /// What a background task does.
+    TaskKind {
+        /// Resend the messages whose delivery to the endpoint failed in a window.
+        Recover = "endpoint.recover",
+        /// Send the messages of a window that the endpoint never got.
+        Replay = "endpoint.replay",
+    }
+);
+
+stored_state!(
+    /// Where a background task stands.
+    TaskStatus {
+        /// Queued or under way; a runner takes it in batches.
+        Running = "running",
+        /// Every message of its window was examined.
+        Finished = "finished",
+        /// Stopped by an error it cannot get past (its `failure` says which).
+        Failed = "failed",
+    }
+);
+
 impl AttemptStatus {
     /// Success for a 2xx answer, failure otherwise.
     pub fn of(success: bool) -> Self {

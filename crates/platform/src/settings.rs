@@ -51,6 +51,7 @@ struct RawSettings {
     statement_timeout: String,
     dispatcher_concurrency: u16,
     endpoint_max_in_flight: u32,
+    task_batch_size: u32,
     dispatcher_worker_threads: usize,
     log_format: String,
     otlp_endpoint: String,
@@ -99,6 +100,8 @@ pub struct Settings {
     pub dispatcher_concurrency: u16,
     /// Attempts one endpoint may have running at once, across all dispatchers; 0: no cap.
     pub endpoint_max_in_flight: u32,
+    /// Messages a background task (recover, replay) examines per transaction.
+    pub task_batch_size: u32,
     /// Threads of the dispatcher's runtime: 1 runs it on one thread, 0 one per core.
     pub dispatcher_worker_threads: usize,
     /// `auto`, `json` or `text`.
@@ -200,6 +203,12 @@ impl Settings {
                 "must be between 2 and 1000".into(),
             ));
         }
+        if !(1..=10_000).contains(&raw.task_batch_size) {
+            return Err(invalid(
+                "task_batch_size",
+                "must be between 1 and 10000".into(),
+            ));
+        }
         if raw.dispatcher_concurrency == 0 {
             return Err(invalid(
                 "dispatcher_concurrency",
@@ -261,6 +270,7 @@ impl Settings {
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
             endpoint_max_in_flight: raw.endpoint_max_in_flight,
+            task_batch_size: raw.task_batch_size,
             dispatcher_worker_threads: raw.dispatcher_worker_threads,
             log_format: raw.log_format,
             otlp_endpoint: Some(raw.otlp_endpoint).filter(|url| !url.trim().is_empty()),

@@ -5,19 +5,23 @@ mod admin;
 mod event_types;
 mod patches;
 mod stored;
+mod tasks;
 
 pub use admin::*;
 pub use event_types::*;
 pub use patches::*;
 pub use stored::*;
+pub use tasks::*;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone as _, Utc};
 use octohooks_db::models;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
+
+use crate::error::ApiError;
 use uuid::Uuid;
 
 /// For a field of a `PUT` that may be left out (keep), set, or `null` (clear): `None` when
@@ -298,6 +302,31 @@ impl TimeInput {
             Self::Text(text) => text.as_str().into(),
         }
     }
+}
+
+/// The one parser of times in requests (bodies and query parameters): epoch milliseconds or
+/// RFC 3339, between the years 1 and 9999; a 422 naming `field` otherwise.
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    use chrono::Datelike as _;
+    let invalid = || {
+        ApiError::invalid(
+            field,
+            "must be epoch milliseconds or an RFC 3339 time between the years 1 and 9999",
+        )
+    };
+    let at = match text.parse::<i64>() {
+        Ok(millis) => Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .ok_or_else(invalid)?,
+        Err(_) => DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| invalid())?,
+    };
+    if !(1..=9999).contains(&at.year()) {
+        return Err(invalid());
+    }
+    Ok(at)
 }
 
 /// A message; `payload` is the JSON text exactly as it was sent.

@@ -59,6 +59,38 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Where a background task stands.
+    TaskStatus = status::TaskStatus {
+        /// Queued or under way.
+        Running,
+        /// Every message of its window was examined.
+        Finished,
+        /// Stopped by an error (see `failure`).
+        Failed,
+    }
+);
+
+/// What a background task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum TaskKind {
+    /// `POST …/endpoints/{endpoint}/recover`.
+    #[serde(rename = "endpoint.recover")]
+    Recover,
+    /// `POST …/endpoints/{endpoint}/replay-missing`.
+    #[serde(rename = "endpoint.replay")]
+    Replay,
+}
+
+impl From<status::TaskKind> for TaskKind {
+    fn from(kind: status::TaskKind) -> Self {
+        match kind {
+            status::TaskKind::Recover => Self::Recover,
+            status::TaskKind::Replay => Self::Replay,
+        }
+    }
+}
+
 /// Health of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -90,7 +122,7 @@ mod tests {
     /// The wire spelling, the stored spelling and the OpenAPI document's values agree.
     #[test]
     fn stored_enums_serialize_as_stored_and_as_documented() {
-        use status::{AttemptStatus as A, DestinationStatus as D};
+        use status::{AttemptStatus as A, DestinationStatus as D, TaskKind as K, TaskStatus as S};
         let document = crate::openapi::document();
         let schemas: serde_json::Value = serde_json::from_str(&document).unwrap();
         let cases = [
@@ -108,6 +140,14 @@ mod tests {
             (
                 "DestinationStatus",
                 spellings::<_, DestinationStatus>(&[D::Pending, D::Success, D::Failed], D::as_str),
+            ),
+            (
+                "TaskStatus",
+                spellings::<_, TaskStatus>(&[S::Running, S::Finished, S::Failed], S::as_str),
+            ),
+            (
+                "TaskKind",
+                spellings::<_, TaskKind>(&[K::Recover, K::Replay], K::as_str),
             ),
         ];
         for (name, pairs) in cases {

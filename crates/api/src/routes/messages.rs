@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::scope::AppScope;
 use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 
 use super::find_message;
 use crate::body::JsonBody;
+use crate::dto::parse_time;
 use crate::dto::{DestinationStatus, MessageIn, MessageOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, NewObject, Reply};
@@ -225,29 +226,6 @@ fn parse_deliver_at(text: &str) -> Result<DateTime<Utc>, ApiError> {
             "deliverAt",
             format!("must be at most {MAX_DELIVER_AHEAD_DAYS} days ahead"),
         ));
-    }
-    Ok(at)
-}
-
-fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    use chrono::Datelike as _;
-    let invalid = || {
-        ApiError::invalid(
-            field,
-            "must be epoch milliseconds or an RFC 3339 time between the years 1 and 9999",
-        )
-    };
-    let at = match text.parse::<i64>() {
-        Ok(millis) => Utc
-            .timestamp_millis_opt(millis)
-            .single()
-            .ok_or_else(invalid)?,
-        Err(_) => DateTime::parse_from_rfc3339(text)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(|_| invalid())?,
-    };
-    if !(1..=9999).contains(&at.year()) {
-        return Err(invalid());
     }
     Ok(at)
 }

@@ -10,6 +10,7 @@ pub mod examples;
 pub mod health;
 pub mod messages;
 pub mod portal;
+pub mod recovery;
 pub mod secrets;
 
 use actix_web::web;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(secrets::configure)
             .configure(event_types::configure)
             .configure(examples::configure)
+            .configure(recovery::configure)
             .configure(attempts::configure)
             .configure(portal::configure),
     );
