@@ -1,6 +1,7 @@
 // The client: one object per token, with the API's resources as properties.
 import { type Fetch, HttpClient } from "./http.js";
 import { Application } from "./resources/application.js";
+import { BackgroundTask } from "./resources/backgroundTask.js";
 import { Endpoint } from "./resources/endpoint.js";
 import { Environment } from "./resources/environment.js";
 import { EventType } from "./resources/eventType.js";
@@ -42,7 +43,7 @@ export interface OctohooksOptions {
 export class Octohooks {
   /** Applications: one per customer of yours. */
   readonly application: Application;
-  /** Endpoints of an application, and their signing secrets. */
+  /** Endpoints of an application, their signing secrets, statistics and recovery. */
   readonly endpoint: Endpoint;
   /** Messages sent to an application. */
   readonly message: Message;
@@ -54,6 +55,8 @@ export class Octohooks {
   readonly environment: Environment;
   /** Consumer portal links of an application. */
   readonly portalAccess: PortalAccess;
+  /** Background tasks (`endpoint.recover`, `endpoint.replayMissing`) and how far they got. */
+  readonly backgroundTask: BackgroundTask;
 
   constructor(token: string, options: OctohooksOptions = {}) {
     if (typeof token !== "string" || token === "") {
@@ -77,6 +80,7 @@ export class Octohooks {
     this.eventType = new EventType(http);
     this.environment = new Environment(http);
     this.portalAccess = new PortalAccess(http);
+    this.backgroundTask = new BackgroundTask(http);
   }
 }
 

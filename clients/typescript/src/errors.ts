@@ -1,6 +1,7 @@
 // The two ways a call fails: the API answered with an error (`ApiError`, carrying the problem
-// document), or no answer came at all (`ConnectionError`).
-import type { Problem, ProblemCode, SchemaViolation } from "./models.js";
+// document), or no answer came at all (`ConnectionError`); and `WaitTimeoutError`, when a
+// background task is still running after `backgroundTask.waitFor` stopped waiting.
+import type { BackgroundTaskOut, Problem, ProblemCode, SchemaViolation } from "./models.js";
 
 /**
  * An error answer of the API. `code` is the stable machine-readable kind of the problem document
@@ -46,6 +47,20 @@ export class ConnectionError extends Error {
     super(message, { cause });
     this.name = "ConnectionError";
     this.timedOut = timedOut;
+  }
+}
+
+/** `backgroundTask.waitFor` ran out of time; the task goes on, as `task` last showed it. */
+export class WaitTimeoutError extends Error {
+  /** The task as last read: still `running`. */
+  readonly task: BackgroundTaskOut;
+
+  constructor(task: BackgroundTaskOut) {
+    super(
+      `background task ${task.id} still running (${task.messagesScanned} messages scanned, ${task.messagesQueued} queued)`,
+    );
+    this.name = "WaitTimeoutError";
+    this.task = task;
   }
 }
 

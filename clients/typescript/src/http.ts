@@ -192,7 +192,8 @@ function retryAfter(value: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
 }
 
-function sleep(ms: number, signal?: AbortSignalLike): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts first; never rejects. */
+export function sleep(ms: number, signal?: AbortSignalLike): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -1,6 +1,6 @@
 // The `octohooks` package: the API client, its types, and the webhook verifier for receivers.
 export { DEFAULT_SERVER_URL, Octohooks, type OctohooksOptions } from "./client.js";
-export { ApiError, ConnectionError } from "./errors.js";
+export { ApiError, ConnectionError, WaitTimeoutError } from "./errors.js";
 export type {
   AbortSignalLike,
   Fetch,
@@ -12,5 +12,6 @@ export type {
 export type * from "./models.js";
 export type { ListOptions, ListResponse } from "./pagination.js";
 export type { ApplicationListOptions } from "./resources/application.js";
+export type { BackgroundTaskListOptions, WaitForOptions } from "./resources/backgroundTask.js";
 export type { MessageListOptions } from "./resources/message.js";
 export { Webhook, type WebhookHeaders, WebhookVerificationError } from "./webhook.js";

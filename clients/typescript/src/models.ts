@@ -24,6 +24,31 @@ export type EndpointSecretOut = Schemas["SecretOut"];
 export type EndpointSecretRotateIn = Schemas["RotateIn"];
 /** Body of `endpoint.sendExample`: the event type whose example is sent. */
 export type SendExampleIn = Schemas["SendExampleIn"];
+/**
+ * Body of `endpoint.recover` and `endpoint.replayMissing`: a window of message creation times,
+ * `since` included, `until` (default now) excluded; each a `Date`, epoch ms or RFC 3339 string.
+ */
+export type RecoverIn = Omit<Schemas["RecoverIn"], "since" | "until"> & {
+  /** Messages created at or after this time. */
+  since: TimeFilter;
+  /** ...and before this time (a later time than now means now); now when left out. */
+  until?: TimeFilter | null;
+};
+/** The window of `endpoint.stats`: 7 days ago until now when left out, rounded out to hours. */
+export interface EndpointStatsWindow {
+  /** Attempts made at or after this time (rounded down to the hour). */
+  since?: TimeFilter;
+  /** ...and before this time (rounded up to the hour). */
+  until?: TimeFilter;
+}
+/** An endpoint's attempts in a window of whole hours, and the deliveries that wait now. */
+export type EndpointStatsOut = Schemas["EndpointStatsOut"];
+/** A background task (recover, replay-missing) and how far it got. */
+export type BackgroundTaskOut = Schemas["BackgroundTaskOut"];
+/** What a background task does: `endpoint.recover` or `endpoint.replay`. */
+export type BackgroundTaskKind = Schemas["TaskKind"];
+/** `running`, then `finished` or `failed` (with the reason in `failure`). */
+export type BackgroundTaskStatus = Schemas["TaskStatus"];
 /** Body of `eventType.create`. */
 export type EventTypeIn = Schemas["EventTypeIn"];
 /** Body of `eventType.update`: fields left out keep their value, `null` clears an optional one. */
@@ -78,6 +103,7 @@ export type ProblemCode = Schemas["ProblemCode"];
 
 type MessageQuery = NonNullable<operations["list_messages"]["parameters"]["query"]>;
 type ApplicationQuery = NonNullable<operations["list_applications"]["parameters"]["query"]>;
+type BackgroundTaskQuery = NonNullable<operations["list_tasks"]["parameters"]["query"]>;
 
 /** Filters of `application.list`, beside `limit` and `iterator`. */
 export type ApplicationFilters = Omit<ApplicationQuery, "limit" | "iterator">;
@@ -98,4 +124,10 @@ export type MessageFilters = Omit<
   before?: TimeFilter;
   /** Only messages created after this time. */
   after?: TimeFilter;
+};
+
+/** Filters of `backgroundTask.list`, beside `limit` and `iterator`. */
+export type BackgroundTaskFilters = Omit<BackgroundTaskQuery, "limit" | "iterator" | "status"> & {
+  /** Only tasks in this state. */
+  status?: BackgroundTaskStatus;
 };

@@ -75,20 +75,25 @@ export interface ReceivedWebhook {
   body: string;
 }
 
-/** A webhook receiver that records every request and answers 204. */
-export async function startReceiver(): Promise<{
+/** A running webhook receiver; set `status` to change what it answers from now on. */
+export interface Receiver {
   url: string;
   received: ReceivedWebhook[];
+  status: number;
   close: () => Promise<void>;
-}> {
+}
+
+/** A webhook receiver that records every request and answers 204 (or its `status`). */
+export async function startReceiver(): Promise<Receiver> {
   const received: ReceivedWebhook[] = [];
   const server = createServer(async (req, res) => {
     const body = (await readBody(req)).toString("utf8");
     received.push({ path: req.url ?? "", headers: req.headers, body });
-    res.writeHead(204).end();
+    res.writeHead(receiver.status).end();
   });
-  const url = await listen(server);
-  return { url, received, close: () => close(server) };
+  const receiver: Receiver = { url: "", received, status: 204, close: () => close(server) };
+  receiver.url = await listen(server);
+  return receiver;
 }
 
 /** What the proxy does with one request. */

@@ -1,16 +1,20 @@
 import type { PostOptions, RequestOptions } from "../http.js";
 import type {
+  BackgroundTaskOut,
   EndpointIn,
   EndpointOut,
   EndpointPatch,
   EndpointSecretOut,
   EndpointSecretRotateIn,
+  EndpointStatsOut,
+  EndpointStatsWindow,
   EndpointUpdate,
   MessageOut,
+  RecoverIn,
   SendExampleIn,
 } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
-import { listQuery, path, Resource } from "./resource.js";
+import { listQuery, path, Resource, time } from "./resource.js";
 
 /** Endpoints: the URLs of an application that receive its messages, and their secrets. */
 export class Endpoint extends Resource {
@@ -142,5 +146,70 @@ export class Endpoint extends Resource {
       options,
     });
     return answer.body as EndpointOut;
+  }
+
+  /**
+   * Resends every message created in the window whose delivery to this endpoint failed for good,
+   * each once, as a manual attempt. Runs in the background: the answer is the task, `running`;
+   * `backgroundTask.waitFor(task.id)` waits for its end. A disabled endpoint answers `409`.
+   */
+  async recover(
+    appId: string,
+    endpointId: string,
+    body: RecoverIn,
+    options?: PostOptions,
+  ): Promise<BackgroundTaskOut> {
+    return this.startTask(appId, endpointId, "recover", body, options);
+  }
+
+  /**
+   * Sends this endpoint the messages created in the window that it never got (sent before it
+   * existed or while it was disabled) and that its event type and channel filters take, each
+   * once, with the usual retries. Runs in the background like `recover`; a disabled endpoint
+   * answers `409`.
+   */
+  async replayMissing(
+    appId: string,
+    endpointId: string,
+    body: RecoverIn,
+    options?: PostOptions,
+  ): Promise<BackgroundTaskOut> {
+    return this.startTask(appId, endpointId, "replay-missing", body, options);
+  }
+
+  /**
+   * Attempts to the endpoint in a window (successes, failures, the last of each), by default the
+   * last 7 days, rounded out to whole hours; and the deliveries that wait now (`pending` for a
+   * later attempt, `inFlight` due or being sent).
+   */
+  async stats(
+    appId: string,
+    endpointId: string,
+    window: EndpointStatsWindow = {},
+    options?: RequestOptions,
+  ): Promise<EndpointStatsOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "endpoints", endpointId, "stats"),
+      query: { since: time(window.since), until: time(window.until) },
+      options,
+    });
+    return answer.body as EndpointStatsOut;
+  }
+
+  private async startTask(
+    appId: string,
+    endpointId: string,
+    route: "recover" | "replay-missing",
+    body: RecoverIn,
+    options: PostOptions | undefined,
+  ): Promise<BackgroundTaskOut> {
+    const answer = await this.http.send({
+      method: "POST",
+      path: path("applications", appId, "endpoints", endpointId, route),
+      body: { since: time(body.since), until: time(body.until) },
+      options,
+    });
+    return answer.body as BackgroundTaskOut;
   }
 }

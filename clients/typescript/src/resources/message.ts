@@ -1,7 +1,7 @@
 import type { PostOptions, RequestOptions } from "../http.js";
-import type { MessageFilters, MessageIn, MessageOut, TimeFilter } from "../models.js";
+import type { MessageFilters, MessageIn, MessageOut } from "../models.js";
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
-import { listQuery, path, Resource } from "./resource.js";
+import { listQuery, path, Resource, time } from "./resource.js";
 
 /** Options of `message.list`: paging and filters. */
 export type MessageListOptions = ListOptions & MessageFilters;
@@ -40,8 +40,7 @@ export class Message extends Resource {
     const answer = await this.http.send({
       method: "POST",
       path: path("applications", appId, "messages"),
-      body:
-        body.deliverAt instanceof Date ? { ...body, deliverAt: body.deliverAt.getTime() } : body,
+      body: body.deliverAt instanceof Date ? { ...body, deliverAt: time(body.deliverAt) } : body,
       options,
     });
     return answer.body as MessageOut;
@@ -70,9 +69,4 @@ export class Message extends Resource {
     });
     return answer.body as MessageOut;
   }
-}
-
-/** A time filter as the API reads it: epoch milliseconds, or the string as given. */
-function time(value: TimeFilter | undefined): string | number | undefined {
-  return value instanceof Date ? value.getTime() : value;
 }
