@@ -421,6 +421,72 @@ test("tenant: an enforced schema, and its example sent from the endpoint page", 
   assert.deepEqual(problems, []);
 });
 
+/** The value shown for `term` in a term/value grid inside `scope`. */
+function detail(scope, term) {
+  return scope
+    .getByRole("term")
+    .filter({ hasText: new RegExp(`^${term}$`) })
+    .locator("xpath=following-sibling::dd[1]");
+}
+
+test("tenant: an endpoint's statistics, and a replay of the messages it missed", async () => {
+  const { page, key } = state;
+  assert.ok(key, "needs the API key of the first test");
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  // An application of its own: the portal steps count the first one's endpoints.
+  const app = await sdk.application.create({ name: "Replay <test>" });
+  for (const n of [1, 2]) {
+    await sdk.message.create(app.id, { eventType: "invoice.paid", payload: { n } });
+  }
+  await sdk.message.create(app.id, { eventType: "invoice.refunded", payload: { n: 3 } });
+  // Created after the messages, taking one of their two event types.
+  const lateUrl = receiverUrl.replace(/\/hook$/, "/late");
+  const endpoint = await sdk.endpoint.create(app.id, {
+    url: lateUrl,
+    eventTypes: ["invoice.paid"],
+  });
+
+  await page.goto(
+    `${BASE}/dashboard/#/apps/${encodeURIComponent(app.id)}/endpoints/${encodeURIComponent(endpoint.id)}`,
+  );
+  await page.getByRole("heading", { name: lateUrl, level: 1 }).waitFor();
+  const stats = page.getByRole("region", { name: "Statistics" });
+  await stats.getByText("No attempts in the last 24 hours.").waitFor();
+  assert.equal(await detail(stats, "Successful attempts").textContent(), "0");
+  assert.equal(await detail(stats, "Failed attempts").textContent(), "0");
+  assert.equal(await detail(stats, "In flight").textContent(), "0");
+  assert.equal(await detail(stats, "Last success").textContent(), "—");
+  await stats.getByLabel("Statistics window").selectOption({ label: "Last 7 days" });
+  await stats.getByText("No attempts in the last 7 days.").waitFor();
+
+  const recovery = page.getByRole("region", { name: "Recover" });
+  await recovery.getByText("No tasks yet").waitFor();
+  assert.notEqual(await recovery.getByLabel("Since").inputValue(), "", "a default window");
+  const before = received.length;
+  await recovery.getByRole("button", { name: "Replay missing messages" }).click();
+  const progress = recovery.locator(".notice");
+  await progress.getByText("finished", { exact: true }).waitFor();
+  assert.equal(await detail(progress, "Task").textContent(), "Replay missing messages");
+  assert.equal(await detail(progress, "Messages scanned").textContent(), "3");
+  assert.equal(await detail(progress, "Messages queued").textContent(), "2");
+  await recovery.getByRole("cell", { name: "Replay missing messages" }).waitFor();
+
+  await waitForRequests(before + 2);
+  const replayed = received.slice(before);
+  assert.deepEqual(
+    replayed.map((r) => r.url),
+    ["/late", "/late"],
+  );
+  assert.deepEqual(replayed.map((r) => JSON.parse(r.body).n).sort(), [1, 2]);
+  // The statistics count the deliveries.
+  await eventually(
+    async () => assert.equal(await detail(stats, "Successful attempts").textContent(), "2"),
+    () => stats.getByRole("button", { name: "Refresh" }).click(),
+  );
+  await shoot(page, "endpoint-recovery");
+  assert.deepEqual(problems, []);
+});
+
 test("portal: a link opens only its application, whose endpoint it edits", async () => {
   const { page, appId, appName } = state;
   assert.ok(appId, "needs the application of the previous test");

@@ -22,6 +22,8 @@ import { useAsync, usePaged } from "../hooks";
 import { href, navigate } from "../router";
 import { appCrumbs, useApplication } from "./Application";
 import { EndpointForm } from "./EndpointForm";
+import { EndpointRecovery } from "./EndpointRecovery";
+import { EndpointStats } from "./EndpointStats";
 
 export function EndpointPage({ appId, endpointId }: { appId: string; endpointId: string }) {
   const session = useSession();
@@ -118,8 +120,10 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
           <EndpointDetails ep={ep} />
         )}
       </Section>
+      <EndpointStats appId={appId} endpointId={ep.id} />
       <SecretSection appId={appId} endpointId={ep.id} />
       {!readOnly ? <SendExample appId={appId} endpoint={ep} /> : null}
+      {!readOnly ? <EndpointRecovery appId={appId} endpoint={ep} /> : null}
       <EndpointAttempts appId={appId} endpointId={ep.id} />
       {!readOnly ? (
         <Section title="Delete endpoint">
