@@ -1,7 +1,8 @@
 -- Endpoint statistics that cost the same whatever the history: attempts are counted per
--- endpoint and hour as they are recorded, so `GET …/stats` sums a few hundred rows instead of
--- reading attempts. Each row is split in `shard`s by the recording connection, so that
--- dispatchers recording attempts of one busy endpoint at once do not queue on one row lock.
+-- endpoint and hour by the statements that record them (octohooks_db::deliveries), so
+-- `GET …/stats` sums a few hundred rows instead of reading attempts. Each row is split in
+-- `shard`s by the recording connection, so that dispatchers recording attempts of one busy
+-- endpoint at once do not queue on one row lock.
 -- No foreign key (like attempts): deleting an endpoint removes its counts in the same
 -- transaction (`octohooks_forget_endpoint_counts`).
 CREATE TABLE endpoint_attempt_counts (
@@ -14,32 +15,6 @@ CREATE TABLE endpoint_attempt_counts (
     last_failure timestamptz,
     PRIMARY KEY (endpoint_id, hour, shard)
 );
-
--- One upsert per recording statement, whatever the number of attempts it inserted; rows are
--- taken in key order, so two statements touching the same rows cannot deadlock.
-CREATE FUNCTION octohooks_count_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO endpoint_attempt_counts AS c
-        (endpoint_id, hour, shard, successes, failures, last_success, last_failure)
-    SELECT endpoint_id, date_trunc('hour', created), pg_backend_pid() % 8,
-           count(*) FILTER (WHERE status = 'success'),
-           count(*) FILTER (WHERE status <> 'success'),
-           max(created) FILTER (WHERE status = 'success'),
-           max(created) FILTER (WHERE status <> 'success')
-    FROM new_attempts
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    ON CONFLICT (endpoint_id, hour, shard) DO UPDATE SET
-        successes = c.successes + excluded.successes,
-        failures = c.failures + excluded.failures,
-        last_success = greatest(c.last_success, excluded.last_success),
-        last_failure = greatest(c.last_failure, excluded.last_failure);
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER attempts_counted AFTER INSERT ON attempts
-    REFERENCING NEW TABLE AS new_attempts
-    FOR EACH STATEMENT EXECUTE FUNCTION octohooks_count_attempts();
 
 -- Endpoints deleted directly or with their application or environment take their counts along.
 CREATE FUNCTION octohooks_forget_endpoint_counts() RETURNS trigger LANGUAGE plpgsql AS $$

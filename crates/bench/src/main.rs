@@ -4,6 +4,7 @@
 
 mod blackhole;
 mod cpu;
+mod endpoint_stats;
 mod load;
 mod phases;
 mod pipeline;
@@ -39,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
-    // fanout-load, sdk, schemas, fanout, isolation, transactions.
+    // fanout-load, sdk, schemas, endpoint-stats, fanout, isolation, transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| {
         only.as_deref()
@@ -290,6 +291,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("schemas") {
         rows.extend(schemas::enforcement(&bench).await?);
+    }
+    if run("endpoint-stats") {
+        rows.extend(endpoint_stats::flat_cost(&bench, DATABASE, quick).await?);
     }
     if run("fanout") {
         rows.extend(phases::fanout(&bench).await?);

@@ -21,6 +21,16 @@ pub fn recreate_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs one SQL statement (or several, separated by semicolons) in `database`.
+pub fn sql(database: &str, statement: &str) -> anyhow::Result<()> {
+    let status = psql(database)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(statement)
+        .status()?;
+    anyhow::ensure!(status.success(), "could not run {statement}");
+    Ok(())
+}
+
 /// `VACUUM ANALYZE` on `name`: gives the planner the statistics that autovacuum gives any
 /// database that has been running for a minute.
 pub fn analyze(name: &str) -> anyhow::Result<()> {
@@ -101,6 +111,12 @@ impl Admin {
             )
             .await?;
         Ok(env["apiKey"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Creates an endpoint of application `app` from its `POST` body; returns it.
+    pub async fn endpoint(&self, key: &str, app: &str, body: Value) -> anyhow::Result<Value> {
+        self.post(key, &format!("/api/v1/applications/{app}/endpoints"), body)
+            .await
     }
 
     /// Creates an event type from its `POST /api/v1/event-types` body.

@@ -229,6 +229,19 @@ pub async fn record_scheduled(
         .collect())
 }
 
+/// How a recorded attempt is added to its endpoint's counts of the hour (the statistics, see
+/// [`crate::stats`]): one row per endpoint, hour and shard, the shard chosen by the recording
+/// connection so that concurrent recorders of one endpoint do not wait on one row lock. Rows
+/// are taken in key order, so two statements cannot deadlock over them.
+macro_rules! count_conflict {
+    () => {
+        "ON CONFLICT (endpoint_id, hour, shard) DO UPDATE SET \
+    successes = c.successes + excluded.successes, failures = c.failures + excluded.failures, \
+    last_success = greatest(c.last_success, excluded.last_success), \
+    last_failure = greatest(c.last_failure, excluded.last_failure)"
+    };
+}
+
 /// The destination moves on only if nobody recorded this attempt yet (status and count still
 /// as the job expects), and the attempt and the retry exist only where it did. Each destination
 /// must be found through its message (the primary key's leading column): "still pending" is
@@ -236,8 +249,8 @@ pub async fn record_scheduled(
 /// planner cannot read every pending destination (partial index `message_destinations_pending`)
 /// or every destination of the endpoint instead, which it did on young tables without
 /// statistics.
-const RECORD_SCHEDULED: &str = "\
-WITH r AS ( \
+const RECORD_SCHEDULED: &str = concat!(
+    "WITH r AS ( \
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[], \
     $6::timestamptz[], $7::uuid[], $8::text[], $9::text[], $10::int[], $11::text[], \
     $12::bigint[], $13::text[], $14::bigint[]) \
@@ -258,13 +271,25 @@ ins AS ( \
   SELECT r.attempt_id, r.message_id, r.endpoint_id, r.url, r.attempt_status, r.code, \
     r.response, r.duration_ms, 'scheduled', r.created, r.job_id \
   FROM r JOIN upd USING (message_id, endpoint_id) \
-  ON CONFLICT DO NOTHING), \
+  ON CONFLICT DO NOTHING \
+  RETURNING endpoint_id, created, status), \
+counted AS ( \
+  INSERT INTO endpoint_attempt_counts AS c \
+    (endpoint_id, hour, shard, successes, failures, last_success, last_failure) \
+  SELECT endpoint_id, date_trunc('hour', created), pg_backend_pid() % 8, \
+    count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status <> 'success'), \
+    max(created) FILTER (WHERE status = 'success'), max(created) FILTER (WHERE status <> 'success') \
+  FROM ins GROUP BY 1, 2 ORDER BY 1, 2 \
+  ",
+    count_conflict!(),
+    "), \
 retry AS ( \
   INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
   SELECT r.message_id, r.endpoint_id, r.attempts_before + 1, 'scheduled', r.next_attempt, \
     r.traceparent \
   FROM r JOIN upd USING (message_id, endpoint_id) WHERE r.next_attempt IS NOT NULL) \
-SELECT message_id, endpoint_id FROM upd";
+SELECT message_id, endpoint_id FROM upd"
+);
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
 /// then dropped as duplicates); a failure leaves its schedule alone.
@@ -281,6 +306,12 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
                 // This job's attempt is already recorded (the job came twice).
                 return Ok(());
             }
+            diesel::sql_query(COUNT_MANUAL)
+                .bind::<SqlUuid, _>(attempt.endpoint_id)
+                .bind::<Timestamptz, _>(attempt.created)
+                .bind::<Bool, _>(success)
+                .execute(conn)
+                .await?;
             diesel::sql_query(
                 "INSERT INTO message_destinations \
                    (message_id, endpoint_id, status, attempt_count, updated) \
@@ -303,6 +334,17 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
     })
     .await
 }
+
+/// Counts one manual attempt ($1 endpoint, $2 time, $3 success) as [`RECORD_SCHEDULED`] counts
+/// scheduled ones.
+const COUNT_MANUAL: &str = concat!(
+    "INSERT INTO endpoint_attempt_counts AS c \
+  (endpoint_id, hour, shard, successes, failures, last_success, last_failure) \
+VALUES ($1, date_trunc('hour', $2::timestamptz), pg_backend_pid() % 8, \
+  CASE WHEN $3 THEN 1 ELSE 0 END, CASE WHEN $3 THEN 0 ELSE 1 END, \
+  CASE WHEN $3 THEN $2::timestamptz END, CASE WHEN $3 THEN NULL ELSE $2::timestamptz END) ",
+    count_conflict!()
+);
 
 /// Marks a pending destination failed without an attempt (its endpoint was disabled meanwhile).
 pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -> DbResult<()> {
