@@ -14,6 +14,7 @@ SECRET_KEYS = {
     "secret_encryption_key",
     "secret_decryption_keys",
     "portal_signing_key",
+    "proxy_url",
 }
 IMAGE = "ghcr.io/octohooks/octohooks"
 UID = 10001

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod database;
 pub mod hostile;
+pub mod outbound;
 pub mod process;
 pub mod proxy;
 pub mod receiver;

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::deliver::Deliverer;
 use crate::fairness::{Fairness, FairnessConfig};
-use crate::http::WebhookClient;
+use crate::http::{Outbound, WebhookClient};
 
 /// A started dispatcher.
 pub struct Running {
@@ -89,6 +89,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         client: WebhookClient::new(
             settings.destination_policy.clone(),
             settings.delivery_timeout,
+            &Outbound {
+                proxy: settings.proxy.clone(),
+                extra_ca_file: settings.extra_ca_file.clone(),
+            },
         )?,
         schedule: settings.retry_schedule.clone(),
         disable_after: settings.endpoint_disable_after,

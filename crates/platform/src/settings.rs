@@ -44,6 +44,8 @@ struct RawSettings {
     retry_schedule: String,
     allow_private_destinations: bool,
     allowed_destination_cidrs: String,
+    proxy_url: String,
+    extra_ca_file: String,
     delivery_timeout: String,
     queue_name: String,
     queue_delivery_limit: u32,
@@ -85,6 +87,11 @@ pub struct Settings {
     pub retry_schedule: RetrySchedule,
     /// Which destinations deliveries may reach.
     pub destination_policy: DestinationPolicy,
+    /// The HTTP proxy every delivery goes through, if any.
+    pub proxy: Option<crate::outbound::OutboundProxy>,
+    /// A PEM file of certificate authorities trusted beside the public ones, for receivers
+    /// with private certificates.
+    pub extra_ca_file: Option<std::path::PathBuf>,
     /// Time limit of one attempt.
     pub delivery_timeout: Duration,
     /// The delivery queue.
@@ -265,6 +272,11 @@ impl Settings {
                 allow_private: raw.allow_private_destinations,
                 allow_list,
             },
+            proxy: crate::outbound::OutboundProxy::parse(&raw.proxy_url)
+                .map_err(|message| invalid("proxy_url", message))?,
+            extra_ca_file: Some(raw.extra_ca_file.trim())
+                .filter(|path| !path.is_empty())
+                .map(std::path::PathBuf::from),
             queue_name: raw.queue_name,
             queue_delivery_limit: raw.queue_delivery_limit,
             db_pool_size: raw.db_pool_size.max(2),
