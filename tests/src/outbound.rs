@@ -94,6 +94,20 @@ pub struct TlsReceiver {
 impl TlsReceiver {
     /// Starts a receiver with this certificate (chain) and key, both PEM.
     pub async fn start(cert_pem: &str, key_pem: &str) -> Self {
+        Self::start_with(cert_pem, key_pem, None).await
+    }
+
+    /// Starts a receiver that refuses clients without a certificate issued by the authority
+    /// `client_ca_pem` (mutual TLS).
+    pub async fn start_requiring_clients(
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+    ) -> Self {
+        Self::start_with(cert_pem, key_pem, Some(client_ca_pem)).await
+    }
+
+    async fn start_with(cert_pem: &str, key_pem: &str, client_ca_pem: Option<&str>) -> Self {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs: Vec<CertificateDer<'static>> =
@@ -101,14 +115,29 @@ impl TlsReceiver {
                 .collect::<Result<_, _>>()
                 .expect("certificate PEM");
         let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions");
+        let builder = match client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for ca in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    roots.add(ca.expect("client CA PEM")).expect("client CA");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(certs, key)
+            .expect("server certificate");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

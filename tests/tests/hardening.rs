@@ -274,6 +274,22 @@ async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
         given
     );
     assert_signed_with(&app, &receiver, given).await;
+    // A client certificate's key is sealed the same way, and resealed with the secrets.
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = rcgen::CertificateParams::new(vec!["client.example".to_owned()])
+        .unwrap()
+        .self_signed(&client_key)
+        .unwrap();
+    let set = app
+        .call(
+            Method::PUT,
+            "/api/v1/applications/app/endpoints/ep/client-certificate",
+            Some(
+                json!({"certificate": client_cert.pem(), "privateKey": client_key.serialize_pem()}),
+            ),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
 
     // Rotate the key: reseal every secret under the new one.
     let mut vars = app.env_vars();
@@ -306,6 +322,22 @@ async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
         new_only.open(&rows[0].secret, &endpoint_id).unwrap(),
         given,
         "opens with the new key alone"
+    );
+    #[derive(diesel::QueryableByName)]
+    struct KeyRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        client_key: String,
+    }
+    let keys: Vec<KeyRow> =
+        diesel::sql_query("SELECT client_key FROM endpoints WHERE client_key IS NOT NULL")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    let owner = octohooks_domain::client_identity::key_owner(endpoint_id.parse().unwrap());
+    assert_eq!(
+        new_only.open(&keys[0].client_key, &owner).unwrap(),
+        client_key.serialize_pem(),
+        "the client key opens with the new key alone"
     );
     app.stop().await;
 }

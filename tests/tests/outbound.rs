@@ -199,3 +199,105 @@ async fn an_extra_authority_lets_in_receivers_with_private_certificates() {
     trusting.stop().await;
     let _ = std::fs::remove_file(ca_file);
 }
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_to_receivers_that_ask_for_one() {
+    let authority = Authority::new("Octohooks test mTLS");
+    let (server_cert, server_key) = authority.issue(&["localhost"]);
+    let (client_cert, client_key) = authority.issue(&["client.example"]);
+    let (_, stranger_key) = authority.issue(&["stranger.example"]);
+    let receiver =
+        TlsReceiver::start_requiring_clients(&server_cert, &server_key, &authority.pem).await;
+    let ca_file = std::env::temp_dir().join(format!("octohooks-ca-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&ca_file, &authority.pem).expect("write the CA");
+    let app = TestApp::spawn_with(with(
+        Options {
+            retry_schedule: String::new(),
+            ..Options::default()
+        },
+        &[("OCTOHOOKS_EXTRA_CA_FILE", ca_file.to_str().unwrap())],
+    ))
+    .await;
+    app.create_app("app").await;
+    app.create_endpoint(
+        "app",
+        json!({"uid": "mtls", "url": format!("{}/hook", receiver.base)}),
+    )
+    .await;
+    let path = "/api/v1/applications/app/endpoints/mtls/client-certificate";
+
+    // Without a certificate the receiver refuses the handshake.
+    let first = send(&app).await;
+    assert_eq!(attempts(&app, &first, 1).await[0]["status"], "failed");
+    assert!(receiver.bodies().is_empty());
+    assert_eq!(app.get(path).await.status, StatusCode::NOT_FOUND);
+
+    // Pairs that cannot be presented are refused and store nothing.
+    for (body, field) in [
+        (
+            json!({"certificate": "nope", "privateKey": client_key}),
+            "certificate",
+        ),
+        (
+            json!({"certificate": client_cert, "privateKey": "nope"}),
+            "privateKey",
+        ),
+        (
+            json!({"certificate": client_cert, "privateKey": stranger_key}),
+            "privateKey",
+        ),
+    ] {
+        let refused = app.call(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.text
+        );
+        assert!(
+            refused.json["detail"].as_str().unwrap().contains(field),
+            "{}",
+            refused.text
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoints WHERE client_certificate IS NOT NULL")
+            .await,
+        0
+    );
+
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            path,
+            Some(json!({"certificate": client_cert, "privateKey": client_key})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    let fingerprint = set.json["fingerprintSha256"].as_str().unwrap().to_owned();
+    assert_eq!(fingerprint.len(), 95);
+    let read = app.get(path).await;
+    assert_eq!(read.json["fingerprintSha256"], fingerprint.as_str());
+    assert_eq!(read.json["certificate"], client_cert.as_str());
+    assert!(read.json.get("privateKey").is_none());
+    // The key is sealed at rest.
+    assert_eq!(
+        app.count("SELECT count(*) FROM endpoints WHERE client_key LIKE '%PRIVATE KEY%'")
+            .await,
+        0
+    );
+
+    let second = send(&app).await;
+    assert_eq!(attempts(&app, &second, 1).await[0]["status"], "success");
+    assert_eq!(receiver.bodies().len(), 1);
+
+    // Removed: deliveries present none again.
+    let removed = app.call(reqwest::Method::DELETE, path, None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(path).await.status, StatusCode::NOT_FOUND);
+    let third = send(&app).await;
+    assert_eq!(attempts(&app, &third, 1).await[0]["status"], "failed");
+    assert_eq!(receiver.bodies().len(), 1);
+    app.stop().await;
+    let _ = std::fs::remove_file(ca_file);
+}

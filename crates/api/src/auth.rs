@@ -213,6 +213,21 @@ const PORTAL_ROUTES: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "GET",
+        "/applications/{app}/endpoints/{endpoint}/client-certificate",
+        false,
+    ),
+    (
+        "PUT",
+        "/applications/{app}/endpoints/{endpoint}/client-certificate",
+        true,
+    ),
+    (
+        "DELETE",
+        "/applications/{app}/endpoints/{endpoint}/client-certificate",
+        true,
+    ),
+    (
         "POST",
         "/applications/{app}/endpoints/{endpoint}/recover",
         true,

@@ -53,6 +53,26 @@ async fn main() -> anyhow::Result<()> {
                     }
                 })
                 .await?;
+            let keys =
+                octohooks_db::client_identities::rewrite_keys(&mut conn, |endpoint, stored| {
+                    if !sealer.needs_reseal(stored) {
+                        return None;
+                    }
+                    let owner = octohooks_domain::client_identity::key_owner(endpoint);
+                    match sealer
+                        .open(stored, &owner)
+                        .and_then(|plain| sealer.seal(&plain, &owner))
+                    {
+                        Ok(sealed) => Some(sealed),
+                        Err(err) => {
+                            failures += 1;
+                            tracing::error!(error = %err, "cannot reseal a client key");
+                            None
+                        }
+                    }
+                })
+                .await?;
+            let changed = changed + keys;
             tracing::info!(changed, failures, "secrets resealed under the current key");
             anyhow::ensure!(failures == 0, "{failures} secrets could not be opened");
             Ok(())

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    admin, applications, attempts, endpoints, event_types, examples, health, messages, portal,
-    recovery, secrets,
+    admin, applications, attempts, client_certificates, endpoints, event_types, examples, health,
+    messages, portal, recovery, secrets,
 };
 
 /// The API description.
@@ -24,6 +24,9 @@ use crate::routes::{
         endpoints::list_endpoints, endpoints::create_endpoint, endpoints::get_endpoint,
         endpoints::update_endpoint, endpoints::patch_endpoint, endpoints::delete_endpoint, secrets::get_secret,
         secrets::rotate_secret, examples::send_example,
+        client_certificates::get_client_certificate,
+        client_certificates::set_client_certificate,
+        client_certificates::delete_client_certificate,
         recovery::recover, recovery::replay_missing, recovery::endpoint_stats,
         recovery::list_tasks, recovery::get_task,
         event_types::list_event_types, event_types::create_event_type,

@@ -53,6 +53,12 @@ pub struct JobContext {
     /// True when an attempt of this very job is already recorded.
     #[diesel(sql_type = Bool)]
     pub handled: bool,
+    /// The client certificate chain (PEM) presented to the receiver, if the endpoint has one.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub client_certificate: Option<String>,
+    /// Its private key, sealed.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub client_key: Option<String>,
 }
 
 impl JobContext {
@@ -120,7 +126,8 @@ SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
   ARRAY(SELECT s.secret FROM endpoint_secrets s \
         WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
         ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
-  EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled \
+  EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled, \
+  e.client_certificate, e.client_key \
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
   AS j(message_id, endpoint_id, job_id, ord) \
 JOIN messages m ON m.id = j.message_id \

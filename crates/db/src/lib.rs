@@ -12,12 +12,14 @@
 //! - one module per resource: [`environments`], [`applications`], [`endpoints`],
 //!   [`event_types`], [`messages`], [`deliveries`], [`outbox`], [`idempotency`].
 //! - [`fairness`]: limits per endpoint that all dispatchers share.
+//! - [`client_identities`]: endpoints' client certificates (mutual TLS).
 //! - [`stats`]: figures per endpoint from counters, flat as history grows.
 //! - [`tasks`]: recover and replay, run in bounded batches by any dispatcher.
 //! - [`scope`]: the application scope that endpoint, message and attempt queries require.
 
 pub mod applications;
 pub mod attempts;
+pub mod client_identities;
 pub mod connect;
 pub mod deliveries;
 pub mod endpoints;

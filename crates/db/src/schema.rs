@@ -49,6 +49,8 @@ diesel::table! {
         updated -> Timestamptz,
         failing_since -> Nullable<Timestamptz>,
         rate_limit -> Nullable<Int4>,
+        client_certificate -> Nullable<Text>,
+        client_key -> Nullable<Text>,
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::fairness::{Admission, Fairness, WaitReason};
-use crate::http::{put_header, Exchange, WebhookClient};
+use crate::http::{put_header, Exchange, StoredIdentity, WebhookClient};
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("octohooks/", env!("CARGO_PKG_VERSION"));
@@ -376,7 +376,18 @@ impl Deliverer {
             "webhook-signature",
             &signature_header(&secrets, &msg_id, timestamp, &body),
         );
-        self.client.post(&context.url, headers, body).await
+        let identity = context
+            .client_certificate
+            .as_deref()
+            .zip(context.client_key.as_deref())
+            .map(|(certificate, sealed_key)| StoredIdentity {
+                endpoint_id: job.endpoint_id,
+                certificate,
+                sealed_key,
+            });
+        self.client
+            .post(&context.url, headers, body, identity.as_ref())
+            .await
     }
 }
 

@@ -93,6 +93,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
                 proxy: settings.proxy.clone(),
                 extra_ca_file: settings.extra_ca_file.clone(),
             },
+            settings.sealer.clone(),
         )?,
         schedule: settings.retry_schedule.clone(),
         disable_after: settings.endpoint_disable_after,

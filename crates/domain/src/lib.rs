@@ -9,9 +9,11 @@
 //! - [`job`]: the versioned delivery job carried through RabbitMQ.
 //! - [`destination`]: which IP addresses a webhook may never be sent to (SSRF guard).
 //! - [`sealing`]: encryption at rest of endpoint secrets.
+//! - [`client_identity`]: client certificates (mTLS) checked before they are stored.
 //! - [`schema`]: event type schemas and the check of payloads against them.
 //! - [`openapi_import`]: event types read from an OpenAPI document's `webhooks`.
 
+pub mod client_identity;
 pub mod destination;
 pub mod job;
 pub mod openapi_import;

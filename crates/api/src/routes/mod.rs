@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod applications;
 pub mod attempts;
+pub mod client_certificates;
 pub mod endpoints;
 pub mod event_types;
 pub mod examples;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(applications::configure)
             .configure(endpoints::configure)
             .configure(secrets::configure)
+            .configure(client_certificates::configure)
             .configure(event_types::configure)
             .configure(examples::configure)
             .configure(recovery::configure)
