@@ -22,6 +22,10 @@ export type EndpointOut = Schemas["EndpointOut"];
 export type EndpointSecretOut = Schemas["SecretOut"];
 /** Body of `endpoint.rotateSecret`: the new secret, generated when absent. */
 export type EndpointSecretRotateIn = Schemas["RotateIn"];
+/** Body of `endpoint.setClientCertificate`: the PEM chain (the client's first) and its key. */
+export type ClientCertificateIn = Schemas["ClientCertificateIn"];
+/** An endpoint's client certificate for mutual TLS: the PEM chain and its SHA-256 fingerprint. */
+export type ClientCertificateOut = Schemas["ClientCertificateOut"];
 /** Body of `endpoint.sendExample`: the event type whose example is sent. */
 export type SendExampleIn = Schemas["SendExampleIn"];
 /**

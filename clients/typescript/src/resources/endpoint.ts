@@ -1,6 +1,8 @@
 import type { PostOptions, RequestOptions } from "../http.js";
 import type {
   BackgroundTaskOut,
+  ClientCertificateIn,
+  ClientCertificateOut,
   EndpointIn,
   EndpointOut,
   EndpointPatch,
@@ -16,7 +18,10 @@ import type {
 import { allItems, type ListOptions, type ListResponse, toPage } from "../pagination.js";
 import { listQuery, path, Resource, time } from "./resource.js";
 
-/** Endpoints: the URLs of an application that receive its messages, and their secrets. */
+/**
+ * Endpoints: the URLs of an application that receive its messages, their secrets and client
+ * certificates.
+ */
 export class Endpoint extends Resource {
   /** One page of the application's endpoints, oldest first. */
   async list(appId: string, options: ListOptions = {}): Promise<ListResponse<EndpointOut>> {
@@ -106,6 +111,59 @@ export class Endpoint extends Resource {
       method: "POST",
       path: path("applications", appId, "endpoints", endpointId, "secret", "rotate"),
       body,
+      options,
+    });
+  }
+
+  /**
+   * The client certificate that deliveries to this endpoint present for mutual TLS (the PEM chain)
+   * and its SHA-256 fingerprint; `404 not_found` when the endpoint has none. The key is never
+   * answered.
+   */
+  async getClientCertificate(
+    appId: string,
+    endpointId: string,
+    options?: RequestOptions,
+  ): Promise<ClientCertificateOut> {
+    const answer = await this.http.send({
+      method: "GET",
+      path: path("applications", appId, "endpoints", endpointId, "client-certificate"),
+      options,
+    });
+    return answer.body as ClientCertificateOut;
+  }
+
+  /**
+   * Sets the client certificate (PEM chain, the client's certificate first) and its private key
+   * (PEM), replacing any earlier one; deliveries present it to receivers that ask for one. A
+   * certificate or key that does not parse, or a key that is not the first certificate's, answers
+   * `422 validation_error` naming the field, and nothing changes. The key is stored sealed and
+   * never shown again.
+   */
+  async setClientCertificate(
+    appId: string,
+    endpointId: string,
+    body: ClientCertificateIn,
+    options?: RequestOptions,
+  ): Promise<ClientCertificateOut> {
+    const answer = await this.http.send({
+      method: "PUT",
+      path: path("applications", appId, "endpoints", endpointId, "client-certificate"),
+      body,
+      options,
+    });
+    return answer.body as ClientCertificateOut;
+  }
+
+  /** Removes the client certificate and its key: deliveries present none from now on. */
+  async deleteClientCertificate(
+    appId: string,
+    endpointId: string,
+    options?: RequestOptions,
+  ): Promise<void> {
+    await this.http.send({
+      method: "DELETE",
+      path: path("applications", appId, "endpoints", endpointId, "client-certificate"),
       options,
     });
   }
