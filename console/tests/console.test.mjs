@@ -462,6 +462,11 @@ test("tenant: an endpoint's statistics, and a replay of the messages it missed",
   const recovery = page.getByRole("region", { name: "Recover" });
   await recovery.getByText("No tasks yet").waitFor();
   assert.notEqual(await recovery.getByLabel("Since").inputValue(), "", "a default window");
+  // Enter in a time field starts nothing: each task has its own button.
+  await recovery.getByLabel("Since").press("Enter");
+  await page.waitForTimeout(500);
+  assert.equal(await recovery.locator(".notice").count(), 0, "Enter started a task");
+  assert.equal((await sdk.backgroundTask.list({ endpointId: endpoint.id })).data.length, 0);
   const before = received.length;
   await recovery.getByRole("button", { name: "Replay missing messages" }).click();
   const progress = recovery.locator(".notice");

@@ -6,7 +6,7 @@ import {
   type EndpointOut,
   WaitTimeoutError,
 } from "octohooks";
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import {
   Details,
   Empty,
@@ -43,11 +43,13 @@ export function EndpointRecovery({ appId, endpoint }: { appId: string; endpoint:
     [client, endpoint.id],
   );
 
-  const start = (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const submitter = (e.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null;
+  const form = useRef<HTMLFormElement>(null);
+
+  // Two tasks and no default one: Enter in a time field starts neither (the form has no submit
+  // button, and a submit is ignored); each button checks the window, then starts its own task.
+  const start = (replay: boolean) => {
+    if (!form.current?.reportValidity()) return;
     const range = { since: new Date(since), until: until ? new Date(until) : undefined };
-    const replay = submitter?.value === "replay";
     run(
       () =>
         replay
@@ -69,7 +71,7 @@ export function EndpointRecovery({ appId, endpoint }: { appId: string; endpoint:
         <strong>replay</strong> sends the messages it never got (sent before it existed or while it
         was disabled) that its event types and channels take. Each message goes once.
       </p>
-      <form className="form form-row" onSubmit={start}>
+      <form ref={form} className="form form-row" onSubmit={(e) => e.preventDefault()}>
         <TextField
           label="Since"
           type="datetime-local"
@@ -87,20 +89,18 @@ export function EndpointRecovery({ appId, endpoint }: { appId: string; endpoint:
         />
         <div className="actions">
           <button
-            type="submit"
-            name="kind"
-            value="recover"
+            type="button"
             className="btn"
             disabled={busy || !endpoint.enabled}
+            onClick={() => start(false)}
           >
             Recover failed messages
           </button>
           <button
-            type="submit"
-            name="kind"
-            value="replay"
+            type="button"
             className="btn"
             disabled={busy || !endpoint.enabled}
+            onClick={() => start(true)}
           >
             Replay missing messages
           </button>
