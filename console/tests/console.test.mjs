@@ -5,9 +5,12 @@
 // private destinations (OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=true): the receiver listens on
 // 127.0.0.1.
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHmac, generateKeyPairSync, X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -55,6 +58,11 @@ function expectFailure(page, status, path) {
   expectedFailures.push({ page, status, path });
 }
 
+// Every endpoint page asks for the endpoint's client certificate; an endpoint without one
+// answers 404, which the page shows as "none". Expected on any page, from this API.
+const NO_CLIENT_CERTIFICATE =
+  /^\/api\/v1\/applications\/[^/]+\/endpoints\/[^/]+\/client-certificate$/;
+
 function isExpectedFailure(name, msg) {
   const m = /^Failed to load resource: the server responded with a status of (\d{3}) /.exec(
     msg.text(),
@@ -67,6 +75,7 @@ function isExpectedFailure(name, msg) {
     return false;
   }
   if (url.origin !== new URL(BASE).origin) return false;
+  if (m[1] === "404" && NO_CLIENT_CERTIFICATE.test(url.pathname)) return true;
   return expectedFailures.some(
     (e) =>
       e.page === name &&
@@ -148,6 +157,29 @@ function base64url(bytes) {
 function mintPortalToken(claims) {
   const signed = `ohp_${base64url(JSON.stringify(claims))}`;
   return `${signed}.${base64url(createHmac("sha256", PORTAL_KEY).update(signed).digest())}`;
+}
+
+/** A self-signed P-256 certificate for `CN=client.example`, valid for a day, and its key (PEM). */
+function selfSigned() {
+  const dir = mkdtempSync(join(tmpdir(), "octohooks-console-mtls-"));
+  try {
+    const keyFile = join(dir, "key.pem");
+    const certFile = join(dir, "cert.pem");
+    execFileSync(
+      "openssl",
+      [
+        ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+        ["-subj", "/CN=client.example", "-days", "1", "-keyout", keyFile, "-out", certFile],
+      ].flat(),
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    return {
+      certificate: readFileSync(certFile, "utf8"),
+      privateKey: readFileSync(keyFile, "utf8"),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function appIdFromUrl(url) {
@@ -489,6 +521,57 @@ test("tenant: an endpoint's statistics, and a replay of the messages it missed",
     () => stats.getByRole("button", { name: "Refresh" }).click(),
   );
   await shoot(page, "endpoint-recovery");
+  assert.deepEqual(problems, []);
+});
+
+test("tenant: a client certificate (mutual TLS) set, shown and removed on the endpoint page", async () => {
+  const { page, key } = state;
+  assert.ok(key, "needs the API key of the first test");
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  // An application of its own: the portal steps count the first one's endpoints.
+  const app = await sdk.application.create({ name: "Mutual TLS" });
+  const endpoint = await sdk.endpoint.create(app.id, { url: "https://127.0.0.1:9/mtls" });
+  const apiPath = `/api/v1/applications/${encodeURIComponent(app.id)}/endpoints/${encodeURIComponent(endpoint.id)}/client-certificate`;
+  const pair = selfSigned();
+  const fingerprint = new X509Certificate(pair.certificate).fingerprint256;
+
+  await page.goto(
+    `${BASE}/dashboard/#/apps/${encodeURIComponent(app.id)}/endpoints/${encodeURIComponent(endpoint.id)}`,
+  );
+  await page.getByRole("heading", { name: endpoint.url, level: 1 }).waitFor();
+  const section = page.getByRole("region", { name: "Client certificate (mutual TLS)" });
+  const certificate = section.getByLabel("Certificate (PEM)", { exact: true });
+  const privateKey = section.getByLabel("Private key (PEM)", { exact: true });
+
+  // A key of another certificate is refused, with the API's reason; nothing is stored.
+  await certificate.fill(pair.certificate);
+  const { privateKey: other } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  await privateKey.fill(other.export({ type: "pkcs8", format: "pem" }).toString());
+  expectFailure("admin", 422, apiPath);
+  await section.getByRole("button", { name: "Save certificate" }).click();
+  await section.getByRole("alert").filter({ hasText: "privateKey" }).waitFor();
+  await assert.rejects(sdk.endpoint.getClientCertificate(app.id, endpoint.id), { status: 404 });
+
+  // Its own key: stored, and the page shows the fingerprint instead of the form.
+  await privateKey.fill(pair.privateKey);
+  await section.getByRole("button", { name: "Save certificate" }).click();
+  await section.getByText(fingerprint, { exact: true }).waitFor();
+  assert.equal(await detail(section, "SHA-256 fingerprint").textContent(), fingerprint);
+  assert.equal(await detail(section, "Certificates in the chain").textContent(), "1");
+  assert.equal(await privateKey.count(), 0, "the form is gone once a certificate is set");
+  const stored = await sdk.endpoint.getClientCertificate(app.id, endpoint.id);
+  assert.equal(stored.fingerprintSha256, fingerprint);
+  // Loaded again, the page reads it back.
+  await page.reload();
+  await section.getByText(fingerprint, { exact: true }).waitFor();
+  await shoot(page, "endpoint-client-certificate");
+
+  // Removed, after a confirmation: the form is back, and the API has none.
+  await section.getByRole("button", { name: "Remove certificate" }).click();
+  await section.getByRole("button", { name: "Remove", exact: true }).click();
+  await certificate.waitFor();
+  assert.equal(await section.getByText(fingerprint).count(), 0);
+  await assert.rejects(sdk.endpoint.getClientCertificate(app.id, endpoint.id), { status: 404 });
   assert.deepEqual(problems, []);
 });
 

@@ -21,6 +21,7 @@ import { useAction } from "../forms";
 import { useAsync, usePaged } from "../hooks";
 import { href, navigate } from "../router";
 import { appCrumbs, useApplication } from "./Application";
+import { EndpointClientCertificate } from "./EndpointClientCertificate";
 import { EndpointForm } from "./EndpointForm";
 import { EndpointRecovery } from "./EndpointRecovery";
 import { EndpointStats } from "./EndpointStats";
@@ -122,6 +123,7 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
       </Section>
       <EndpointStats appId={appId} endpointId={ep.id} />
       <SecretSection appId={appId} endpointId={ep.id} />
+      <EndpointClientCertificate appId={appId} endpointId={ep.id} />
       {!readOnly ? <SendExample appId={appId} endpoint={ep} /> : null}
       {!readOnly ? <EndpointRecovery appId={appId} endpoint={ep} /> : null}
       <EndpointAttempts appId={appId} endpointId={ep.id} />
