@@ -62,7 +62,13 @@ impl ClientIdentity {
         })?;
         CertifiedKey::new(certificates.clone(), signing)
             .keys_match()
-            .map_err(|_| invalid("privateKey", "does not belong to the first certificate"))?;
+            .map_err(|err| match err {
+                rustls::Error::InvalidCertificate(_) => invalid(
+                    "certificate",
+                    "the first certificate is not a valid X.509 certificate",
+                ),
+                _ => invalid("privateKey", "does not belong to the first certificate"),
+            })?;
         Ok(Self { certificates, key })
     }
 
@@ -138,6 +144,11 @@ mod tests {
             (cert.as_str(), "not pem", "privateKey"),
             (cert.as_str(), other_key.as_str(), "privateKey"),
             ("", key.as_str(), "certificate"),
+            (
+                "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+                key.as_str(),
+                "certificate",
+            ),
         ];
         for (certificate, private_key, field) in cases {
             let refused = ClientIdentity::parse(certificate, private_key).unwrap_err();
