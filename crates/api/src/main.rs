@@ -36,40 +36,13 @@ async fn main() -> anyhow::Result<()> {
             let mut failures = 0;
             let changed =
                 octohooks_db::endpoints::rewrite_secrets(&mut conn, |endpoint, stored| {
-                    if !sealer.needs_reseal(stored) {
-                        return None;
-                    }
-                    let owner = endpoint.to_string();
-                    match sealer
-                        .open(stored, &owner)
-                        .and_then(|plain| sealer.seal(&plain, &owner))
-                    {
-                        Ok(sealed) => Some(sealed),
-                        Err(err) => {
-                            failures += 1;
-                            tracing::error!(error = %err, "cannot reseal a secret");
-                            None
-                        }
-                    }
+                    reseal(&sealer, stored, &endpoint.to_string(), &mut failures)
                 })
                 .await?;
             let keys =
                 octohooks_db::client_identities::rewrite_keys(&mut conn, |endpoint, stored| {
-                    if !sealer.needs_reseal(stored) {
-                        return None;
-                    }
                     let owner = octohooks_domain::client_identity::key_owner(endpoint);
-                    match sealer
-                        .open(stored, &owner)
-                        .and_then(|plain| sealer.seal(&plain, &owner))
-                    {
-                        Ok(sealed) => Some(sealed),
-                        Err(err) => {
-                            failures += 1;
-                            tracing::error!(error = %err, "cannot reseal a client key");
-                            None
-                        }
-                    }
+                    reseal(&sealer, stored, &owner, &mut failures)
                 })
                 .await?;
             let changed = changed + keys;
@@ -89,5 +62,29 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!(
             "unknown command {other:?}; use serve, migrate, reseal-secrets or openapi"
         ),
+    }
+}
+
+/// `stored` sealed anew under the current key for `owner`, when it needs it; a value that does
+/// not open is counted in `failures` and left as it is.
+fn reseal(
+    sealer: &octohooks_domain::sealing::Sealer,
+    stored: &str,
+    owner: &str,
+    failures: &mut usize,
+) -> Option<String> {
+    if !sealer.needs_reseal(stored) {
+        return None;
+    }
+    match sealer
+        .open(stored, owner)
+        .and_then(|plain| sealer.seal(&plain, owner))
+    {
+        Ok(sealed) => Some(sealed),
+        Err(err) => {
+            *failures += 1;
+            tracing::error!(error = %err, "cannot reseal a stored secret");
+            None
+        }
     }
 }
