@@ -30,7 +30,7 @@ CREATE TRIGGER endpoints_forget_counts AFTER DELETE ON endpoints
 -- Attempts recorded before this migration are counted once, here.
 INSERT INTO endpoint_attempt_counts
     (endpoint_id, hour, shard, successes, failures, last_success, last_failure)
-SELECT endpoint_id, date_trunc('hour', created), 0,
+SELECT endpoint_id, date_trunc('hour', created, 'UTC'), 0,
        count(*) FILTER (WHERE status = 'success'),
        count(*) FILTER (WHERE status <> 'success'),
        max(created) FILTER (WHERE status = 'success'),

@@ -342,6 +342,23 @@ async fn replay_missing_sends_what_a_disabled_or_new_endpoint_never_got() {
     // Delivered to it once enabled: not missing.
     let live = send(&app, "app", "order.paid", 1).await;
     receiver.wait_for("/hook", 1, 10).await;
+    // An example sent to it alone belongs to it: never replayed to another endpoint.
+    let typed = app
+        .post(
+            "/api/v1/event-types",
+            json!({"name": "order.paid", "schemas": {"1": {"type": "object", "examples": [{"order": 1}]}}}),
+        )
+        .await;
+    assert_eq!(typed.status, StatusCode::CREATED, "{}", typed.text);
+    let example = app
+        .post(
+            "/api/v1/applications/app/endpoints/ep/send-example",
+            json!({"eventType": "order.paid"}),
+        )
+        .await;
+    assert_eq!(example.status, StatusCode::ACCEPTED, "{}", example.text);
+    let example = vec![example.json["id"].as_str().unwrap().to_owned()];
+    receiver.wait_for("/hook", 2, 10).await;
 
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let task = app
@@ -362,14 +379,19 @@ async fn replay_missing_sends_what_a_disabled_or_new_endpoint_never_got() {
         .await;
     assert_eq!(finished(&app, &late.json, 20).await["messagesQueued"], 6);
 
-    receiver.wait_for("/hook", 5, 10).await;
+    receiver.wait_for("/hook", 6, 10).await;
     receiver.wait_for("/late", 7, 10).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let got = arrivals(&receiver, "/hook");
-    let expected: HashSet<&String> = missed.iter().chain(&live).collect();
+    let expected: HashSet<&String> = missed.iter().chain(&live).chain(&example).collect();
     assert_eq!(got.keys().collect::<HashSet<_>>(), expected);
     assert!(got.values().all(|&n| n == 1), "{got:?}");
-    assert!(arrivals(&receiver, "/late").values().all(|&n| n == 1));
+    let late_got = arrivals(&receiver, "/late");
+    assert!(late_got.values().all(|&n| n == 1));
+    assert!(
+        !late_got.contains_key(&example[0]),
+        "an example went to another endpoint"
+    );
 
     // Once replayed, nothing is missing any more.
     let again = app

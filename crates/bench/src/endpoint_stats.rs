@@ -58,7 +58,7 @@ pub async fn flat_cost(run: &Run<'_>, database: &str, quick: bool) -> anyhow::Re
                  FROM generate_series(1, {count}) AS g; \
                  INSERT INTO endpoint_attempt_counts \
                    (endpoint_id, hour, shard, successes, failures, last_success, last_failure) \
-                 SELECT endpoint_id, date_trunc('hour', created), 0, \
+                 SELECT endpoint_id, date_trunc('hour', created, 'UTC'), 0, \
                    count(*) FILTER (WHERE status = 'success'), \
                    count(*) FILTER (WHERE status <> 'success'), \
                    max(created) FILTER (WHERE status = 'success'), \

@@ -283,7 +283,7 @@ ins AS ( \
 counted AS ( \
   INSERT INTO endpoint_attempt_counts AS c \
     (endpoint_id, hour, shard, successes, failures, last_success, last_failure) \
-  SELECT endpoint_id, date_trunc('hour', created), pg_backend_pid() % 8, \
+  SELECT endpoint_id, date_trunc('hour', created, 'UTC'), pg_backend_pid() % 8, \
     count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status <> 'success'), \
     max(created) FILTER (WHERE status = 'success'), max(created) FILTER (WHERE status <> 'success') \
   FROM ins GROUP BY 1, 2 ORDER BY 1, 2 \
@@ -313,12 +313,6 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
                 // This job's attempt is already recorded (the job came twice).
                 return Ok(());
             }
-            diesel::sql_query(COUNT_MANUAL)
-                .bind::<SqlUuid, _>(attempt.endpoint_id)
-                .bind::<Timestamptz, _>(attempt.created)
-                .bind::<Bool, _>(success)
-                .execute(conn)
-                .await?;
             diesel::sql_query(
                 "INSERT INTO message_destinations \
                    (message_id, endpoint_id, status, attempt_count, updated) \
@@ -335,6 +329,14 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
             .bind::<Timestamptz, _>(attempt.created)
             .execute(conn)
             .await?;
+            // After the destination, as the scheduled record takes its locks (destination,
+            // then counts), so that the two cannot wait on each other.
+            diesel::sql_query(COUNT_MANUAL)
+                .bind::<SqlUuid, _>(attempt.endpoint_id)
+                .bind::<Timestamptz, _>(attempt.created)
+                .bind::<Bool, _>(success)
+                .execute(conn)
+                .await?;
             Ok(())
         }
         .scope_boxed()
@@ -347,7 +349,7 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
 const COUNT_MANUAL: &str = concat!(
     "INSERT INTO endpoint_attempt_counts AS c \
   (endpoint_id, hour, shard, successes, failures, last_success, last_failure) \
-VALUES ($1, date_trunc('hour', $2::timestamptz), pg_backend_pid() % 8, \
+VALUES ($1, date_trunc('hour', $2::timestamptz, 'UTC'), pg_backend_pid() % 8, \
   CASE WHEN $3 THEN 1 ELSE 0 END, CASE WHEN $3 THEN 0 ELSE 1 END, \
   CASE WHEN $3 THEN $2::timestamptz END, CASE WHEN $3 THEN NULL ELSE $2::timestamptz END) ",
     count_conflict!()

@@ -132,8 +132,9 @@ FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until
 ORDER BY stored.id";
 
 /// Stores `message` for `endpoint` alone, whatever the endpoint's filters (an example sent on
-/// purpose): the message, its one destination and its first job, claimed by the caller, in one
-/// statement. A uid that is taken is a unique violation.
+/// purpose): the message, marked as an example (replay never sends it elsewhere), its one
+/// destination and its first job, claimed by the caller, in one statement. A uid that is taken
+/// is a unique violation.
 pub async fn accept_for_endpoint(
     conn: &mut Conn,
     message: &Message,
@@ -175,8 +176,8 @@ pub async fn accept_for_endpoint(
 
 const ACCEPT_FOR_ENDPOINT: &str = "\
 WITH stored AS ( \
-  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
-  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id), \
+  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created, example) \
+  VALUES ($1, $2, $3, $4, $5, $6, $7, true) RETURNING id), \
 dest AS ( \
   INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
   SELECT stored.id, $8, 'pending', $9, $9 FROM stored RETURNING message_id) \

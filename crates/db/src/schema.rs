@@ -88,6 +88,7 @@ diesel::table! {
         channels -> Array<Text>,
         payload -> Text,
         created -> Timestamptz,
+        example -> Bool,
     }
 }
 

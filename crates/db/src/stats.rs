@@ -65,4 +65,4 @@ SELECT coalesce(sum(c.successes), 0)::bigint AS successes, \
         WHERE d.endpoint_id = $1 AND d.status = 'pending' \
           AND (d.next_attempt IS NULL OR d.next_attempt <= now())) AS in_flight \
 FROM endpoint_attempt_counts c \
-WHERE c.endpoint_id = $1 AND c.hour >= date_trunc('hour', $2::timestamptz) AND c.hour < $3";
+WHERE c.endpoint_id = $1 AND c.hour >= date_trunc('hour', $2::timestamptz, 'UTC') AND c.hour < $3";

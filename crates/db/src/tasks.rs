@@ -20,7 +20,9 @@ use crate::{Conn, DbResult};
 /// Message ids are UUIDv7, made when the message is accepted, so their order is the order of
 /// creation to within this margin (the time between making the id and stamping `created`). A
 /// window of creation times becomes a range of ids, which the `(application_id, id)` index
-/// reads directly; `created` itself is then compared exactly.
+/// reads directly; `created` itself is then compared exactly. One exception is known and
+/// accepted: a keyed POST retried after its first try's claim went stale (5 minutes or more)
+/// stores the message under the id of that claim, so a window that begins in between misses it.
 const ID_CLOCK_MARGIN_MS: i64 = 60_000;
 
 /// The smallest UUIDv7 of the millisecond `at` (clamped to the epoch).
@@ -254,7 +256,7 @@ async fn examine(conn: &mut Conn, task: &BackgroundTask, batch: i64) -> DbResult
 macro_rules! scanned {
     () => {
         "WITH scanned AS ( \
-  SELECT m.id, m.created, m.event_type, m.channels FROM messages m \
+  SELECT m.id, m.created, m.event_type, m.channels, m.example FROM messages m \
   WHERE m.application_id = $1 AND m.id > $2 AND m.id < $3 ORDER BY m.id LIMIT $4), \
 in_window AS (SELECT * FROM scanned s WHERE s.created >= $6 AND s.created < $7), "
     };
@@ -283,14 +285,16 @@ queued AS ( \
     progress!()
 );
 
-/// Replay: for each message that endpoint $5 has no delivery of and whose event type and
-/// channels its filters take, a new pending delivery and its first scheduled job, as the
-/// fan-out at acceptance makes them (so it is retried like any other).
+/// Replay: for each message that endpoint $5 has no delivery of, whose event type and channels
+/// its filters take, and that is not another endpoint's example (send-example), a new pending
+/// delivery and its first scheduled job, as the fan-out at acceptance makes them (so it is
+/// retried like any other).
 const REPLAY_BATCH: &str = concat!(
     scanned!(),
     "chosen AS ( \
   SELECT w.id FROM in_window w JOIN endpoints e ON e.id = $5 \
-  WHERE (cardinality(e.event_types) = 0 OR w.event_type = ANY(e.event_types)) \
+  WHERE NOT w.example \
+    AND (cardinality(e.event_types) = 0 OR w.event_type = ANY(e.event_types)) \
     AND (cardinality(e.channels) = 0 OR e.channels && w.channels) \
     AND NOT EXISTS (SELECT 1 FROM message_destinations d \
                     WHERE d.message_id = w.id AND d.endpoint_id = $5)), \

@@ -40,7 +40,9 @@ impl OutboundProxy {
             .host_str()
             .filter(|host| !host.is_empty())
             .ok_or("must name the proxy's host")?;
-        let port = url.port().ok_or("must name the proxy's port")?;
+        let port = url
+            .port_or_known_default()
+            .ok_or("must name the proxy's port")?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err("must be the proxy's address only, without a path".into());
         }
@@ -60,11 +62,11 @@ impl OutboundProxy {
     }
 }
 
+/// Userinfo as the URL spells it, percent-escapes decoded (`+` and `&` stay themselves).
 fn percent_decoded(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -89,10 +91,18 @@ mod tests {
             Some("Basic aG9va3M6c0BjcmV0")
         );
         assert!(!format!("{with_user:?}").contains("aG9va3M6"));
+        let symbols = OutboundProxy::parse("http://hooks:a+b&c@proxy.internal/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(symbols.address, "http://proxy.internal:80");
+        // base64("hooks:a+b&c")
+        assert_eq!(
+            symbols.authorization.as_deref(),
+            Some("Basic aG9va3M6YStiJmM=")
+        );
         for bad in [
             "proxy:3128",
             "https://proxy:3128",
-            "http://proxy",
             "http://proxy:3128/path",
             "socks5://proxy:1080",
         ] {
