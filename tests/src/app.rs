@@ -58,6 +58,15 @@ impl Default for Options {
 }
 
 impl Options {
+    /// These options with more `OCTOHOOKS_*` variables.
+    pub fn with_vars(mut self, vars: &[(&str, &str)]) -> Self {
+        self.extra.extend(
+            vars.iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        self
+    }
+
     /// The API alone, no dispatcher: for tests of what the API answers and stores.
     pub fn api_only() -> Self {
         Self {

@@ -10,16 +10,6 @@ use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn with(vars: &[(&str, &str)]) -> Options {
-    Options {
-        extra: vars
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect(),
-        ..Options::default()
-    }
-}
-
 async fn send(app: &TestApp, application: &str, count: usize) -> HashSet<String> {
     let mut ids = HashSet::new();
     for i in 0..count {
@@ -49,7 +39,7 @@ fn delivered(receiver: &Receiver, path: &str) -> HashSet<String> {
 async fn small_dispatcher_and_a_hanging_receiver() -> (TestApp, String, Receiver) {
     let app = TestApp::spawn_with(Options {
         delivery_timeout: "6s".into(),
-        ..with(&[
+        ..Options::default().with_vars(&[
             ("OCTOHOOKS_DISPATCHER_CONCURRENCY", "8"),
             ("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2"),
         ])
@@ -76,7 +66,10 @@ async fn healthy_delivery_time(app: &TestApp, receiver: &Receiver) -> Duration {
 
 #[tokio::test]
 async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
-    let mut app = TestApp::spawn_with(with(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2")])).await;
+    let mut app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "2")]),
+    )
+    .await;
     let mut second = process::spawn("octohooks-dispatcher", &app.env_vars());
     let receiver = Receiver::start().await;
     receiver.delay(Duration::from_millis(400));

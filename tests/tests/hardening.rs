@@ -13,16 +13,6 @@ use tokio::io::AsyncWriteExt;
 const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 
-fn with(extra: &[(&str, &str)], options: Options) -> Options {
-    Options {
-        extra: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..options
-    }
-}
-
 async fn attempts(app: &TestApp, message_id: &str) -> Vec<Value> {
     app.get(&format!(
         "/api/v1/applications/app/messages/{message_id}/attempts"
@@ -157,13 +147,11 @@ async fn an_endpoint_answering_410_is_disabled_until_enabled_again() {
 
 #[tokio::test]
 async fn an_endpoint_failing_for_the_whole_period_is_disabled() {
-    let options = with(
-        &[("OCTOHOOKS_ENDPOINT_DISABLE_AFTER", "1s")],
-        Options {
-            retry_schedule: "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms".into(),
-            ..Options::default()
-        },
-    );
+    let options = Options {
+        retry_schedule: "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms".into(),
+        ..Options::default()
+    }
+    .with_vars(&[("OCTOHOOKS_ENDPOINT_DISABLE_AFTER", "1s")]);
     let app = TestApp::spawn_with(options).await;
     let receiver = Receiver::start().await;
     receiver.default_status(500);
@@ -195,16 +183,14 @@ async fn an_endpoint_failing_for_the_whole_period_is_disabled() {
 
 #[tokio::test]
 async fn the_rate_limit_answers_429_per_environment() {
-    let options = with(
-        &[
-            ("OCTOHOOKS_RATE_LIMIT_PER_SECOND", "5"),
-            ("OCTOHOOKS_RATE_LIMIT_BURST", "5"),
-        ],
-        Options {
-            dispatcher: false,
-            ..Options::default()
-        },
-    );
+    let options = Options {
+        dispatcher: false,
+        ..Options::default()
+    }
+    .with_vars(&[
+        ("OCTOHOOKS_RATE_LIMIT_PER_SECOND", "5"),
+        ("OCTOHOOKS_RATE_LIMIT_BURST", "5"),
+    ]);
     let app = TestApp::spawn_with(options).await;
     let mut limited = None;
     for _ in 0..20 {
@@ -244,10 +230,9 @@ async fn the_rate_limit_answers_429_per_environment() {
 
 #[tokio::test]
 async fn signing_secrets_are_encrypted_at_rest_and_can_be_resealed() {
-    let app = TestApp::spawn_with(with(
-        &[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)],
-        Options::default(),
-    ))
+    let app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)]),
+    )
     .await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
@@ -416,10 +401,9 @@ async fn secrets_of_the_first_sealed_format_work_and_reseal_binds_them() {
     // `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw` sealed with KEY_A by the first format.
     const FIRST_FORMAT: &str = "enc1:3eb1bd43:qw0i7LKmAF0vMPIhHT/1u5rQWTlbRI9NDSxvgSkmdSHW+r7cJqGx/xN6spI7VotHH55hIYYd1b5Sx5Gyqz0/8YFu";
     let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let app = TestApp::spawn_with(with(
-        &[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)],
-        Options::default(),
-    ))
+    let app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_SECRET_ENCRYPTION_KEY", KEY_A)]),
+    )
     .await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;

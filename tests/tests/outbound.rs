@@ -39,24 +39,14 @@ async fn send(app: &TestApp) -> String {
     sent.json["id"].as_str().unwrap().to_owned()
 }
 
-fn with(options: Options, vars: &[(&str, &str)]) -> Options {
-    let mut options = options;
-    options
-        .extra
-        .extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    options
-}
-
 #[tokio::test]
 async fn deliveries_go_through_the_proxy_to_the_address_the_dispatcher_checked() {
     // base64("hooks:s3cret")
     let proxy = ConnectProxy::start(Some("Basic aG9va3M6czNjcmV0")).await;
     let proxy_url = proxy.url.replace("http://", "http://hooks:s3cret@");
-    let app = TestApp::spawn_with(with(
-        Options::default(),
-        &[("OCTOHOOKS_PROXY_URL", &proxy_url)],
-    ))
-    .await;
+    let app =
+        TestApp::spawn_with(Options::default().with_vars(&[("OCTOHOOKS_PROXY_URL", &proxy_url)]))
+            .await;
     let receiver = Receiver::start().await;
     let port = receiver.base.rsplit(':').next().unwrap().to_owned();
     app.create_app("app").await;
@@ -81,13 +71,10 @@ async fn deliveries_go_through_the_proxy_to_the_address_the_dispatcher_checked()
     );
 
     // Wrong credentials: the proxy refuses, and the attempt says so.
-    let refusing = TestApp::spawn_with(with(
-        Options::default(),
-        &[(
-            "OCTOHOOKS_PROXY_URL",
-            &proxy.url.replace("http://", "http://hooks:wrong@"),
-        )],
-    ))
+    let refusing = TestApp::spawn_with(Options::default().with_vars(&[(
+        "OCTOHOOKS_PROXY_URL",
+        &proxy.url.replace("http://", "http://hooks:wrong@"),
+    )]))
     .await;
     refusing.create_app("app").await;
     refusing
@@ -113,14 +100,14 @@ async fn deliveries_go_through_the_proxy_to_the_address_the_dispatcher_checked()
 #[tokio::test]
 async fn behind_the_proxy_the_destination_rule_still_holds() {
     let proxy = ConnectProxy::start(None).await;
-    let app = TestApp::spawn_with(with(
+    let app = TestApp::spawn_with(
         Options {
             allow_private: false,
             retry_schedule: String::new(),
             ..Options::default()
-        },
-        &[("OCTOHOOKS_PROXY_URL", &proxy.url)],
-    ))
+        }
+        .with_vars(&[("OCTOHOOKS_PROXY_URL", &proxy.url)]),
+    )
     .await;
     let receiver = Receiver::start().await;
     let port = receiver.base.rsplit(':').next().unwrap().to_owned();
@@ -181,13 +168,10 @@ async fn an_extra_authority_lets_in_receivers_with_private_certificates() {
 
     // With the authority, and through a proxy (TLS end to end through the tunnel).
     let proxy = ConnectProxy::start(None).await;
-    let trusting = TestApp::spawn_with(with(
-        Options::default(),
-        &[
-            ("OCTOHOOKS_EXTRA_CA_FILE", ca_file.to_str().unwrap()),
-            ("OCTOHOOKS_PROXY_URL", &proxy.url),
-        ],
-    ))
+    let trusting = TestApp::spawn_with(Options::default().with_vars(&[
+        ("OCTOHOOKS_EXTRA_CA_FILE", ca_file.to_str().unwrap()),
+        ("OCTOHOOKS_PROXY_URL", &proxy.url),
+    ]))
     .await;
     trusting.create_app("app").await;
     trusting.create_endpoint("app", json!({"url": url})).await;
@@ -210,13 +194,13 @@ async fn a_client_certificate_is_presented_to_receivers_that_ask_for_one() {
         TlsReceiver::start_requiring_clients(&server_cert, &server_key, &authority.pem).await;
     let ca_file = std::env::temp_dir().join(format!("octohooks-ca-{}.pem", uuid::Uuid::new_v4()));
     std::fs::write(&ca_file, &authority.pem).expect("write the CA");
-    let app = TestApp::spawn_with(with(
+    let app = TestApp::spawn_with(
         Options {
             retry_schedule: String::new(),
             ..Options::default()
-        },
-        &[("OCTOHOOKS_EXTRA_CA_FILE", ca_file.to_str().unwrap())],
-    ))
+        }
+        .with_vars(&[("OCTOHOOKS_EXTRA_CA_FILE", ca_file.to_str().unwrap())]),
+    )
     .await;
     app.create_app("app").await;
     app.create_endpoint(

@@ -157,7 +157,7 @@ function SetClientCertificate({
         rows={6}
         autoComplete="off"
         placeholder="-----BEGIN PRIVATE KEY-----"
-        hint="The first certificate's key: PKCS#8, PKCS#1 or SEC1; RSA, ECDSA P-256 or P-384, ed25519."
+        hint="The first certificate's key (RSA, ECDSA or ed25519)."
       />
     </InlineForm>
   );

@@ -1,6 +1,7 @@
 //! Numbers per endpoint that cost the same whatever the history: attempt counts come from
-//! `endpoint_attempt_counts` (kept per hour by a trigger on `attempts`), what is still waiting
-//! from the partial index of pending destinations. Neither reads an attempt.
+//! `endpoint_attempt_counts` (kept per hour by the statements that record attempts, in
+//! [`crate::deliveries`]), what is still waiting from the partial index of pending
+//! destinations. Neither reads an attempt.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
