@@ -360,6 +360,11 @@ impl TestApp {
         database::count(&self.database_url, sql).await
     }
 
+    /// Reads one value from the test database, as text.
+    pub async fn text(&self, sql: &str) -> String {
+        database::text(&self.database_url, sql).await
+    }
+
     /// The value of one series of the API's metrics (`name{labels}` as exposed), 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         let metrics = reqwest::get(format!("{}/metrics", self.metrics_base))

@@ -106,6 +106,21 @@ pub async fn count(url: &str, sql: &str) -> i64 {
     row.n
 }
 
+/// Runs one SQL query returning a single value on a test database, as text.
+pub async fn text(url: &str, sql: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let mut conn = connect(url).await;
+    let row: Row = diesel::sql_query(format!("SELECT ({sql})::text AS value"))
+        .get_result(&mut conn)
+        .await
+        .expect("query");
+    row.value
+}
+
 /// Runs one SQL statement on a test database and returns the rows it touched.
 pub async fn execute(url: &str, sql: &str) -> usize {
     let mut conn = connect(url).await;

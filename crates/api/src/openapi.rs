@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     admin, applications, attempts, client_certificates, endpoints, event_types, examples, health,
-    messages, portal, recovery, secrets,
+    messages, operational, portal, recovery, secrets,
 };
 
 /// The API description.
@@ -38,7 +38,14 @@ use crate::routes::{
         attempts::list_message_attempts, attempts::list_endpoint_attempts,
         attempts::get_attempt, attempts::list_destinations, attempts::resend,
         portal::create_portal_access, portal::expire_all,
+        operational::list_operational_endpoints, operational::create_operational_endpoint,
+        operational::get_operational_endpoint, operational::update_operational_endpoint,
+        operational::patch_operational_endpoint, operational::delete_operational_endpoint,
+        operational::get_operational_endpoint_secret,
+        operational::rotate_operational_endpoint_secret,
+        operational::list_operational_endpoint_attempts,
     ),
+    components(schemas(crate::dto::OperationalEvent)),
     modifiers(&Security, &Problems)
 )]
 pub struct ApiDoc;

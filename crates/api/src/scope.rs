@@ -19,8 +19,11 @@ use crate::state::AppState;
 pub struct ScopedApp {
     /// Who asked (environment and token scope).
     pub tenant: Tenant,
-    /// The application named by the route.
+    /// The application named by the route, or the environment's operational application.
     pub app: AppScope,
+    /// True under `/operational-webhooks`: the endpoints are the operators' own, and their
+    /// event type filter names operational events.
+    pub operational: bool,
 }
 
 impl FromRequest for ScopedApp {
@@ -37,7 +40,11 @@ impl FromRequest for ScopedApp {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let app = resolve(&state, tenant.environment_id, &name).await?;
-            Ok(Self { tenant, app })
+            Ok(Self {
+                tenant,
+                app,
+                operational: false,
+            })
         })
     }
 }
@@ -59,4 +66,34 @@ pub(crate) async fn resolve(
         .application(environment_id, app, load)
         .await?
         .ok_or(ApiError::NotFound("application"))
+}
+
+/// The caller and its environment's operational application (created on first use), for the
+/// routes under `/operational-webhooks`. Only API keys reach it: no portal token opens these
+/// routes.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationalApp(pub ScopedApp);
+
+impl FromRequest for OperationalApp {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let tenant = Tenant::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let tenant = tenant.await?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let mut conn = octohooks_db::pool::connection(&state.db).await?;
+            let app = octohooks_db::operational::application(&mut conn, tenant.environment_id)
+                .await?
+                .scope();
+            Ok(Self(ScopedApp {
+                tenant,
+                app,
+                operational: true,
+            }))
+        })
+    }
 }

@@ -11,8 +11,9 @@ use crate::schema::applications;
 use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
 
-/// Finds an application of the environment by id or uid; `NotFound` otherwise. The only way to
-/// an [`AppScope`].
+/// Finds an application of the environment by id or uid; `NotFound` otherwise. With
+/// [`crate::operational::application`], the only way to an [`AppScope`]: the operational
+/// application is never found here.
 pub async fn find(
     conn: &mut Conn,
     environment_id: Uuid,
@@ -20,6 +21,7 @@ pub async fn find(
 ) -> DbResult<Scoped<Application>> {
     let query = applications::table
         .filter(applications::environment_id.eq(environment_id))
+        .filter(applications::operational.eq(false))
         .select(Application::as_select())
         .into_boxed();
     let query = match app {
@@ -50,6 +52,7 @@ pub async fn list(
 ) -> DbResult<Vec<Application>> {
     let mut query = applications::table
         .filter(applications::environment_id.eq(environment_id))
+        .filter(applications::operational.eq(false))
         .order(applications::id.asc())
         .select(Application::as_select())
         .into_boxed();
@@ -94,11 +97,13 @@ pub async fn update(
         .await?)
 }
 
-/// Deletes the application and everything under it.
+/// Deletes the application and everything under it; each of its endpoints raises
+/// `endpoint.deleted`.
 pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
     let id = app.id();
     conn.transaction(|conn| {
         async move {
+            crate::operational::application_deleting(conn, id).await?;
             crate::outbox::forget_applications(conn, &[id]).await?;
             Ok(diesel::delete(applications::table.find(id))
                 .returning(Application::as_returning())

@@ -249,6 +249,45 @@ macro_rules! count_conflict {
     };
 }
 
+/// The `data` of a `message.attempt.*` operational event, from the attempt `r` (`attempt_id`,
+/// `code`, `created`), its endpoint `e`, application `a` and message `m`.
+macro_rules! attempt_event_data {
+    () => {
+        "jsonb_build_object('appId', a.id, 'appUid', a.uid, 'endpointId', e.id, \
+      'endpointUid', e.uid, 'msgId', m.id, 'msgUid', m.uid, \
+      'lastAttempt', jsonb_build_object('id', r.attempt_id, 'responseStatusCode', r.code, \
+        'timestamp', (extract(epoch FROM r.created) * 1000)::bigint))"
+    };
+}
+
+/// The `ops` step of [`RECORD_SCHEDULED`]: the operational events of the attempts recorded
+/// (`upd`), one per destination at most. The last scheduled attempt failed: `exhausted`; the
+/// fourth failure in a row (`FAILING_AFTER_ATTEMPTS`) with retries left: `failing`; a success
+/// after at least four failures (so after `failing`): `recovered`. Attempts to operational
+/// endpoints raise nothing. Only the rare rows that match reach the joins.
+macro_rules! operational_events {
+    () => {
+        concat!(
+            "ops AS ( \
+  SELECT r.message_id, r.endpoint_id, octohooks_emit_operational(a.environment_id, \
+    CASE WHEN r.new_status = 'failed' THEN 'message.attempt.exhausted' \
+         WHEN r.attempt_status = 'success' THEN 'message.attempt.recovered' \
+         ELSE 'message.attempt.failing' END, \
+    ",
+            attempt_event_data!(),
+            ") AS queued \
+  FROM r JOIN upd USING (message_id, endpoint_id) \
+  JOIN endpoints e ON e.id = r.endpoint_id \
+  JOIN applications a ON a.id = e.application_id \
+  JOIN messages m ON m.id = r.message_id \
+  WHERE (r.new_status = 'failed' \
+      OR (r.attempt_status = 'success' AND r.attempts_before >= 4) \
+      OR (r.attempt_status <> 'success' AND r.attempts_before = 3)) \
+    AND NOT a.operational)"
+        )
+    };
+}
+
 /// The destination moves on only if nobody recorded this attempt yet (status and count still
 /// as the job expects), and the attempt and the retry exist only where it did. Each destination
 /// must be found through its message (the primary key's leading column): "still pending" is
@@ -294,8 +333,12 @@ retry AS ( \
   INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, traceparent) \
   SELECT r.message_id, r.endpoint_id, r.attempts_before + 1, 'scheduled', r.next_attempt, \
     r.traceparent \
-  FROM r JOIN upd USING (message_id, endpoint_id) WHERE r.next_attempt IS NOT NULL) \
-SELECT message_id, endpoint_id FROM upd"
+  FROM r JOIN upd USING (message_id, endpoint_id) WHERE r.next_attempt IS NOT NULL), \
+",
+    operational_events!(),
+    " \
+SELECT upd.message_id, upd.endpoint_id, coalesce(ops.queued, 0) AS operational_events \
+FROM upd LEFT JOIN ops USING (message_id, endpoint_id)"
 );
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
@@ -312,6 +355,16 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
             if inserted == 0 {
                 // This job's attempt is already recorded (the job came twice).
                 return Ok(());
+            }
+            if success {
+                diesel::sql_query(RECOVERED_BY_HAND)
+                    .bind::<SqlUuid, _>(attempt.message_id)
+                    .bind::<SqlUuid, _>(attempt.endpoint_id)
+                    .bind::<SqlUuid, _>(attempt.id)
+                    .bind::<Integer, _>(attempt.response_status_code)
+                    .bind::<Timestamptz, _>(attempt.created)
+                    .execute(conn)
+                    .await?;
             }
             diesel::sql_query(
                 "INSERT INTO message_destinations \
@@ -343,6 +396,22 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
     })
     .await
 }
+
+/// A manual attempt that succeeded ($1 message, $2 endpoint, $3 attempt, $4 status code, $5
+/// time) where scheduled attempts failed at least four times and nothing was delivered yet
+/// raises `message.attempt.recovered`, as a scheduled success would. The destination is locked
+/// here, before the upsert that marks it delivered, so two resends cannot both raise it.
+const RECOVERED_BY_HAND: &str = concat!(
+    "WITH r AS (SELECT $3::uuid AS attempt_id, $4::int AS code, $5::timestamptz AS created), \
+d AS (SELECT message_id, endpoint_id FROM message_destinations \
+  WHERE message_id = $1 AND endpoint_id = $2 AND status <> 'success' AND scheduled_attempts >= 4 \
+  FOR NO KEY UPDATE) \
+SELECT octohooks_emit_operational(a.environment_id, 'message.attempt.recovered', ",
+    attempt_event_data!(),
+    ") FROM d CROSS JOIN r JOIN endpoints e ON e.id = d.endpoint_id \
+JOIN applications a ON a.id = e.application_id JOIN messages m ON m.id = d.message_id \
+WHERE NOT a.operational"
+);
 
 /// Counts one manual attempt ($1 endpoint, $2 time, $3 success) as [`RECORD_SCHEDULED`] counts
 /// scheduled ones.

@@ -7,9 +7,11 @@ use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 use crate::models::{Endpoint, EndpointSecretRow};
+use crate::operational;
 use crate::schema::{endpoint_secrets, endpoints};
 use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
+use octohooks_domain::operational::OperationalEventType;
 
 /// Finds an endpoint of the application by id or uid; `NotFound` otherwise.
 pub async fn find(
@@ -48,7 +50,8 @@ pub async fn list(
     Ok(query.limit(limit + 1).load(conn).await?)
 }
 
-/// Stores a new endpoint of the application with its first secret, in one transaction.
+/// Stores a new endpoint of the application with its first secret, and raises
+/// `endpoint.created`, in one transaction.
 pub async fn insert(
     conn: &mut Conn,
     app: AppScope,
@@ -76,6 +79,13 @@ pub async fn insert(
                 })
                 .execute(conn)
                 .await?;
+            operational::endpoint_event(
+                conn,
+                &stored,
+                OperationalEventType::EndpointCreated,
+                serde_json::json!({}),
+            )
+            .await?;
             Ok(stored)
         }
         .scope_boxed()
@@ -113,17 +123,36 @@ pub struct EndpointChanges {
     pub rate_limit: Option<i32>,
 }
 
-/// Replaces an endpoint's fields.
+/// Replaces an endpoint's fields and raises the operational events the change makes (see
+/// [`operational::changes`]), in one transaction. The row is locked first, so that the events
+/// compare against what the change really replaced.
 pub async fn update(
     conn: &mut Conn,
     endpoint: &Scoped<Endpoint>,
     changes: &EndpointChanges,
 ) -> DbResult<Endpoint> {
-    Ok(diesel::update(endpoints::table.find(endpoint.id))
-        .set(changes)
-        .returning(Endpoint::as_returning())
-        .get_result(conn)
-        .await?)
+    let id = endpoint.id;
+    conn.transaction(|conn| {
+        async move {
+            let before = endpoints::table
+                .find(id)
+                .select(Endpoint::as_select())
+                .for_no_key_update()
+                .first(conn)
+                .await?;
+            let after = diesel::update(endpoints::table.find(id))
+                .set(changes)
+                .returning(Endpoint::as_returning())
+                .get_result(conn)
+                .await?;
+            for (event, extra) in operational::changes(&before, &after) {
+                operational::endpoint_event(conn, &after, event, extra).await?;
+            }
+            Ok(after)
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// Stored secrets that do not begin with `sealed_prefix`: written in plaintext, before an
@@ -179,7 +208,9 @@ pub const GONE_REASON: &str = "the endpoint answered 410 Gone";
 /// Keeps an endpoint's health up to date after an attempt, writing only when something changes:
 /// a success ends a failing run; a 410 disables the endpoint at once; a failure starts a failing
 /// run, or disables the endpoint when the run has lasted `disable_after_secs`. Returns true when
-/// the endpoint was disabled now.
+/// the endpoint was disabled now, which raises `endpoint.disabled` (`trigger: automatic`) in
+/// the same statement: the endpoint's row lock makes it exactly one, however many attempts
+/// fail at once.
 pub async fn note_outcome(
     conn: &mut Conn,
     endpoint_id: Uuid,
@@ -187,7 +218,7 @@ pub async fn note_outcome(
     status_code: i32,
     disable_after_secs: i64,
 ) -> DbResult<bool> {
-    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    use diesel::sql_types::{BigInt, Bool, Text, Uuid as SqlUuid};
     if success {
         diesel::update(
             endpoints::table
@@ -199,48 +230,56 @@ pub async fn note_outcome(
         .await?;
         return Ok(false);
     }
-    if status_code == 410 {
-        let disabled = diesel::update(
-            endpoints::table
-                .find(endpoint_id)
-                .filter(endpoints::enabled),
-        )
-        .set((
-            endpoints::enabled.eq(false),
-            endpoints::disabled_reason.eq(GONE_REASON),
-            endpoints::updated.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-        return Ok(disabled == 1);
-    }
     #[derive(QueryableByName)]
     struct Disabled {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
+        #[diesel(sql_type = Bool)]
         disabled: bool,
     }
-    let changed: Option<Disabled> = crate::prepared::prepared(diesel::sql_query(
-        "UPDATE endpoints SET \
-           failing_since = COALESCE(failing_since, now()), \
-           enabled = CASE WHEN failing_since < now() - make_interval(secs => $2) THEN false ELSE enabled END, \
-           disabled_reason = CASE WHEN failing_since < now() - make_interval(secs => $2) \
-             THEN 'every delivery failed since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-             ELSE disabled_reason END, \
-           updated = CASE WHEN failing_since < now() - make_interval(secs => $2) THEN now() ELSE updated END \
-         WHERE id = $1 AND (failing_since IS NULL \
-           OR (enabled AND failing_since < now() - make_interval(secs => $2))) \
-         RETURNING NOT enabled AS disabled",
+    let changed: Option<Disabled> = crate::prepared::prepared(
+        diesel::sql_query(NOTE_FAILURE)
+            .bind::<SqlUuid, _>(endpoint_id)
+            .bind::<BigInt, _>(disable_after_secs)
+            .bind::<Bool, _>(status_code == 410)
+            .bind::<Text, _>(GONE_REASON),
     )
-    .bind::<SqlUuid, _>(endpoint_id)
-    .bind::<BigInt, _>(disable_after_secs))
     .get_result(conn)
     .await
     .optional()?;
     Ok(changed.is_some_and(|row| row.disabled))
 }
 
+/// A failed attempt's effect on its endpoint ($1 endpoint, $2 seconds of failing that disable
+/// it, $3 the receiver answered 410 Gone, $4 the reason then): `cur` locks the row and decides,
+/// on the values before the change, whether this failure disables it; `changed` writes only
+/// when the run starts or the endpoint is disabled; `raised` tells the operators when it was.
+const NOTE_FAILURE: &str = "\
+WITH cur AS ( \
+  SELECT id, failing_since, \
+    coalesce(enabled AND ($3 OR failing_since < now() - make_interval(secs => $2)), false) \
+      AS disable \
+  FROM endpoints WHERE id = $1 FOR NO KEY UPDATE), \
+changed AS ( \
+  UPDATE endpoints e SET \
+    failing_since = COALESCE(e.failing_since, now()), \
+    enabled = CASE WHEN cur.disable THEN false ELSE e.enabled END, \
+    disabled_reason = CASE WHEN NOT cur.disable THEN e.disabled_reason WHEN $3 THEN $4 \
+      ELSE 'every delivery failed since ' || \
+        to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END, \
+    updated = CASE WHEN cur.disable THEN now() ELSE e.updated END \
+  FROM cur WHERE e.id = cur.id AND (cur.failing_since IS NULL OR cur.disable) \
+  RETURNING e.id, e.application_id, e.uid, e.failing_since, cur.disable AS disabled), \
+raised AS ( \
+  SELECT octohooks_emit_operational(a.environment_id, 'endpoint.disabled', \
+    jsonb_build_object('appId', a.id, 'appUid', a.uid, 'endpointId', changed.id, \
+      'endpointUid', changed.uid, 'trigger', 'automatic', \
+      'failSince', (extract(epoch FROM changed.failing_since) * 1000)::bigint)) AS queued \
+  FROM changed JOIN applications a ON a.id = changed.application_id \
+  WHERE changed.disabled AND NOT a.operational) \
+SELECT changed.disabled, coalesce(raised.queued, 0) AS queued FROM changed LEFT JOIN raised ON true";
+
 /// Deletes an endpoint, its secrets and destinations (by cascade), and its attempts and waiting
-/// jobs (which have no foreign key to it, see migration 000008), in one transaction.
+/// jobs (which have no foreign key to it, see migration 000008), and raises `endpoint.deleted`,
+/// in one transaction.
 pub async fn delete(conn: &mut Conn, endpoint: &Scoped<Endpoint>) -> DbResult<Endpoint> {
     use crate::schema::{attempts, outbox};
     let id = endpoint.id;
@@ -256,6 +295,13 @@ pub async fn delete(conn: &mut Conn, endpoint: &Scoped<Endpoint>) -> DbResult<En
             diesel::delete(outbox::table.filter(outbox::endpoint_id.eq(id)))
                 .execute(conn)
                 .await?;
+            operational::endpoint_event(
+                conn,
+                &endpoint,
+                OperationalEventType::EndpointDeleted,
+                serde_json::json!({}),
+            )
+            .await?;
             Ok(endpoint)
         }
         .scope_boxed()

@@ -31,6 +31,7 @@ pub mod invalidation;
 pub mod messages;
 pub mod migrate;
 pub mod models;
+pub mod operational;
 pub mod outbox;
 pub mod pool;
 pub mod prepared;

@@ -29,6 +29,7 @@ diesel::table! {
         created -> Timestamptz,
         updated -> Timestamptz,
         portal_revoked_before -> Nullable<Timestamptz>,
+        operational -> Bool,
     }
 }
 

@@ -12,11 +12,13 @@
 //! - [`client_identity`]: client certificates (mTLS) checked before they are stored.
 //! - [`schema`]: event type schemas and the check of payloads against them.
 //! - [`openapi_import`]: event types read from an OpenAPI document's `webhooks`.
+//! - [`operational`]: the operational events an environment's operators subscribe to.
 
 pub mod client_identity;
 pub mod destination;
 pub mod job;
 pub mod openapi_import;
+pub mod operational;
 pub mod portal;
 pub mod retry;
 pub mod schema;

@@ -3,12 +3,14 @@
 
 mod admin;
 mod event_types;
+mod operational;
 mod patches;
 mod stored;
 mod tasks;
 
 pub use admin::*;
 pub use event_types::*;
+pub use operational::*;
 pub use patches::*;
 pub use stored::*;
 pub use tasks::*;

@@ -6,7 +6,7 @@ use octohooks_db::attempts::{self as store, AttemptsOf};
 use octohooks_db::{models, pool, Page};
 use uuid::Uuid;
 
-use super::{find_endpoint, find_message, not_found_as};
+use super::{find_endpoint, find_message, not_found_as, EndpointPath};
 use crate::dto::{AttemptOut, DestinationOut, ResendOut, ResendStatus};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
@@ -84,13 +84,13 @@ pub async fn list_endpoint_attempts(
     scoped: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
     let cursor = query.uuid_iterator()?;
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
     let rows = store::attempts(&mut conn, AttemptsOf::endpoint(&endpoint), cursor, limit).await?;
     attempt_page(&req, rows, limit)
 }
@@ -156,7 +156,7 @@ pub async fn list_destinations(
     responses((status = 202, body = ResendOut), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 pub async fn resend(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,

@@ -11,10 +11,10 @@ use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
 use octohooks_domain::signing::{EndpointSecret, SecretKind};
 use octohooks_domain::validate::{
     parse_description, parse_headers, parse_name_list, parse_rate_limit, DisplayName, EndpointUrl,
-    Uid,
+    Uid, ValidationError,
 };
 
-use super::{conflict_as, find_endpoint};
+use super::{conflict_as, find_endpoint, EndpointPath};
 use crate::body::JsonBody;
 use crate::dto::{EndpointIn, EndpointOut, EndpointPatch, EndpointUpdate};
 use crate::error::{ApiError, Problem};
@@ -159,6 +159,20 @@ fn parse_changes(
     })
 }
 
+/// An operational endpoint receives operational events only, which have no channels: its
+/// filter names operational event types, and a channel filter would let nothing through.
+fn check_operational(event_types: &[String], channels: &[String]) -> Result<(), ApiError> {
+    octohooks_domain::operational::check_filter("eventTypes", event_types)?;
+    if !channels.is_empty() {
+        return Err(ValidationError::new(
+            "channels",
+            "operational events have no channels: leave the filter empty",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub(crate) fn generate(kind: SecretKind) -> Result<EndpointSecret, ApiError> {
     EndpointSecret::generate_kind(kind).map_err(|err| ApiError::Internal(err.to_string()))
 }
@@ -215,12 +229,19 @@ pub async fn list_endpoints(
     responses((status = 201, body = EndpointOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_endpoint(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp {
+        tenant,
+        app,
+        operational,
+    }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<EndpointIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (endpoint, secret) = parse_new_endpoint(&body)?;
+    if operational {
+        check_operational(&endpoint.event_types, &endpoint.channels)?;
+    }
     idempotency::run(
         state.clone(),
         tenant.environment_id,
@@ -257,10 +278,10 @@ pub async fn create_endpoint(
 pub async fn get_endpoint(
     scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(endpoint.into_inner())))
 }
 
@@ -275,12 +296,12 @@ pub async fn get_endpoint(
 pub async fn update_endpoint(
     scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
     JsonBody(body): JsonBody<EndpointUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
-    store_update(&mut conn, &endpoint, &body).await
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
+    store_update(&mut conn, &endpoint, &body, scoped.operational).await
 }
 
 /// What `null` means in a `PATCH` of an endpoint.
@@ -305,7 +326,7 @@ const ENDPOINT_NULLS: &[(&str, OnNull)] = &[
 pub async fn patch_endpoint(
     scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
     JsonBody(mut patch): JsonBody<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     // Header names are stored in lower case; `X-Trace: null` removes `x-trace`.
@@ -316,7 +337,7 @@ pub async fn patch_endpoint(
             .collect();
     }
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
     let mut current = serde_json::json!({
         "url": endpoint.url,
         "uid": endpoint.uid,
@@ -333,15 +354,19 @@ pub async fn patch_endpoint(
         current["name"] = endpoint.name.clone().into();
     }
     let body: EndpointUpdate = merge_patch::apply(current, patch, ENDPOINT_NULLS)?;
-    store_update(&mut conn, &endpoint, &body).await
+    store_update(&mut conn, &endpoint, &body, scoped.operational).await
 }
 
 async fn store_update(
     conn: &mut octohooks_db::Conn,
     endpoint: &Scoped<models::Endpoint>,
     body: &EndpointUpdate,
+    operational: bool,
 ) -> Result<HttpResponse, ApiError> {
     let changes = parse_changes(body, (**endpoint).clone())?;
+    if operational {
+        check_operational(&changes.event_types, &changes.channels)?;
+    }
     let updated = store::update(conn, endpoint, &changes)
         .await
         .map_err(conflict_as("uid"))?;
@@ -357,10 +382,10 @@ async fn store_update(
 pub async fn delete_endpoint(
     scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
     let deleted = store::delete(&mut conn, &endpoint).await?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(deleted)))
 }

@@ -46,7 +46,7 @@ pub struct SendExampleIn {
     responses((status = 202, body = MessageOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn send_example(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -74,7 +74,7 @@ pub(crate) fn to_out(row: models::Message) -> Result<MessageOut, ApiError> {
     responses((status = 202, body = MessageOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_message(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<MessageIn>,

@@ -10,6 +10,7 @@ pub mod event_types;
 pub mod examples;
 pub mod health;
 pub mod messages;
+pub mod operational;
 pub mod portal;
 pub mod recovery;
 pub mod secrets;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(examples::configure)
             .configure(recovery::configure)
             .configure(attempts::configure)
+            .configure(operational::configure)
             .configure(portal::configure),
     );
     // After the API: the console's asset route has a path parameter.
@@ -74,6 +76,14 @@ pub(crate) async fn find_message(
     octohooks_db::messages::find(conn, app, &IdOrUid::parse(message))
         .await
         .map_err(not_found_as("message"))
+}
+
+/// The `{endpoint}` segment of a route, whether under an application or under
+/// `/operational-webhooks`.
+#[derive(Debug, serde::Deserialize)]
+pub struct EndpointPath {
+    /// Endpoint id or uid.
+    pub endpoint: String,
 }
 
 /// The caller's endpoint named by id or uid, within the application.

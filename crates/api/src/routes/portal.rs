@@ -44,7 +44,7 @@ fn require_api_key(tenant: &Tenant) -> Result<(), ApiError> {
     responses((status = 201, body = PortalAccessOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_portal_access(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -96,7 +96,7 @@ pub async fn create_portal_access(
     security(("apiKey" = [])),
     responses((status = 204, description = "Revoked"), (status = 404, body = Problem)))]
 pub async fn expire_all(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

@@ -97,7 +97,7 @@ fn task_window(
 }
 
 async fn start_task(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
     endpoint: &str,

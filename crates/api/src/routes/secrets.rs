@@ -11,7 +11,7 @@ use octohooks_db::{pool, Conn};
 use octohooks_domain::signing::EndpointSecret;
 
 use super::endpoints::{generate, seal};
-use super::find_endpoint;
+use super::{find_endpoint, EndpointPath};
 use crate::dto::{RotateIn, SecretOut};
 use crate::error::{ApiError, Problem};
 use crate::idempotency::{self, Reply};
@@ -58,10 +58,10 @@ async fn open_current(
 pub async fn get_secret(
     scoped: ScopedApp,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
-    let endpoint = find_endpoint(&mut conn, scoped.app, &path.1).await?;
+    let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
     let secret = open_current(&state, &mut conn, &endpoint).await?;
     Ok(HttpResponse::Ok().json(SecretOut {
         key: secret.to_text(),
@@ -79,10 +79,10 @@ pub async fn get_secret(
     responses((status = 204, description = "Rotated"), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rotate_secret(
-    ScopedApp { tenant, app }: ScopedApp,
+    ScopedApp { tenant, app, .. }: ScopedApp,
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<EndpointPath>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
@@ -101,7 +101,7 @@ pub async fn rotate_secret(
         &req,
         move |object| async move {
             let mut conn = pool::connection(&state.db).await?;
-            let endpoint = find_endpoint(&mut conn, app, &path.1).await?;
+            let endpoint = find_endpoint(&mut conn, app, &path.endpoint).await?;
             let secret = match (given, input.kind) {
                 (Some(secret), _) => secret,
                 (None, Some(kind)) => generate(kind.into())?,
