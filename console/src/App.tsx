@@ -18,6 +18,7 @@ import { EventTypesPage } from "./pages/EventTypes";
 import { MessagePage } from "./pages/Message";
 import { MessagesPage } from "./pages/Messages";
 import { Admin404, NotFound } from "./pages/NotFound";
+import { OperationalEndpointPage, OperationalWebhooksPage } from "./pages/OperationalWebhooks";
 import { SignInPage } from "./pages/SignIn";
 import { href, navigate, type Route, useRoute } from "./router";
 
@@ -102,6 +103,11 @@ function DashboardApp() {
       : [
           { label: "Applications", href: href("apps"), match: "apps" },
           { label: "Event types", href: href("event-types"), match: "event-types" },
+          {
+            label: "Operational webhooks",
+            href: href("operational-webhooks"),
+            match: "operational-webhooks",
+          },
         ];
   const current = route.segments[0] ?? (kind === "admin" ? "environments" : "apps");
 
@@ -164,6 +170,9 @@ function TenantRoutes({ route }: { route: Route }) {
   const s = route.segments;
   if (s.length === 0 || (s[0] === "apps" && s.length === 1)) return <ApplicationsPage />;
   if (s[0] === "event-types" && s.length === 1) return <EventTypesPage />;
+  if (s[0] === "operational-webhooks" && s.length === 1) return <OperationalWebhooksPage />;
+  if (s[0] === "operational-webhooks" && s[1] !== undefined && s.length === 2)
+    return <OperationalEndpointPage key={s[1]} endpointId={s[1]} />;
   if (s[0] === "apps" && s[1] !== undefined) return <AppRoutes appId={s[1]} route={route} />;
   return <NotFound />;
 }

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Octohooks } from "octohooks";
+import { Octohooks, Webhook } from "octohooks";
 import { chromium } from "playwright-core";
 
 const BASE = (process.env.OCTOHOOKS_CONSOLE_URL ?? "").replace(/\/+$/, "");
@@ -575,6 +575,81 @@ test("tenant: a client certificate (mutual TLS) set, shown and removed on the en
   assert.deepEqual(problems, []);
 });
 
+test("tenant: operational webhooks: add one, see it listed, reveal its secret, disable and delete it", async () => {
+  const { page, key } = state;
+  assert.ok(key, "needs the API key of the first test");
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  await page.getByRole("link", { name: "Operational webhooks" }).click();
+  await page.getByRole("heading", { name: "Operational webhooks", level: 1 }).waitFor();
+  await page.getByText("No operational endpoints yet").waitFor();
+
+  // The form: a URL, a description, two of the eight event types.
+  const opsUrl = receiverUrl.replace(/\/hook$/, "/ops");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByLabel("Endpoint URL").fill(opsUrl);
+  await page.getByLabel("Description").fill("On-call <pager>");
+  assert.equal(await page.getByRole("checkbox").count(), 8);
+  await page.getByRole("checkbox", { name: "message.attempt.exhausted" }).check();
+  await page.getByRole("checkbox", { name: "endpoint.disabled" }).check();
+  await shoot(page, "operational-new");
+  await page.getByRole("button", { name: "Create operational endpoint" }).click();
+
+  // Listed, with its filter (in the catalog's order) and its state.
+  const row = page.getByRole("row").filter({ hasText: opsUrl });
+  await row.getByText("On-call <pager>", { exact: true }).waitFor();
+  await row.getByText("endpoint.disabled", { exact: true }).waitFor();
+  await row.getByText("message.attempt.exhausted", { exact: true }).waitFor();
+  await row.getByText("enabled", { exact: true }).waitFor();
+  const [created] = (await sdk.operationalWebhookEndpoint.list()).data;
+  assert.equal(created?.url, opsUrl);
+  assert.deepEqual(created.eventTypes, ["endpoint.disabled", "message.attempt.exhausted"]);
+  await shoot(page, "operational");
+
+  // Its page: the signing secret, revealed, verifies the event a customer's endpoint raises.
+  await row.getByRole("link", { name: opsUrl }).click();
+  await page.getByRole("heading", { name: opsUrl, level: 1 }).waitFor();
+  await page.getByRole("button", { name: "Reveal secret" }).click();
+  const secret = await page.getByRole("textbox", { name: "Signing secret" }).inputValue();
+  assert.match(secret, /^whsec_/);
+  assert.equal(secret, (await sdk.operationalWebhookEndpoint.getSecret(created.id)).key);
+  // An application of its own: the portal steps count the first one's endpoints.
+  const app = await sdk.application.create({ name: "Watched by the operators" });
+  const watched = await sdk.endpoint.create(app.id, { url: "http://127.0.0.1:9/watched" });
+  const before = received.length;
+  await sdk.endpoint.patch(app.id, watched.id, { enabled: false });
+  await waitForRequests(before + 1);
+  const told = received[before];
+  assert.equal(told.url, "/ops");
+  const event = new Webhook(secret).verify(told.body, told.headers);
+  assert.equal(event.type, "endpoint.disabled");
+  assert.deepEqual([event.data.endpointId, event.data.trigger], [watched.id, "manual"]);
+  // ...and its attempt is listed.
+  const attempts = page.getByRole("region", { name: "Delivery attempts" });
+  await eventually(
+    async () => assert.equal(await attempts.getByRole("row").count(), 2),
+    () => attempts.getByRole("button", { name: "Refresh" }).click(),
+  );
+  await attempts.getByRole("cell", { name: "200", exact: true }).waitFor();
+  await attempts.getByText("success", { exact: true }).waitFor();
+  await shoot(page, "operational-endpoint");
+
+  // Disabled, after a confirmation: the page and the API say so.
+  await page.getByRole("button", { name: "Disable endpoint" }).click();
+  await page.getByRole("button", { name: "Disable", exact: true }).click();
+  await page.getByRole("button", { name: "Enable endpoint" }).waitFor();
+  await page.getByText("disabled", { exact: true }).waitFor();
+  assert.equal((await sdk.operationalWebhookEndpoint.get(created.id)).enabled, false);
+
+  // Deleted, after a confirmation: back to the list, empty again.
+  await page.getByRole("button", { name: "Delete endpoint" }).click();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  await page.getByRole("heading", { name: "Operational webhooks", level: 1 }).waitFor();
+  await page.getByText("No operational endpoints yet").waitFor();
+  assert.deepEqual((await sdk.operationalWebhookEndpoint.list()).data, []);
+  await sdk.application.delete(app.id);
+  assert.deepEqual(problems, []);
+});
+
 test("portal: a link opens only its application, whose endpoint it edits", async () => {
   const { page, appId, appName } = state;
   assert.ok(appId, "needs the application of the previous test");
@@ -606,9 +681,11 @@ test("portal: a link opens only its application, whose endpoint it edits", async
     "#ff6600",
   );
   assert.equal(await portal.locator("img").count(), 0, "a non-https logo must be ignored");
-  // Nothing outside the application: no applications list, no event type editing.
+  // Nothing outside the application: no applications list, no event type editing, no
+  // operational webhooks.
   assert.equal(await portal.getByRole("link", { name: "Applications" }).count(), 0);
   assert.equal(await portal.getByRole("link", { name: "Event types" }).count(), 0);
+  assert.equal(await portal.getByRole("link", { name: "Operational webhooks" }).count(), 0);
   await shoot(portal, "portal");
 
   // Navigating elsewhere brings the portal back to its application.

@@ -7,6 +7,7 @@ import { Environment } from "./resources/environment.js";
 import { EventType } from "./resources/eventType.js";
 import { Message } from "./resources/message.js";
 import { MessageAttempt } from "./resources/messageAttempt.js";
+import { OperationalWebhookEndpoint } from "./resources/operationalWebhookEndpoint.js";
 import { PortalAccess } from "./resources/portalAccess.js";
 
 /** Where the client finds the API when `serverUrl` is not given and no variable names one. */
@@ -57,6 +58,11 @@ export class Octohooks {
   readonly portalAccess: PortalAccess;
   /** Background tasks (`endpoint.recover`, `endpoint.replayMissing`) and how far they got. */
   readonly backgroundTask: BackgroundTask;
+  /**
+   * The environment's own endpoints for operational webhooks: told when customers' endpoints
+   * change or their deliveries keep failing (see `OperationalEvent`).
+   */
+  readonly operationalWebhookEndpoint: OperationalWebhookEndpoint;
 
   constructor(token: string, options: OctohooksOptions = {}) {
     if (typeof token !== "string" || token === "") {
@@ -81,6 +87,7 @@ export class Octohooks {
     this.environment = new Environment(http);
     this.portalAccess = new PortalAccess(http);
     this.backgroundTask = new BackgroundTask(http);
+    this.operationalWebhookEndpoint = new OperationalWebhookEndpoint(http);
   }
 }
 

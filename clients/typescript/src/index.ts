@@ -10,6 +10,27 @@ export type {
   RequestOptions,
 } from "./http.js";
 export type * from "./models.js";
+export {
+  type EndpointCreatedEvent,
+  type EndpointDeletedEvent,
+  type EndpointDisabledEvent,
+  type EndpointEnabledEvent,
+  type EndpointUpdatedEvent,
+  isOperationalEvent,
+  isOperationalEventType,
+  type MessageAttemptExhaustedEvent,
+  type MessageAttemptFailingEvent,
+  type MessageAttemptRecoveredEvent,
+  OPERATIONAL_EVENT_TYPES,
+  type OperationalDisableTrigger,
+  type OperationalEndpointData,
+  type OperationalEndpointDisabledData,
+  type OperationalEvent,
+  type OperationalEventOf,
+  type OperationalEventType,
+  type OperationalLastAttempt,
+  type OperationalMessageAttemptData,
+} from "./operational.js";
 export type { ListOptions, ListResponse } from "./pagination.js";
 export type { ApplicationListOptions } from "./resources/application.js";
 export type { BackgroundTaskListOptions, WaitForOptions } from "./resources/backgroundTask.js";

@@ -1,6 +1,7 @@
 // The API's request and response objects, field for field, named as the OpenAPI document names
 // them. They come from the generated `openapi.ts`, so they cannot drift from the server.
 import type { components, operations } from "./openapi.js";
+import type { OperationalEventType } from "./operational.js";
 
 type Schemas = components["schemas"];
 
@@ -18,6 +19,27 @@ export type EndpointUpdate = Schemas["EndpointUpdate"];
 export type EndpointPatch = Schemas["EndpointPatch"];
 /** An endpoint. */
 export type EndpointOut = Schemas["EndpointOut"];
+/**
+ * Body of `operationalWebhookEndpoint.create`: an endpoint's body, with a filter of operational
+ * event types and no channels (operational events have none).
+ */
+export type OperationalWebhookEndpointIn = Omit<EndpointIn, "eventTypes" | "channels"> & {
+  /** Only these operational events; empty or left out for all of them. */
+  eventTypes?: readonly OperationalEventType[] | null;
+};
+/**
+ * Body of `operationalWebhookEndpoint.update`: `url` is required, fields left out keep their
+ * value.
+ */
+export type OperationalWebhookEndpointUpdate = Omit<EndpointUpdate, "eventTypes" | "channels"> & {
+  /** New filter of operational events; empty for all of them. */
+  eventTypes?: readonly OperationalEventType[] | null;
+};
+/** Body of `operationalWebhookEndpoint.patch`: a JSON Merge Patch, as `EndpointPatch`. */
+export type OperationalWebhookEndpointPatch = Omit<EndpointPatch, "eventTypes" | "channels"> & {
+  /** New filter of operational events (replaces the list); `null` or `[]` for all of them. */
+  eventTypes?: readonly OperationalEventType[] | null;
+};
 /** The current signing secret of an endpoint. */
 export type EndpointSecretOut = Schemas["SecretOut"];
 /** Body of `endpoint.rotateSecret`: the new secret, generated when absent. */

@@ -122,7 +122,10 @@ export function EndpointPage({ appId, endpointId }: { appId: string; endpointId:
         )}
       </Section>
       <EndpointStats appId={appId} endpointId={ep.id} />
-      <SecretSection appId={appId} endpointId={ep.id} />
+      <SecretSection
+        getSecret={() => client.endpoint.getSecret(appId, ep.id)}
+        rotateSecret={() => client.endpoint.rotateSecret(appId, ep.id)}
+      />
       <EndpointClientCertificate appId={appId} endpointId={ep.id} />
       {!readOnly ? <SendExample appId={appId} endpoint={ep} /> : null}
       {!readOnly ? <EndpointRecovery appId={appId} endpoint={ep} /> : null}
@@ -219,15 +222,21 @@ function EndpointDetails({ ep }: { ep: EndpointOut }) {
   );
 }
 
-function SecretSection({ appId, endpointId }: { appId: string; endpointId: string }) {
-  const { client, readOnly, announce } = useSession();
+/**
+ * An endpoint's signing secret, hidden until revealed, and its rotation: for customers'
+ * endpoints and operational ones alike, through the two calls given.
+ */
+export function SecretSection({
+  getSecret,
+  rotateSecret,
+}: {
+  getSecret: () => Promise<EndpointSecretOut>;
+  rotateSecret: () => Promise<void>;
+}) {
+  const { readOnly, announce } = useSession();
   const [secret, setSecret] = useState<EndpointSecretOut | null>(null);
   const { busy, error, setError, run } = useAction();
-  const reveal = () =>
-    run(
-      () => client.endpoint.getSecret(appId, endpointId),
-      (out) => setSecret(out),
-    );
+  const reveal = () => run(getSecret, (out) => setSecret(out));
   return (
     <Section title="Signing secret">
       <p className="muted">
@@ -262,7 +271,7 @@ function SecretSection({ appId, endpointId }: { appId: string; endpointId: strin
             confirmLabel="Rotate"
             onConfirm={async () => {
               try {
-                await client.endpoint.rotateSecret(appId, endpointId);
+                await rotateSecret();
                 announce("Secret rotated");
                 if (secret) await reveal();
               } catch (err) {

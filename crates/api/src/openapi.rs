@@ -46,7 +46,7 @@ use crate::routes::{
         operational::list_operational_endpoint_attempts,
     ),
     components(schemas(crate::dto::OperationalEvent)),
-    modifiers(&Security, &Problems)
+    modifiers(&Security, &Problems, &Links)
 )]
 pub struct ApiDoc;
 
@@ -141,9 +141,91 @@ impl Modify for Problems {
     }
 }
 
+/// OpenAPI links from each create (a `POST` answering 201 or 202 with the new object) to every
+/// operation on that object, so that stateful testing (`make fuzz`) reaches the item routes with
+/// ids the API really made: `POST /x` links to the operations under `/x/{param}`, `param` taken
+/// from the answer's `id` (its `name` for event types) and the other path parameters from the
+/// request's own path. An operation needing a parameter from elsewhere gets no link.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        let operations: Vec<(String, String)> = openapi
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [
+                    item.get.as_ref(),
+                    item.put.as_ref(),
+                    item.patch.as_ref(),
+                    item.delete.as_ref(),
+                    item.post.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .filter_map(|operation| operation.operation_id.clone())
+                .map(|id| (path.clone(), id))
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        for (source, item) in openapi.paths.paths.iter_mut() {
+            let Some(create) = item.post.as_mut() else {
+                continue;
+            };
+            let responses = &mut create.responses.responses;
+            let Some(RefOr::T(created)) = responses
+                .iter_mut()
+                .find(|(status, _)| *status == "201" || *status == "202")
+                .map(|(_, response)| response)
+            else {
+                continue;
+            };
+            let prefix = format!("{source}/{{");
+            for (target, operation_id) in &operations {
+                let Some(rest) = target.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let Some(new_param) = rest.split('}').next() else {
+                    continue;
+                };
+                let field = if new_param == "name" { "name" } else { "id" };
+                let mut link = LinkBuilder::new().operation_id(operation_id.clone());
+                let mut resolvable = true;
+                for param in path_parameters(target) {
+                    if param == new_param {
+                        link = link.parameter(param, format!("$response.body#/{field}"));
+                    } else if path_parameters(source).any(|own| own == param) {
+                        link = link.parameter(param, format!("$request.path.{param}"));
+                    } else {
+                        resolvable = false;
+                    }
+                }
+                if resolvable {
+                    created
+                        .links
+                        .insert(operation_id.clone(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
+/// The `{name}`s of a path template, in order.
+fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|part| part.split('}').next())
+}
+
 /// The document as pretty JSON.
 pub fn document() -> String {
     ApiDoc::openapi()
         .to_pretty_json()
+        // utoipa 5 writes a link's `operationId` in snake case; nothing else in the document
+        // has that key.
+        .map(|json| json.replace("\"operation_id\":", "\"operationId\":"))
         .unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"))
 }

@@ -441,3 +441,18 @@ pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use octohooks_domain::operational::FAILING_AFTER_ATTEMPTS;
+
+    #[test]
+    fn the_failing_threshold_in_sql_is_the_documented_one() {
+        let failing = format!("attempts_before = {}", FAILING_AFTER_ATTEMPTS - 1);
+        let recovered = format!("attempts_before >= {FAILING_AFTER_ATTEMPTS}");
+        assert!(super::RECORD_SCHEDULED.contains(&failing));
+        assert!(super::RECORD_SCHEDULED.contains(&recovered));
+        assert!(super::RECOVERED_BY_HAND
+            .contains(&format!("scheduled_attempts >= {FAILING_AFTER_ATTEMPTS}")));
+    }
+}
