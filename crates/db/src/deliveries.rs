@@ -261,7 +261,8 @@ macro_rules! attempt_event_data {
 }
 
 /// The `ops` step of [`RECORD_SCHEDULED`]: the operational events of the attempts recorded
-/// (`upd`), one per destination at most. The last scheduled attempt failed: `exhausted`; the
+/// (`upd`, which returns what they need, so that no step joins the batch with itself), one per
+/// destination at most; the statement answers how many were queued, which makes it run. The last scheduled attempt failed: `exhausted`; the
 /// fourth failure in a row (`FAILING_AFTER_ATTEMPTS`) with retries left: `failing`; a success
 /// after at least four failures (so after `failing`): `recovered`. Attempts to operational
 /// endpoints raise nothing. Only the rare rows that match reach the joins.
@@ -276,7 +277,7 @@ macro_rules! operational_events {
     ",
             attempt_event_data!(),
             ") AS queued \
-  FROM r JOIN upd USING (message_id, endpoint_id) \
+  FROM upd r \
   JOIN endpoints e ON e.id = r.endpoint_id \
   JOIN applications a ON a.id = e.application_id \
   JOIN messages m ON m.id = r.message_id \
@@ -310,7 +311,8 @@ upd AS ( \
   WHERE d.message_id = r.message_id AND d.endpoint_id::text = r.endpoint_id::text \
     AND d.status NOT IN ('success', 'failed') \
     AND d.scheduled_attempts = r.attempts_before \
-  RETURNING d.message_id, d.endpoint_id), \
+  RETURNING d.message_id, d.endpoint_id, r.attempt_id, r.code, r.created, r.new_status, \
+    r.attempt_status, r.attempts_before), \
 ins AS ( \
   INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
     response, response_duration_ms, trigger_type, created, job_id) \
@@ -337,8 +339,8 @@ retry AS ( \
 ",
     operational_events!(),
     " \
-SELECT upd.message_id, upd.endpoint_id, coalesce(ops.queued, 0) AS operational_events \
-FROM upd LEFT JOIN ops USING (message_id, endpoint_id)"
+SELECT message_id, endpoint_id, (SELECT count(*) FROM ops WHERE queued > 0) AS operational_events \
+FROM upd"
 );
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
