@@ -21,6 +21,8 @@ fn message(application_id: uuid::Uuid, uid: &str) -> Message {
         channels: Vec::new(),
         payload: "{}".into(),
         created: chrono::Utc::now(),
+        expunged: false,
+        payload_expires: None,
     }
 }
 

@@ -305,6 +305,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/applications/{app}/messages/{message}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes the message's payload now; the message, its destinations and attempts stay. It then
+         *     reads `payload: {}` and `expunged: true` and can no longer be resent; deliveries of it still
+         *     waiting are marked failed, since nothing is left to send.
+         */
+        delete: operations["expunge_message_content"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications/{app}/messages/{message}/endpoints": {
         parameters: {
             query?: never;
@@ -1277,6 +1298,12 @@ export interface components {
             eventType: string;
             /** @description The webhook body: any JSON value, delivered byte for byte. */
             payload: unknown;
+            /**
+             * Format: int64
+             * @description Days to keep the payload (1 to 3650), when it should go sooner than the server's
+             *     retention; the message and its attempts stay, the payload then reads `{}`.
+             */
+            payloadRetentionPeriod?: number | null;
             /** @description Optional unique identifier within the application. */
             uid?: string | null;
         };
@@ -1291,6 +1318,11 @@ export interface components {
             created: number;
             /** @description Event type. */
             eventType: string;
+            /**
+             * @description The payload was removed (`DELETE …/content` or retention): it reads `{}`, and the
+             *     message can no longer be resent.
+             */
+            expunged: boolean;
             /**
              * Format: uuid
              * @description Identifier; also the `webhook-id` of its deliveries.
@@ -1423,7 +1455,7 @@ export interface components {
          *     branch on these, so a kind is never renamed; the OpenAPI document lists them as an enum.
          * @enum {string}
          */
-        ProblemCode: "invalid_json" | "json_too_deep" | "invalid_body" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_in_progress" | "idempotency_key_reused" | "payload_too_large" | "validation_error" | "schema_violation" | "rate_limited" | "internal_error" | "service_unavailable";
+        ProblemCode: "invalid_json" | "json_too_deep" | "invalid_body" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "message_expunged" | "idempotency_in_progress" | "idempotency_key_reused" | "payload_too_large" | "validation_error" | "schema_violation" | "rate_limited" | "internal_error" | "service_unavailable";
         /**
          * @description `POST …/endpoints/{endpoint}/recover` and `…/replay-missing`: a window of message creation
          *     times.
@@ -4409,6 +4441,109 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AttemptOut"];
                 };
+            };
+            /** @description Malformed request (invalid JSON, nesting too deep) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid credentials whose scope does not reach this (a portal token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid value; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing internal is shown) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    expunge_message_content: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Application id or uid */
+                app: string;
+                /** @description Message id or uid */
+                message: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Expunged */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed request (invalid JSON, nesting too deep) */
             400: {

@@ -28,6 +28,8 @@ pub enum ProblemCode {
     NotFound,
     /// A uid or name is taken.
     Conflict,
+    /// The message's payload was expunged: it cannot be sent again.
+    MessageExpunged,
     /// Another request with this `Idempotency-Key` is still running.
     IdempotencyInProgress,
     /// This `Idempotency-Key` was used for another request.

@@ -34,7 +34,7 @@ use crate::routes::{
         event_types::patch_event_type,
         event_types::delete_event_type, event_types::import_openapi,
         messages::create_message, messages::list_messages, messages::get_message,
-        messages::get_message_payload,
+        messages::get_message_payload, messages::expunge_message_content,
         attempts::list_message_attempts, attempts::list_endpoint_attempts,
         attempts::get_attempt, attempts::list_destinations, attempts::resend,
         portal::create_portal_access, portal::expire_all,

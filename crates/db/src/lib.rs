@@ -15,6 +15,8 @@
 //! - [`client_identities`]: endpoints' client certificates (mutual TLS).
 //! - [`stats`]: figures per endpoint from counters, flat as history grows.
 //! - [`tasks`]: recover and replay, run in bounded batches by any dispatcher.
+//! - [`operational`]: the environment's operational endpoints and the endpoint events.
+//! - [`retention`]: history and payloads removed after their time, in small batches.
 //! - [`scope`]: the application scope that endpoint, message and attempt queries require.
 
 pub mod applications;
@@ -35,6 +37,7 @@ pub mod operational;
 pub mod outbox;
 pub mod pool;
 pub mod prepared;
+pub mod retention;
 pub mod schema;
 pub mod scope;
 pub mod stats;

@@ -11,6 +11,7 @@ use crate::prepared::prepared;
 use crate::schema::{message_destinations, messages};
 use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
+use octohooks_domain::status::DestinationStatus;
 
 /// How long the accepting API process holds its claim on the jobs it publishes itself. If it
 /// dies before publishing, any relay takes the jobs once the claim lapses.
@@ -51,6 +52,8 @@ pub async fn accept_batch(
         .collect();
     let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
     let created: Vec<DateTime<Utc>> = batch.iter().map(|m| m.created).collect();
+    let payload_expires: Vec<Option<DateTime<Utc>>> =
+        batch.iter().map(|m| m.payload_expires).collect();
     let now = crate::stored_now();
     let claimed_until = now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS);
     let rows: Vec<Accepted> = prepared(
@@ -65,7 +68,8 @@ pub async fn accept_batch(
             .bind::<Array<Nullable<Text>>, _>(traceparents)
             .bind::<Timestamptz, _>(now)
             .bind::<Timestamptz, _>(claimed_until)
-            .bind::<Array<Nullable<Timestamptz>>, _>(deliver_at),
+            .bind::<Array<Nullable<Timestamptz>>, _>(deliver_at)
+            .bind::<Array<Nullable<Timestamptz>>, _>(&payload_expires),
     )
     .load(conn)
     .await?;
@@ -102,14 +106,16 @@ pub async fn accept_batch(
 const ACCEPT_BATCH: &str = "\
 WITH m AS ( \
   SELECT id, application_id, uid, event_type, channels, payload, created, traceparent, \
-         greatest(coalesce(deliver_at, $9), $9) AS due \
+         greatest(coalesce(deliver_at, $9), $9) AS due, payload_expires \
   FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
-              $7::timestamptz[], $8::text[], $11::timestamptz[]) \
-    AS m(id, application_id, uid, event_type, channels, payload, created, traceparent, deliver_at)), \
+              $7::timestamptz[], $8::text[], $11::timestamptz[], $12::timestamptz[]) \
+    AS m(id, application_id, uid, event_type, channels, payload, created, traceparent, deliver_at, \
+         payload_expires)), \
 stored AS ( \
-  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created) \
+  INSERT INTO messages (id, application_id, uid, event_type, channels, payload, created, \
+                        payload_expires) \
   SELECT id, application_id, uid, event_type, ARRAY(SELECT jsonb_array_elements_text(channels)), \
-         payload, created FROM m \
+         payload, created, payload_expires FROM m \
   ON CONFLICT DO NOTHING \
   RETURNING id), \
 dest AS ( \
@@ -209,6 +215,44 @@ pub async fn find(conn: &mut Conn, app: AppScope, message: &IdOrUid) -> DbResult
     Ok(Scoped::new(query.first(conn).await?))
 }
 
+/// Removes a message's payload now (it then reads `{}`), keeping the message, its destinations
+/// and its attempts; deliveries still waiting are marked failed and their jobs dropped, since
+/// nothing is left to send (a job already in the queue finds its delivery failed and does
+/// nothing). One transaction.
+pub async fn expunge(conn: &mut Conn, message: &Scoped<Message>) -> DbResult<()> {
+    use diesel_async::AsyncConnection;
+    use scoped_futures::ScopedFutureExt;
+    let id = message.id;
+    conn.transaction(|conn| {
+        async move {
+            diesel::update(messages::table.find(id))
+                .set((messages::payload.eq("{}"), messages::expunged.eq(true)))
+                .execute(conn)
+                .await?;
+            diesel::update(
+                message_destinations::table
+                    .filter(message_destinations::message_id.eq(id))
+                    .filter(message_destinations::status.eq(DestinationStatus::Pending.as_str())),
+            )
+            .set((
+                message_destinations::status.eq(DestinationStatus::Failed.as_str()),
+                message_destinations::next_attempt.eq(None::<DateTime<Utc>>),
+                message_destinations::updated.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+            diesel::delete(
+                crate::schema::outbox::table.filter(crate::schema::outbox::message_id.eq(id)),
+            )
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
 /// Filters of the message list.
 #[derive(Debug, Default, Clone)]
 pub struct MessageFilter {
@@ -249,6 +293,8 @@ pub async fn list(
             messages::channels,
             payload,
             messages::created,
+            messages::expunged,
+            messages::payload_expires,
         ))
         .into_boxed();
     if let Some(cursor) = older_than {

@@ -148,10 +148,14 @@ pub struct Message {
     pub event_type: String,
     /// Channels of the message.
     pub channels: Vec<String>,
-    /// Raw JSON text of the payload.
+    /// Raw JSON text of the payload (`{}` once expunged).
     pub payload: String,
     /// Acceptance time.
     pub created: DateTime<Utc>,
+    /// The payload was removed (by request or by retention); the rest is kept.
+    pub expunged: bool,
+    /// When the payload is to be removed, if the message asked for it sooner than retention.
+    pub payload_expires: Option<DateTime<Utc>>,
 }
 
 /// Where the delivery of one message to one endpoint stands.

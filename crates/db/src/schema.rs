@@ -90,6 +90,15 @@ diesel::table! {
         payload -> Text,
         created -> Timestamptz,
         example -> Bool,
+        expunged -> Bool,
+        payload_expires -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    retention_progress (sweep) {
+        sweep -> Text,
+        after -> Uuid,
     }
 }
 

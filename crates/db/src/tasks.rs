@@ -26,7 +26,7 @@ use crate::{Conn, DbResult};
 const ID_CLOCK_MARGIN_MS: i64 = 60_000;
 
 /// The smallest UUIDv7 of the millisecond `at` (clamped to the epoch).
-fn v7_floor(at: DateTime<Utc>) -> Uuid {
+pub(crate) fn v7_floor(at: DateTime<Utc>) -> Uuid {
     let millis = u128::try_from(at.timestamp_millis().max(0)).unwrap_or(0);
     Uuid::from_u128((millis & 0xFFFF_FFFF_FFFF) << 80)
 }
@@ -252,13 +252,15 @@ async fn examine(conn: &mut Conn, task: &BackgroundTask, batch: i64) -> DbResult
 }
 
 /// The first part of both batch statements: the next messages of the id range ($1
-/// application, after $2, before $3, at most $4), and those of them created in [$6, $7).
+/// application, after $2, before $3, at most $4), and those of them created in [$6, $7) whose
+/// payload is still there (an expunged message has nothing to send).
 macro_rules! scanned {
     () => {
         "WITH scanned AS ( \
-  SELECT m.id, m.created, m.event_type, m.channels, m.example FROM messages m \
+  SELECT m.id, m.created, m.event_type, m.channels, m.example, m.expunged FROM messages m \
   WHERE m.application_id = $1 AND m.id > $2 AND m.id < $3 ORDER BY m.id LIMIT $4), \
-in_window AS (SELECT * FROM scanned s WHERE s.created >= $6 AND s.created < $7), "
+in_window AS (SELECT * FROM scanned s \
+  WHERE s.created >= $6 AND s.created < $7 AND NOT s.expunged), "
     };
 }
 

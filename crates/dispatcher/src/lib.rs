@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod deliver;
 pub mod fairness;
 pub mod http;
+pub mod retention;
 pub mod tasks;
 
 use std::net::{SocketAddr, TcpListener};
@@ -72,6 +73,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     tokio::spawn(tasks::run(
         db.clone(),
         settings.task_batch_size,
+        background.clone(),
+    ));
+    tokio::spawn(retention::run(
+        db.clone(),
+        octohooks_db::retention::RetentionPolicy {
+            retention: settings.retention,
+            payload_retention: settings.payload_retention,
+        },
         background.clone(),
     ));
     let metrics = Arc::new(octohooks_platform::metrics::Metrics::new()?);

@@ -58,6 +58,8 @@ struct RawSettings {
     log_format: String,
     otlp_endpoint: String,
     endpoint_disable_after: String,
+    retention: String,
+    payload_retention: String,
     secret_encryption_key: String,
     secret_decryption_keys: String,
     allow_plaintext_secrets: bool,
@@ -117,6 +119,10 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// An endpoint whose deliveries all failed for this long is disabled.
     pub endpoint_disable_after: Duration,
+    /// Messages, their attempts and statistics older than this are removed; `None`: kept.
+    pub retention: Option<Duration>,
+    /// Payloads older than this are expunged sooner than their message; `None`: they go with it.
+    pub payload_retention: Option<Duration>,
     /// Encrypts endpoint secrets at rest (or passes them through when no key is set).
     pub sealer: Arc<Sealer>,
     /// The operator chose to run the API without an encryption key.
@@ -301,6 +307,8 @@ impl Settings {
                     )
                 },
             )?,
+            retention: parse_period("retention", &raw.retention)?,
+            payload_retention: parse_period("payload_retention", &raw.payload_retention)?,
         })
     }
 }
@@ -396,6 +404,20 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
 }
 
 /// Parses one duration like `15s` or `500ms` (a schedule of one delay).
+/// A retention period: a duration such as `90d`, or `off` to keep everything.
+fn parse_period(name: &'static str, text: &str) -> Result<Option<Duration>, SettingsError> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    parse_duration(text)
+        .filter(|period| !period.is_zero())
+        .map(Some)
+        .ok_or_else(|| SettingsError::Invalid {
+            key: name,
+            message: "must be a duration such as 90d, or off".into(),
+        })
+}
+
 fn parse_duration(text: &str) -> Option<Duration> {
     RetrySchedule::parse(text)
         .ok()

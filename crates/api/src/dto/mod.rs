@@ -284,6 +284,10 @@ pub struct MessageIn {
     #[serde(default)]
     #[schema(value_type = Option<TimeInput>)]
     pub deliver_at: Option<TimeInput>,
+    /// Days to keep the payload (1 to 3650), when it should go sooner than the server's
+    /// retention; the message and its attempts stay, the payload then reads `{}`.
+    #[serde(default)]
+    pub payload_retention_period: Option<i64>,
 }
 
 /// A time in a request: an RFC 3339 string or epoch milliseconds.
@@ -351,6 +355,9 @@ pub struct MessageOut {
     pub created: i64,
     /// Same as `created`: messages are immutable.
     pub updated: i64,
+    /// The payload was removed (`DELETE …/content` or retention): it reads `{}`, and the
+    /// message can no longer be resent.
+    pub expunged: bool,
 }
 
 impl MessageOut {
@@ -364,6 +371,7 @@ impl MessageOut {
             id: row.id,
             created: millis(row.created),
             updated: millis(row.created),
+            expunged: row.expunged,
         })
     }
 }

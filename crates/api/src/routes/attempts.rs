@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{find_endpoint, find_message, not_found_as, EndpointPath};
 use crate::dto::{AttemptOut, DestinationOut, ResendOut, ResendStatus};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, ProblemCode};
 use crate::idempotency::{self, Reply};
 use crate::paging::{list_response, PageQuery};
 use crate::scope::ScopedApp;
@@ -170,6 +170,12 @@ pub async fn resend(
         move |_| async move {
             let mut conn = pool::connection(&state.db).await?;
             let message = find_message(&mut conn, app, &path.1).await?;
+            if message.expunged {
+                return Err(ApiError::Conflict {
+                    code: ProblemCode::MessageExpunged,
+                    detail: "the message's payload was expunged: there is nothing to resend".into(),
+                });
+            }
             let endpoint = find_endpoint(&mut conn, app, &path.2).await?;
             let job = store::enqueue_manual(&mut conn, &message, &endpoint, traceparent.as_deref())
                 .await?;

@@ -85,6 +85,8 @@ pub async fn send_example(
                 channels: Vec::new(),
                 payload,
                 created: Utc::now(),
+                expunged: false,
+                payload_expires: None,
             };
             let mut conn = pool::connection(&state.db).await?;
             let job = messages::accept_for_endpoint(

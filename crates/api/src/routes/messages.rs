@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use octohooks_db::messages::{self as store, MessageFilter};
 use octohooks_db::scope::AppScope;
 use octohooks_db::{models, pool, Found as _, IdOrUid, Page};
-use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid};
+use octohooks_domain::validate::{parse_name_list, EventTypeName, Uid, ValidationError};
 use octohooks_platform::metrics::Stage;
 use octohooks_platform::telemetry;
 use serde::Deserialize;
@@ -27,6 +27,9 @@ use crate::state::AppState;
 /// Largest payload accepted (seed: "up to ~350kb").
 pub const MAX_PAYLOAD_BYTES: usize = 350 * 1024;
 
+/// Longest `payloadRetentionPeriod` a message may ask for, in days (ten years).
+pub const MAX_PAYLOAD_RETENTION_DAYS: i64 = 3650;
+
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/applications/{app}/messages",
@@ -40,6 +43,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/applications/{app}/messages/{message}/payload",
         web::get().to(get_message_payload),
+    )
+    .route(
+        "/applications/{app}/messages/{message}/content",
+        web::delete().to(expunge_message_content),
     );
 }
 
@@ -96,6 +103,19 @@ pub async fn create_message(
         .as_ref()
         .map(|at| parse_deliver_at(&at.as_text()))
         .transpose()?;
+    let payload_days = body
+        .payload_retention_period
+        .map(|days| {
+            if (1..=MAX_PAYLOAD_RETENTION_DAYS).contains(&days) {
+                Ok(days)
+            } else {
+                Err(ValidationError::new(
+                    "payloadRetentionPeriod",
+                    format!("must be a number of days from 1 to {MAX_PAYLOAD_RETENTION_DAYS}"),
+                ))
+            }
+        })
+        .transpose()?;
     schema_gate::check(
         &state,
         tenant.environment_id,
@@ -113,6 +133,7 @@ pub async fn create_message(
             if let Some(reply) = replay_stored(&state, app, &object).await? {
                 return Ok(reply);
             }
+            let created = Utc::now();
             let message = models::Message {
                 id: object.id,
                 application_id: app.id(),
@@ -120,7 +141,9 @@ pub async fn create_message(
                 event_type,
                 channels,
                 payload,
-                created: Utc::now(),
+                created,
+                expunged: false,
+                payload_expires: payload_days.map(|days| created + chrono::Duration::days(days)),
             };
             let reply = Reply::json(StatusCode::ACCEPTED, &to_out(message.clone())?)?;
             let handed = std::time::Instant::now();
@@ -300,4 +323,24 @@ pub async fn get_message_payload(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(message.payload))
+}
+
+/// Removes the message's payload now; the message, its destinations and attempts stay. It then
+/// reads `payload: {}` and `expunged: true` and can no longer be resent; deliveries of it still
+/// waiting are marked failed, since nothing is left to send.
+#[utoipa::path(delete, path = "/api/v1/applications/{app}/messages/{message}/content",
+    tag = "messages",
+    params(("app" = String, Path, description = "Application id or uid"),
+        ("message" = String, Path, description = "Message id or uid")),
+    security(("apiKey" = [])),
+    responses((status = 204, description = "Expunged"), (status = 404, body = Problem)))]
+pub async fn expunge_message_content(
+    scoped: ScopedApp,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::connection(&state.db).await?;
+    let message = find_message(&mut conn, scoped.app, &path.1).await?;
+    store::expunge(&mut conn, &message).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

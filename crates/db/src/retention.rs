@@ -1,0 +1,199 @@
+//! Retention: history older than the retention period is removed, and payloads can go sooner.
+//! Every dispatcher runs the sweep; one sweeps at a time (a transaction-level advisory lock),
+//! in batches of [`BATCH`] rows, each its own short transaction, so that ingest and deliveries
+//! never wait behind it. Messages are found by id, which follows creation time (UUIDv7): a
+//! range of the primary key, never a scan of the table.
+//!
+//! Nothing still waiting to be delivered is touched: a message with a pending delivery (a
+//! retry under way, a `deliverAt` far ahead) keeps its payload and its place until it is done.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
+
+use crate::tasks::v7_floor;
+use crate::{Conn, DbResult};
+
+/// Rows one step of a sweep handles per transaction.
+pub const BATCH: i64 = 1000;
+
+/// The advisory lock that makes one sweeper at a time ("octoret").
+const SWEEP_LOCK: i64 = 0x006f_6374_6f72_6574;
+
+/// What is kept, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Messages (with their destinations and attempts), hourly counts and finished background
+    /// tasks older than this are removed; `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// Payloads older than this are expunged, the rest kept; `None`: they go with their message.
+    pub payload_retention: Option<Duration>,
+}
+
+/// What one pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Payloads expunged (asked for by the message, or by age).
+    pub payloads: i64,
+    /// Messages removed with their destinations and attempts.
+    pub messages: i64,
+    /// Hourly attempt counts and finished tasks removed.
+    pub other: i64,
+}
+
+impl Swept {
+    /// True when a whole batch was found somewhere: there may be more right away.
+    pub fn more_waiting(&self) -> bool {
+        self.payloads >= BATCH || self.messages >= BATCH || self.other >= BATCH
+    }
+}
+
+/// One pass of every step, a batch each, in one transaction; `None` when another process holds
+/// the sweep.
+pub async fn sweep(
+    conn: &mut Conn,
+    policy: RetentionPolicy,
+    now: DateTime<Utc>,
+) -> DbResult<Option<Swept>> {
+    conn.transaction(|conn| {
+        async move {
+            #[derive(QueryableByName)]
+            struct Locked {
+                #[diesel(sql_type = Bool)]
+                locked: bool,
+            }
+            let lock: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind::<BigInt, _>(SWEEP_LOCK)
+                .get_result(conn)
+                .await?;
+            if !lock.locked {
+                return Ok(None);
+            }
+            let handled = diesel::sql_query(EXPUNGE_DUE)
+                .bind::<Timestamptz, _>(now)
+                .get_result::<Handled>(conn)
+                .await?;
+            let mut swept = Swept {
+                payloads: handled.n,
+                ..Swept::default()
+            };
+            if let Some(keep) = age(policy.payload_retention) {
+                let handled = diesel::sql_query(EXPUNGE_OLD)
+                    .bind::<SqlUuid, _>(v7_floor(now - keep))
+                    .get_result::<Handled>(conn)
+                    .await?;
+                swept.payloads += handled.n;
+            }
+            if let Some(keep) = age(policy.retention) {
+                let removed = diesel::sql_query(REMOVE_OLD)
+                    .bind::<SqlUuid, _>(v7_floor(now - keep))
+                    .get_result::<Handled>(conn)
+                    .await?;
+                swept.messages = removed.n;
+                let removed = diesel::sql_query(REMOVE_OLD_COUNTS)
+                    .bind::<Timestamptz, _>(now - keep)
+                    .get_result::<Handled>(conn)
+                    .await?;
+                swept.other = removed.n;
+            }
+            Ok(Some(swept))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// A period as a chrono duration (periods beyond its range keep everything).
+fn age(period: Option<Duration>) -> Option<chrono::Duration> {
+    period.and_then(|period| chrono::Duration::from_std(period).ok())
+}
+
+/// The answer of every step: rows handled.
+#[derive(QueryableByName)]
+struct Handled {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// "Not waiting to be delivered anywhere", for a message `m`.
+macro_rules! settled {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM message_destinations d \
+           WHERE d.message_id = m.id AND d.status NOT IN ('success', 'failed'))"
+    };
+}
+
+/// Payloads whose message asked them to go ($1 now), through the partial index of such messages.
+const EXPUNGE_DUE: &str = concat!(
+    "WITH due AS ( \
+  SELECT m.id FROM messages m WHERE m.payload_expires < $1 AND NOT m.expunged AND ",
+    settled!(),
+    " ORDER BY m.payload_expires LIMIT 1000), \
+done AS (UPDATE messages m SET payload = '{}', expunged = true FROM due WHERE m.id = due.id \
+  RETURNING 1) \
+SELECT count(*) AS n FROM done"
+);
+
+/// Payloads of messages older than the payload retention ($1: the id floor of that age), from
+/// where the last pass stopped. A message still waiting keeps its payload (it is passed over,
+/// then goes whole with its message).
+const EXPUNGE_OLD: &str = concat!(
+    "WITH since AS ( \
+  SELECT coalesce((SELECT after FROM retention_progress WHERE sweep = 'payloads'), \
+                  '00000000-0000-0000-0000-000000000000'::uuid) AS after), \
+batch AS (SELECT m.id FROM messages m, since WHERE m.id > since.after AND m.id < $1 \
+  ORDER BY m.id LIMIT 1000), \
+done AS (UPDATE messages m SET payload = '{}', expunged = true FROM batch \
+  WHERE m.id = batch.id AND NOT m.expunged AND ",
+    settled!(),
+    " RETURNING 1), \
+moved AS (INSERT INTO retention_progress (sweep, after) \
+  SELECT 'payloads', id FROM batch ORDER BY id DESC LIMIT 1 \
+  ON CONFLICT (sweep) DO UPDATE SET after = excluded.after RETURNING 1) \
+SELECT (SELECT count(*) FROM done) + 0 * (SELECT count(*) FROM moved) AS n"
+);
+
+/// Messages older than the retention ($1: the id floor of that age) that wait for nothing, with
+/// their destinations and attempts (by cascade) and any job left for them.
+const REMOVE_OLD: &str = concat!(
+    "WITH old AS ( \
+  SELECT m.id FROM messages m WHERE m.id < $1 AND ",
+    settled!(),
+    " ORDER BY m.id LIMIT 1000), \
+removed AS (DELETE FROM messages m USING old WHERE m.id = old.id RETURNING m.id), \
+jobs AS (DELETE FROM outbox o USING removed WHERE o.message_id = removed.id RETURNING 1) \
+SELECT count(*) AS n FROM removed"
+);
+
+/// Hourly attempt counts and finished background tasks older than the retention ($1).
+const REMOVE_OLD_COUNTS: &str = "\
+WITH counts AS ( \
+  DELETE FROM endpoint_attempt_counts WHERE ctid = ANY (ARRAY( \
+    SELECT ctid FROM endpoint_attempt_counts WHERE hour < $1 LIMIT 1000)) RETURNING 1), \
+tasks AS ( \
+  DELETE FROM background_tasks WHERE id = ANY (ARRAY( \
+    SELECT id FROM background_tasks WHERE status <> 'running' AND updated < $1 LIMIT 1000)) \
+  RETURNING 1) \
+SELECT (SELECT count(*) FROM counts) + (SELECT count(*) FROM tasks) AS n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_in_sql_are_the_documented_size() {
+        for statement in [EXPUNGE_DUE, EXPUNGE_OLD, REMOVE_OLD, REMOVE_OLD_COUNTS] {
+            assert!(statement.contains(&format!("LIMIT {BATCH}")), "{statement}");
+        }
+        let full = Swept {
+            messages: BATCH,
+            ..Swept::default()
+        };
+        assert!(full.more_waiting());
+        assert!(!Swept::default().more_waiting());
+    }
+}

@@ -1,0 +1,335 @@
+//! Retention and expunge through the real services: a payload removed on request or by age
+//! keeps its message and attempts; history older than the retention goes with its attempts;
+//! nothing still waiting to be delivered is touched.
+
+use std::time::Duration;
+
+use octohooks_tests::{eventually, Options, Receiver, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn send(app: &TestApp, body: Value) -> String {
+    let sent = app.post("/api/v1/applications/shop/messages", body).await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    sent.json["id"].as_str().expect("id").to_owned()
+}
+
+async fn message(app: &TestApp, id: &str) -> (StatusCode, Value) {
+    let answer = app
+        .get(&format!("/api/v1/applications/shop/messages/{id}"))
+        .await;
+    (answer.status, answer.json)
+}
+
+async fn stored(app: &TestApp, table_filter: &str) -> i64 {
+    app.count(&format!("SELECT count(*) FROM {table_filter}"))
+        .await
+}
+
+#[tokio::test]
+async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
+    let app = TestApp::spawn_with(Options {
+        retry_schedule: "100ms,60s".into(),
+        ..Options::default()
+    })
+    .await;
+    let ok = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.default_status(500);
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
+    )
+    .await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
+    )
+    .await;
+
+    let delivered = send(
+        &app,
+        json!({"eventType": "ok", "payload": {"card": "4242"}}),
+    )
+    .await;
+    ok.wait_for("/ok", 1, 10).await;
+    let path = format!("/api/v1/applications/shop/messages/{delivered}/content");
+    let expunged = app.call(Method::DELETE, &path, None).await;
+    assert_eq!(expunged.status, StatusCode::NO_CONTENT, "{}", expunged.text);
+    let (status, read) = message(&app, &delivered).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&read["payload"], &read["expunged"]),
+        (&json!({}), &json!(true))
+    );
+    let raw = app
+        .get(&format!(
+            "/api/v1/applications/shop/messages/{delivered}/payload"
+        ))
+        .await;
+    assert_eq!(raw.text, "{}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM messages WHERE payload LIKE '%4242%' OR id = '{delivered}' AND NOT expunged"
+        ))
+        .await,
+        0,
+        "the payload is gone from storage"
+    );
+    let listed = app.get("/api/v1/applications/shop/messages").await;
+    assert_eq!(listed.json[0]["expunged"], true, "{}", listed.text);
+    let attempts = app
+        .get(&format!(
+            "/api/v1/applications/shop/messages/{delivered}/attempts"
+        ))
+        .await;
+    assert_eq!(
+        attempts.json.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        attempts.text
+    );
+    let resend = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/applications/shop/messages/{delivered}/endpoints/ok/resend"),
+            None,
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::CONFLICT, "{}", resend.text);
+    assert_eq!(resend.json["code"], "message_expunged");
+
+    // A message still being retried: its delivery ends as failed, its waiting job is dropped,
+    // and the receiver hears nothing more of it.
+    let waiting = send(&app, json!({"eventType": "down", "payload": {"n": 1}})).await;
+    down.wait_for("/down", 1, 10).await;
+    assert!(
+        eventually(10, || async {
+            stored(&app, &format!("outbox WHERE message_id = '{waiting}'")).await == 1
+        })
+        .await,
+        "the retry waits in the outbox"
+    );
+    let path = format!("/api/v1/applications/shop/messages/{waiting}/content");
+    assert_eq!(
+        app.call(Method::DELETE, &path, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let destinations = app
+        .get(&format!(
+            "/api/v1/applications/shop/messages/{waiting}/endpoints"
+        ))
+        .await;
+    assert_eq!(
+        destinations.json[0]["status"], "failed",
+        "{}",
+        destinations.text
+    );
+    assert_eq!(
+        stored(&app, &format!("outbox WHERE message_id = '{waiting}'")).await,
+        0
+    );
+
+    // Unknown messages and bad periods.
+    let missing = app
+        .call(
+            Method::DELETE,
+            "/api/v1/applications/shop/messages/nope/content",
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    for bad in [json!(0), json!(3651), json!("7")] {
+        let refused = app
+            .post(
+                "/api/v1/applications/shop/messages",
+                json!({"eventType": "ok", "payload": {}, "payloadRetentionPeriod": bad}),
+            )
+            .await;
+        assert_eq!(refused.status.as_u16() / 100, 4, "{bad}: {}", refused.text);
+    }
+    let asked = send(
+        &app,
+        json!({"eventType": "ok", "payload": {}, "payloadRetentionPeriod": 7}),
+    )
+    .await;
+    let days = app
+        .count(&format!(
+            "SELECT round(extract(epoch FROM payload_expires - created) / 86400)::bigint \
+             FROM messages WHERE id = '{asked}'"
+        ))
+        .await;
+    assert_eq!(days, 7);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn history_older_than_the_retention_goes_and_what_waits_stays() {
+    let app = TestApp::spawn_with(
+        Options {
+            retry_schedule: "100ms,60s".into(),
+            ..Options::default()
+        }
+        .with_vars(&[("OCTOHOOKS_RETENTION", "3s")]),
+    )
+    .await;
+    let ok = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.default_status(500);
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
+    )
+    .await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
+    )
+    .await;
+    let done = send(&app, json!({"eventType": "ok", "payload": {"n": 1}})).await;
+    let retrying = send(&app, json!({"eventType": "down", "payload": {"n": 2}})).await;
+    let later = send(
+        &app,
+        json!({"eventType": "ok", "payload": {"n": 3}, "deliverAt": chrono_ms(60_000)}),
+    )
+    .await;
+    let asked = send(
+        &app,
+        json!({"eventType": "ok", "payload": {"n": 4}, "payloadRetentionPeriod": 1}),
+    )
+    .await;
+    ok.wait_for("/ok", 2, 10).await;
+    down.wait_for("/down", 1, 10).await;
+
+    // A payload whose time has come (as if a day had passed) is expunged, the rest kept.
+    app.execute(&format!(
+        "UPDATE messages SET payload_expires = now() - interval '1 second' WHERE id = '{asked}'"
+    ))
+    .await;
+    assert!(
+        eventually(5, || async {
+            message(&app, &asked).await.1["expunged"] == true
+        })
+        .await,
+        "the payload that asked to go went"
+    );
+    assert_eq!(message(&app, &done).await.1["expunged"], false);
+
+    // Past the retention: the delivered messages go with their attempts and destinations.
+    assert!(
+        eventually(10, || async {
+            message(&app, &done).await.0 == StatusCode::NOT_FOUND
+                && message(&app, &asked).await.0 == StatusCode::NOT_FOUND
+        })
+        .await,
+        "old messages were removed"
+    );
+    for table in ["attempts", "message_destinations"] {
+        assert_eq!(
+            stored(
+                &app,
+                &format!("{table} WHERE message_id IN ('{done}', '{asked}')")
+            )
+            .await,
+            0,
+            "{table}"
+        );
+    }
+    // What still waits is kept whole: a retry under way and a delivery scheduled ahead.
+    for waiting in [&retrying, &later] {
+        let (status, read) = message(&app, waiting).await;
+        assert_eq!(status, StatusCode::OK, "{waiting}");
+        assert_eq!(read["expunged"], false);
+    }
+    assert_eq!(
+        stored(&app, &format!("attempts WHERE message_id = '{retrying}'")).await,
+        2
+    );
+    // Hourly counts older than the retention go too.
+    app.execute(
+        "INSERT INTO endpoint_attempt_counts (endpoint_id, hour, shard, successes, failures) \
+         SELECT id, date_trunc('hour', now()) - interval '2 hours', 0, 1, 0 FROM endpoints LIMIT 1",
+    )
+    .await;
+    assert!(
+        eventually(5, || async {
+            stored(
+                &app,
+                "endpoint_attempt_counts WHERE hour < now() - interval '1 hour'",
+            )
+            .await
+                == 0
+        })
+        .await
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn payloads_can_go_before_their_messages() {
+    let app = TestApp::spawn_with(
+        Options {
+            retry_schedule: "100ms,60s".into(),
+            ..Options::default()
+        }
+        .with_vars(&[
+            ("OCTOHOOKS_RETENTION", "1h"),
+            ("OCTOHOOKS_PAYLOAD_RETENTION", "1s"),
+        ]),
+    )
+    .await;
+    let ok = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.default_status(500);
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
+    )
+    .await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
+    )
+    .await;
+    let delivered: Vec<String> = {
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            ids.push(send(&app, json!({"eventType": "ok", "payload": {"n": n}})).await);
+        }
+        ids
+    };
+    let retrying = send(
+        &app,
+        json!({"eventType": "down", "payload": {"keep": true}}),
+    )
+    .await;
+    ok.wait_for("/ok", 5, 10).await;
+    assert!(
+        eventually(10, || async {
+            stored(&app, "messages WHERE expunged").await == 5
+        })
+        .await,
+        "every delivered payload older than a second was expunged"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in &delivered {
+        let (status, read) = message(&app, id).await;
+        assert_eq!((status, &read["payload"]), (StatusCode::OK, &json!({})));
+    }
+    assert_eq!(stored(&app, "attempts WHERE status = 'success'").await, 5);
+    let (_, kept) = message(&app, &retrying).await;
+    assert_eq!(
+        kept["payload"],
+        json!({"keep": true}),
+        "a waiting delivery keeps its payload"
+    );
+    app.stop().await;
+}
+
+/// Epoch milliseconds `ahead` ms from now.
+fn chrono_ms(ahead: i64) -> i64 {
+    chrono::Utc::now().timestamp_millis() + ahead
+}
