@@ -9,6 +9,7 @@ mod load;
 mod phases;
 mod pipeline;
 mod receiver;
+mod retention;
 mod schemas;
 mod sdk;
 mod services;
@@ -40,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let drain_count = if quick { 1000 } else { 5000 };
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
-    // fanout-load, sdk, schemas, endpoint-stats, fanout, isolation, transactions.
+    // fanout-load, sdk, schemas, endpoint-stats, retention, fanout, isolation, transactions.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| {
         only.as_deref()
@@ -294,6 +295,19 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("endpoint-stats") {
         rows.extend(endpoint_stats::flat_cost(&bench, DATABASE, quick).await?);
+    }
+    if run("retention") {
+        rows.extend(
+            retention::ingest_while_sweeping(
+                &bench,
+                &env,
+                &mut dispatcher,
+                DISPATCHER_A,
+                DATABASE,
+                quick,
+            )
+            .await?,
+        );
     }
     if run("fanout") {
         rows.extend(phases::fanout(&bench).await?);

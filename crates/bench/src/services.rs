@@ -57,7 +57,22 @@ impl Environment {
     /// the bench does not fix itself (`OCTOHOOKS_DB_POOL_SIZE`, say) pass through from its own
     /// environment, so that one run can measure another configuration.
     pub async fn start(&self, name: &str, listen: &str) -> anyhow::Result<Child> {
-        let fixed = self.vars(listen);
+        self.start_with(name, listen, &[]).await
+    }
+
+    /// [`Self::start`] with more settings of the phase's own (they win over the bench's).
+    pub async fn start_with(
+        &self,
+        name: &str,
+        listen: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Child> {
+        let mut fixed = self.vars(listen);
+        fixed.extend(
+            extra
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+        );
         let tuning: Vec<(String, String)> = std::env::vars()
             .filter(|(key, _)| {
                 key.starts_with("OCTOHOOKS_")

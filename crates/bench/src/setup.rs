@@ -42,6 +42,15 @@ pub fn analyze(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The one number `query` answers in `database`.
+pub fn count(database: &str, query: &str) -> anyhow::Result<u64> {
+    let output = psql(database).args(["-At", "-c"]).arg(query).output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{query} answered {text}"))
+}
+
 /// Transactions committed or rolled back in `database` so far, as Postgres counts them (each
 /// backend publishes its counts within about a second of its last transaction).
 pub fn transactions(database: &str) -> anyhow::Result<u64> {

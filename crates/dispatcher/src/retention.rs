@@ -1,7 +1,7 @@
 //! The retention sweeper: every dispatcher runs it, one at a time sweeps (see
-//! [`octohooks_db::retention`]). It works in batches while there is a backlog, pausing between
-//! them, and otherwise looks again after a tenth of the shortest period it keeps (at most a
-//! minute).
+//! [`octohooks_db::retention`]). It works in batches while there is a backlog, resting twice as
+//! long as each batch took, and otherwise looks again after a tenth of the shortest period it
+//! keeps (at most a minute).
 
 use std::time::Duration;
 
@@ -10,9 +10,12 @@ use octohooks_db::retention::{self, RetentionPolicy};
 use octohooks_db::{pool, DbPool};
 use tokio_util::sync::CancellationToken;
 
-/// Pause between two batches while a backlog is being removed: leaves the database to live
-/// traffic in between.
-const BATCH_PAUSE: Duration = Duration::from_millis(50);
+/// While a backlog is being removed, the sweeper rests this many times as long as its last
+/// batch took: it holds a connection (and a core of Postgres) at most a third of the time, and
+/// backs off by itself when the database is busy and its batches slow down.
+const REST_PER_WORK: u32 = 2;
+/// Shortest rest between two batches.
+const MIN_REST: Duration = Duration::from_millis(50);
 /// Pause after an error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(5);
 /// Longest pause between two looks when there was nothing to remove.
@@ -22,8 +25,11 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 pub async fn run(db: DbPool, policy: RetentionPolicy, shutdown: CancellationToken) {
     let idle = idle_pause(policy);
     loop {
+        let started = std::time::Instant::now();
         let pause = match sweep_once(&db, policy).await {
-            Ok(Some(swept)) if swept.more_waiting() => BATCH_PAUSE,
+            Ok(Some(swept)) if swept.more_waiting() => {
+                (started.elapsed() * REST_PER_WORK).max(MIN_REST)
+            }
             Ok(_) => idle,
             Err(err) => {
                 tracing::warn!(error = %err, "retention: cannot sweep");
