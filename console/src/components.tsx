@@ -342,6 +342,15 @@ export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge badge-${tone}`}>{s}</span>;
 }
 
+/** Marks a message whose payload was expunged (deleted on request or by retention). */
+export function ExpungedBadge() {
+  return (
+    <span className="badge badge-muted" title="The payload was deleted">
+      expunged
+    </span>
+  );
+}
+
 export function PageHeader({
   title,
   crumbs,

@@ -453,6 +453,86 @@ test("tenant: an enforced schema, and its example sent from the endpoint page", 
   assert.deepEqual(problems, []);
 });
 
+test("tenant: a message's payload deleted from its page, which then shows it expunged and offers no resend", async () => {
+  const { page, key } = state;
+  assert.ok(key, "needs the API key of the first test");
+  const sdk = new Octohooks(key, { serverUrl: BASE });
+  // An application of its own: the portal steps count the first one's endpoints.
+  const app = await sdk.application.create({ name: "Expunge <test>" });
+  const url = receiverUrl.replace(/\/hook$/, "/expunge");
+  const endpoint = await sdk.endpoint.create(app.id, { url });
+  const before = received.length;
+  const sent = await sdk.message.create(app.id, {
+    eventType: "customer.updated",
+    payload: { email: "john@example.com" },
+  });
+  await waitForRequests(before + 1);
+  assert.equal(received[before].url, "/expunge");
+
+  await page.goto(
+    `${BASE}/dashboard/#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent(sent.id)}`,
+  );
+  await page.getByRole("heading", { name: "customer.updated", level: 1 }).waitFor();
+  await page.getByText('"john@example.com"').waitFor();
+  const attempts = page.getByRole("list", { name: "Delivery attempts" }).getByRole("listitem");
+  await eventually(
+    async () => assert.equal(await attempts.count(), 1),
+    () =>
+      page
+        .getByRole("region", { name: "Attempts" })
+        .getByRole("button", { name: "Refresh" })
+        .click(),
+  );
+  await page.getByRole("button", { name: `Resend to ${url}` }).waitFor();
+
+  // The confirmation says what it does before anything happens.
+  const zone = page.getByRole("region", { name: "Delete payload" });
+  await zone.getByRole("button", { name: "Delete payload" }).click();
+  const question = zone.getByRole("group", { name: /Delete the payload for good\?/ });
+  await question.getByText("The message can no longer be resent").waitFor();
+  await question.getByText("deliveries still waiting stop").waitFor();
+  await question.getByRole("button", { name: "Cancel" }).click();
+  assert.equal((await sdk.message.get(app.id, sent.id)).expunged, false, "Cancel kept it");
+  await zone.getByRole("button", { name: "Delete payload" }).click();
+  await zone.getByRole("button", { name: "Delete", exact: true }).click();
+
+  // Where the payload was, a notice; no copy, no resend, nothing more to delete.
+  const notice = page.getByRole("region", { name: "Payload", exact: true }).getByRole("note");
+  await notice.getByText("Payload deleted", { exact: true }).waitFor();
+  await page.getByText("expunged", { exact: true }).waitFor(); // the badge by the title
+  await page.getByText("This message can no longer be resent").waitFor();
+  assert.equal(await page.getByText("john@example.com").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Copy payload" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: `Resend to ${url}` }).count(), 0);
+  assert.equal(await page.getByRole("region", { name: "Delete payload" }).count(), 0);
+  // Its history stays.
+  assert.equal(await attempts.count(), 1);
+  await page.getByRole("cell", { name: "success", exact: true }).waitFor();
+  await shoot(page, "message-expunged");
+
+  // The API agrees, and refuses a resend.
+  const read = await sdk.message.get(app.id, sent.id);
+  assert.deepEqual([read.expunged, read.payload], [true, {}]);
+  await assert.rejects(sdk.messageAttempt.resend(app.id, sent.id, endpoint.id), {
+    status: 409,
+    code: "message_expunged",
+  });
+  // Loaded again, the page reads it back; the message log marks it.
+  await page.reload();
+  await notice.getByText("Payload deleted", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("button", { name: `Resend to ${url}` }).count(), 0);
+  await page.getByRole("link", { name: "Message log" }).click();
+  await page.getByRole("heading", { name: "Message log", level: 1 }).waitFor();
+  await page
+    .getByRole("row")
+    .filter({ hasText: "customer.updated" })
+    .getByText("expunged", { exact: true })
+    .waitFor();
+  assert.equal(received.length, before + 1, "nothing was sent again");
+  await sdk.application.delete(app.id);
+  assert.deepEqual(problems, []);
+});
+
 /** The value shown for `term` in a term/value grid inside `scope`. */
 function detail(scope, term) {
   return scope
@@ -715,6 +795,10 @@ test("portal: a link opens only its application, whose endpoint it edits", async
   await portal.getByRole("link", { name: "invoice.paid" }).click();
   const attempts = portal.getByRole("list", { name: "Delivery attempts" }).getByRole("listitem");
   await eventually(async () => assert.equal(await attempts.count(), 2));
+  // The portal resends, but deleting a payload is for API keys only: it is not offered.
+  await portal.getByRole("button", { name: `Resend to ${state.endpointUrl}` }).waitFor();
+  assert.equal(await portal.getByRole("button", { name: "Delete payload" }).count(), 0);
+  assert.equal(await portal.getByRole("region", { name: "Delete payload" }).count(), 0);
   await shoot(portal, "portal-message");
 
   const sdk = new Octohooks(state.key, { serverUrl: BASE });

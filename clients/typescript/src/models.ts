@@ -91,12 +91,18 @@ export type EventTypeImportOpenApiOut = Schemas["ImportOpenApiOut"];
 export type SchemaValidation = Schemas["SchemaValidation"];
 /** Where a payload breaks its event type's enforced schema (`ApiError.errors`). */
 export type SchemaViolation = Schemas["SchemaViolationOut"];
-/** Body of `message.create`; `deliverAt` also takes a `Date`. */
+/**
+ * Body of `message.create`; `deliverAt` also takes a `Date`, and `payloadRetentionPeriod` (days,
+ * 1 to 3650) has the payload expunged that long after sending.
+ */
 export type MessageIn = Omit<Schemas["MessageIn"], "deliverAt"> & {
   /** Deliver at this time instead of now (at most 90 days ahead; a past time means now). */
   deliverAt?: TimeFilter | null;
 };
-/** A message; `payload` is the JSON exactly as it was sent. */
+/**
+ * A message; `payload` is the JSON exactly as it was sent, or `{}` once `expunged` (by
+ * `message.expungeContent` or the server's retention), after which it cannot be resent.
+ */
 export type MessageOut = Schemas["MessageOut"];
 /** One delivery attempt. */
 export type MessageAttemptOut = Schemas["AttemptOut"];

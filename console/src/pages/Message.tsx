@@ -1,10 +1,12 @@
-import type { EndpointOut, MessageDestinationOut, Octohooks } from "octohooks";
+import type { EndpointOut, MessageDestinationOut, MessageOut, Octohooks } from "octohooks";
 import { useEffect, useState } from "react";
 import {
+  ConfirmButton,
   CopyButton,
   Details,
   Empty,
   ErrorBox,
+  ExpungedBadge,
   FormError,
   ListState,
   Loading,
@@ -77,6 +79,8 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
   const m = message.value;
   const pretty = JSON.stringify(m.payload, null, 2);
   const exact = rawPayload.status === "ready" ? rawPayload.value : JSON.stringify(m.payload);
+  // An expunged message has nothing left to send: no resend, in the dashboard or the portal.
+  const canResend = !session.readOnly && !m.expunged;
 
   return (
     <>
@@ -86,7 +90,9 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
           ...appCrumbs(session.mode, app.value, appId),
           { label: "Message log", href: href("apps", appId, "messages") },
         ]}
-      />
+      >
+        {m.expunged ? <ExpungedBadge /> : null}
+      </PageHeader>
       <Details
         items={[
           { term: "Message ID", value: m.id, className: "mono" },
@@ -99,15 +105,33 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
           { term: "Sent", value: <Time ms={m.created} /> },
         ]}
       />
-      <Section title="Payload" actions={<CopyButton text={exact} label="Copy payload" />}>
-        <pre className="code">{pretty}</pre>
+      <Section
+        title="Payload"
+        actions={m.expunged ? null : <CopyButton text={exact} label="Copy payload" />}
+      >
+        {m.expunged ? (
+          <div className="notice notice-expunged" role="note">
+            <p className="strong">Payload deleted</p>
+            <p>
+              This message's payload was deleted, on request or by the retention policy, and cannot
+              be recovered. Its destinations and delivery attempts are kept.
+            </p>
+          </div>
+        ) : (
+          <pre className="code">{pretty}</pre>
+        )}
       </Section>
       <Section title="Destinations" actions={<RefreshButton onClick={destinations.reload} />}>
+        {m.expunged && !session.readOnly ? (
+          <p className="hint resend-note">
+            This message can no longer be resent: it has no payload left to send.
+          </p>
+        ) : null}
         <PagedTable
           paged={destinations}
           label="Destinations"
           columns={["Endpoint", "State", "Attempts", "Next attempt", "Updated"]}
-          actions={!session.readOnly}
+          actions={canResend}
           empty={
             <Empty title="Sent nowhere">
               No endpoint of this application matched this message when it was sent.
@@ -120,6 +144,7 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
               appId={appId}
               msgId={msgId}
               d={d}
+              canResend={canResend}
               onResent={() => {
                 setPoll({ firstId, left: 16 });
                 reloadAttempts();
@@ -165,7 +190,56 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
           <Pager paged={attempts} label="Attempts" />
         </ListState>
       </Section>
+      {session.mode === "dashboard" && !m.expunged ? (
+        <DeletePayload
+          appId={appId}
+          message={m}
+          onDeleted={(read) => {
+            message.setValue(read);
+            rawPayload.reload();
+            reloadDestinations();
+          }}
+        />
+      ) : null}
     </>
+  );
+}
+
+/** The danger zone: expunges the payload (API keys only, so never in the portal). */
+function DeletePayload({
+  appId,
+  message,
+  onDeleted,
+}: {
+  appId: string;
+  message: MessageOut;
+  onDeleted: (read: MessageOut) => void;
+}) {
+  const { client, announce } = useSession();
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <Section title="Delete payload">
+      <p className="muted">
+        Removes the payload of this message now, for example personal data you must not keep. The
+        message, its destinations and its delivery attempts stay.
+      </p>
+      <FormError error={error} />
+      <ConfirmButton
+        label="Delete payload"
+        question="Delete the payload for good? The message can no longer be resent, and deliveries still waiting stop."
+        confirmLabel="Delete"
+        onConfirm={async () => {
+          try {
+            setError(null);
+            await client.message.expungeContent(appId, message.id);
+            onDeleted(await client.message.get(appId, message.id));
+            announce("Payload deleted");
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      />
+    </Section>
   );
 }
 
@@ -194,14 +268,16 @@ function DestinationRow({
   appId,
   msgId,
   d,
+  canResend,
   onResent,
 }: {
   appId: string;
   msgId: string;
   d: MessageDestinationOut;
+  canResend: boolean;
   onResent: () => void;
 }) {
-  const { client, readOnly, announce } = useSession();
+  const { client, announce } = useSession();
   const ep = useEndpoint(appId, d.endpointId);
   const { busy, error, run } = useAction();
   const label = ep.value?.url ?? shortId(d.endpointId);
@@ -223,7 +299,7 @@ function DestinationRow({
       <td className="nowrap">
         <Time ms={d.updated} />
       </td>
-      {!readOnly ? (
+      {canResend ? (
         <td className="row-actions">
           <button
             type="button"

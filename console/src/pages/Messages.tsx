@@ -1,6 +1,14 @@
 import type { MessageDestinationStatus, MessageListOptions } from "octohooks";
 import { type FormEvent, useId, useState } from "react";
-import { Empty, PagedTable, PageHeader, Section, shortId, Time } from "../components";
+import {
+  Empty,
+  ExpungedBadge,
+  PagedTable,
+  PageHeader,
+  Section,
+  shortId,
+  Time,
+} from "../components";
 import { useSession } from "../context";
 import { TextField } from "../forms";
 import { usePaged } from "../hooks";
@@ -148,6 +156,12 @@ export function MessagesPage({ appId, query }: { appId: string; query: URLSearch
                 <a className="mono strong" href={href("apps", appId, "messages", m.id)}>
                   {m.eventType}
                 </a>
+                {m.expunged ? (
+                  <>
+                    {" "}
+                    <ExpungedBadge />
+                  </>
+                ) : null}
               </td>
               <td className="mono nowrap" title={m.id}>
                 {m.uid ?? shortId(m.id)}

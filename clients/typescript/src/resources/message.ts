@@ -35,7 +35,11 @@ export class Message extends Resource {
     return allItems((page) => this.list(appId, page), options);
   }
 
-  /** Sends a message to every endpoint of the application that it matches (answered `202`). */
+  /**
+   * Sends a message to every endpoint of the application that it matches (answered `202`).
+   * With `payloadRetentionPeriod` (days, 1 to 3650) its payload is expunged that many days
+   * after it was sent (once no delivery of it is pending), sooner than the server's retention.
+   */
   async create(appId: string, body: MessageIn, options?: PostOptions): Promise<MessageOut> {
     const answer = await this.http.send({
       method: "POST",
@@ -68,5 +72,19 @@ export class Message extends Resource {
       options,
     });
     return answer.body as MessageOut;
+  }
+
+  /**
+   * Removes the message's payload now, for good (answered `204`): the message then reads
+   * `payload: {}` and `expunged: true`. Its destinations and attempts are kept; deliveries of it
+   * still waiting are marked `failed`, and `messageAttempt.resend` throws `ApiError`
+   * `409 message_expunged` from then on. API keys only (a portal token gets `403`).
+   */
+  async expungeContent(appId: string, msgId: string, options?: RequestOptions): Promise<void> {
+    await this.http.send({
+      method: "DELETE",
+      path: path("applications", appId, "messages", msgId, "content"),
+      options,
+    });
   }
 }

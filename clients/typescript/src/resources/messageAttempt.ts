@@ -68,7 +68,10 @@ export class MessageAttempt extends Resource {
     return answer.body as MessageAttemptOut;
   }
 
-  /** Sends the message to the endpoint once more, now; that attempt is not retried. */
+  /**
+   * Sends the message to the endpoint once more, now; that attempt is not retried. A message
+   * whose payload was expunged throws `ApiError` `409 message_expunged`: nothing is left to send.
+   */
   async resend(
     appId: string,
     msgId: string,
