@@ -23,19 +23,27 @@ $$;
 -- enabled operational endpoint whose event type filter takes `p_type`. Called inside the
 -- transaction of the change it reports, so the event commits or rolls back with it. Returns the
 -- number of endpoints it was queued for; with none (the usual case) it stores nothing.
+-- The endpoints are taken with a key-share lock, skipping any that another transaction is
+-- deleting: an operator deleting an operational endpoint never makes the changes that raise
+-- events (an endpoint update, a recorded attempt) wait for it or fail.
 CREATE FUNCTION octohooks_emit_operational(p_environment uuid, p_type text, p_data jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_app uuid;
     v_now timestamptz := clock_timestamp();
     v_message uuid;
-    v_queued integer;
+    v_targets uuid[];
 BEGIN
     SELECT id INTO v_app FROM applications WHERE environment_id = p_environment AND operational;
-    IF v_app IS NULL OR NOT EXISTS (
-        SELECT 1 FROM endpoints
+    IF v_app IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT array_agg(id) INTO v_targets FROM (
+        SELECT id FROM endpoints
         WHERE application_id = v_app AND enabled
-          AND (cardinality(event_types) = 0 OR p_type = ANY (event_types))) THEN
+          AND (cardinality(event_types) = 0 OR p_type = ANY (event_types))
+        FOR KEY SHARE SKIP LOCKED) AS subscribed;
+    IF v_targets IS NULL THEN
         RETURN 0;
     END IF;
     v_message := octohooks_uuid_v7(v_now);
@@ -45,15 +53,10 @@ BEGIN
                                'timestamp', (extract(epoch FROM v_now) * 1000)::bigint,
                                'data', p_data)::text,
             v_now);
-    WITH dest AS (
-        INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated)
-        SELECT v_message, id, 'pending', v_now, v_now FROM endpoints
-        WHERE application_id = v_app AND enabled
-          AND (cardinality(event_types) = 0 OR p_type = ANY (event_types))
-        RETURNING endpoint_id)
+    INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated)
+    SELECT v_message, target, 'pending', v_now, v_now FROM unnest(v_targets) AS target;
     INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due)
-    SELECT v_message, endpoint_id, 0, 'scheduled', v_now FROM dest;
-    GET DIAGNOSTICS v_queued = ROW_COUNT;
-    RETURN v_queued;
+    SELECT v_message, target, 0, 'scheduled', v_now FROM unnest(v_targets) AS target;
+    RETURN cardinality(v_targets);
 END
 $$;

@@ -28,7 +28,7 @@ async fn stored(app: &TestApp, table_filter: &str) -> i64 {
 
 #[tokio::test]
 async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
-    let app = TestApp::spawn_with(Options {
+    let mut app = TestApp::spawn_with(Options {
         retry_schedule: "100ms,60s".into(),
         ..Options::default()
     })
@@ -54,9 +54,22 @@ async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
     )
     .await;
     ok.wait_for("/ok", 1, 10).await;
+    // A resend queued before the expunge (no dispatcher takes it meanwhile) sends nothing after.
+    app.stop_dispatcher().await;
+    let queued = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/applications/shop/messages/{delivered}/endpoints/ok/resend"),
+            None,
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
     let path = format!("/api/v1/applications/shop/messages/{delivered}/content");
     let expunged = app.call(Method::DELETE, &path, None).await;
     assert_eq!(expunged.status, StatusCode::NO_CONTENT, "{}", expunged.text);
+    app.start_dispatcher().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ok.received_on("/ok").len(), 1, "the queued resend sent nothing");
     let (status, read) = message(&app, &delivered).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

@@ -103,6 +103,14 @@ pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
     let id = app.id();
     conn.transaction(|conn| {
         async move {
+            // Locked first: an endpoint created meanwhile (its insert takes a key-share lock
+            // on this row) either committed before and is told of below, or waits and fails.
+            applications::table
+                .find(id)
+                .select(applications::id)
+                .for_update()
+                .first::<Uuid>(conn)
+                .await?;
             crate::operational::application_deleting(conn, id).await?;
             crate::outbox::forget_applications(conn, &[id]).await?;
             Ok(diesel::delete(applications::table.find(id))

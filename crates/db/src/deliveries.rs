@@ -59,6 +59,9 @@ pub struct JobContext {
     /// Its private key, sealed.
     #[diesel(sql_type = Nullable<Text>)]
     pub client_key: Option<String>,
+    /// The message's payload was expunged: there is nothing to send.
+    #[diesel(sql_type = Bool)]
+    pub expunged: bool,
 }
 
 impl JobContext {
@@ -127,7 +130,7 @@ SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
         WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
         ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
   EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled, \
-  e.client_certificate, e.client_key \
+  e.client_certificate, e.client_key, m.expunged \
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
   AS j(message_id, endpoint_id, job_id, ord) \
 JOIN messages m ON m.id = j.message_id \
@@ -400,13 +403,15 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
 }
 
 /// A manual attempt that succeeded ($1 message, $2 endpoint, $3 attempt, $4 status code, $5
-/// time) where scheduled attempts failed at least four times and nothing was delivered yet
-/// raises `message.attempt.recovered`, as a scheduled success would. The destination is locked
+/// time) of a delivery for which `message.attempt.failing` was raised (its fourth scheduled
+/// attempt failed with retries left: four and still pending, or more than four) and that was not
+/// delivered yet raises `message.attempt.recovered`, as a scheduled success would. The destination is locked
 /// here, before the upsert that marks it delivered, so two resends cannot both raise it.
 const RECOVERED_BY_HAND: &str = concat!(
     "WITH r AS (SELECT $3::uuid AS attempt_id, $4::int AS code, $5::timestamptz AS created), \
 d AS (SELECT message_id, endpoint_id FROM message_destinations \
-  WHERE message_id = $1 AND endpoint_id = $2 AND status <> 'success' AND scheduled_attempts >= 4 \
+  WHERE message_id = $1 AND endpoint_id = $2 AND status <> 'success' \
+    AND (scheduled_attempts > 4 OR (scheduled_attempts = 4 AND status = 'pending')) \
   FOR NO KEY UPDATE) \
 SELECT octohooks_emit_operational(a.environment_id, 'message.attempt.recovered', ",
     attempt_event_data!(),
@@ -454,7 +459,8 @@ mod tests {
         let recovered = format!("attempts_before >= {FAILING_AFTER_ATTEMPTS}");
         assert!(super::RECORD_SCHEDULED.contains(&failing));
         assert!(super::RECORD_SCHEDULED.contains(&recovered));
-        assert!(super::RECOVERED_BY_HAND
-            .contains(&format!("scheduled_attempts >= {FAILING_AFTER_ATTEMPTS}")));
+        assert!(super::RECOVERED_BY_HAND.contains(&format!(
+            "scheduled_attempts > {FAILING_AFTER_ATTEMPTS} OR (scheduled_attempts = {FAILING_AFTER_ATTEMPTS}"
+        )));
     }
 }

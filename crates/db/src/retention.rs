@@ -1,7 +1,7 @@
 //! Retention: history older than the retention period is removed, and payloads can go sooner.
 //! Every dispatcher runs the sweep; one sweeps at a time (a transaction-level advisory lock),
-//! in batches of [`BATCH`] rows, each its own short transaction, so that ingest and deliveries
-//! never wait behind it. Messages are found by id, which follows creation time (UUIDv7): a
+//! in passes of at most [`BATCH`] rows per step, each pass one short transaction that gives way
+//! (a 200 ms lock timeout) rather than make ingest, deliveries or deletions wait behind it. Messages are found by id, which follows creation time (UUIDv7): a
 //! range of the primary key, never a scan of the table.
 //!
 //! Nothing still waiting to be delivered is touched: a message with a pending delivery (a
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
 
@@ -73,6 +73,10 @@ pub async fn sweep(
             if !lock.locked {
                 return Ok(None);
             }
+            // Below Postgres's deadlock_timeout (1 s): the sweep is the side that gives way.
+            diesel::sql_query("SET LOCAL lock_timeout = '200ms'")
+                .execute(conn)
+                .await?;
             let handled = diesel::sql_query(EXPUNGE_DUE)
                 .bind::<Timestamptz, _>(now)
                 .get_result::<Handled>(conn)
@@ -89,8 +93,20 @@ pub async fn sweep(
                 swept.payloads += handled.n;
             }
             if let Some(keep) = age(policy.retention) {
-                let removed = diesel::sql_query(REMOVE_OLD)
+                #[derive(QueryableByName)]
+                struct Old {
+                    #[diesel(sql_type = SqlUuid)]
+                    id: uuid::Uuid,
+                }
+                let old: Vec<uuid::Uuid> = diesel::sql_query(LOCK_OLD)
                     .bind::<SqlUuid, _>(v7_floor(now - keep))
+                    .load::<Old>(conn)
+                    .await?
+                    .into_iter()
+                    .map(|row| row.id)
+                    .collect();
+                let removed = diesel::sql_query(REMOVE_OLD)
+                    .bind::<Array<SqlUuid>, _>(&old)
                     .get_result::<Handled>(conn)
                     .await?;
                 swept.messages = removed.n;
@@ -139,8 +155,8 @@ SELECT count(*) AS n FROM done"
 );
 
 /// Payloads of messages older than the payload retention ($1: the id floor of that age), from
-/// where the last pass stopped. A message still waiting keeps its payload (it is passed over,
-/// then goes whole with its message).
+/// where the last pass stopped. A message still waiting when the pass reaches it is passed over
+/// for good: its payload then goes with its message (with retention off, never).
 const EXPUNGE_OLD: &str = concat!(
     "WITH since AS ( \
   SELECT coalesce((SELECT after FROM retention_progress WHERE sweep = 'payloads'), \
@@ -157,14 +173,22 @@ moved AS (INSERT INTO retention_progress (sweep, after) \
 SELECT (SELECT count(*) FROM done) + 0 * (SELECT count(*) FROM moved) AS n"
 );
 
-/// Messages older than the retention ($1: the id floor of that age) that wait for nothing, with
-/// their destinations and attempts (by cascade) and any job left for them.
-const REMOVE_OLD: &str = concat!(
-    "WITH old AS ( \
-  SELECT m.id FROM messages m WHERE m.id < $1 AND ",
+/// Messages older than the retention ($1: the id floor of that age) that wait for nothing,
+/// locked (skipping any another transaction holds): from here until the pass commits, no new
+/// delivery of them can be made (its insert waits on the lock and then finds them gone).
+const LOCK_OLD: &str = concat!(
+    "SELECT m.id FROM messages m WHERE m.id < $1 AND ",
     settled!(),
-    " ORDER BY m.id LIMIT 1000), \
-removed AS (DELETE FROM messages m USING old WHERE m.id = old.id RETURNING m.id), \
+    " ORDER BY m.id LIMIT 1000 FOR UPDATE SKIP LOCKED"
+);
+
+/// The locked messages ($1) that still wait for nothing, seen afresh (a delivery made just
+/// before the lock was taken keeps its message), removed with their destinations and attempts
+/// (by cascade) and any job left for them.
+const REMOVE_OLD: &str = concat!(
+    "WITH removed AS (DELETE FROM messages m WHERE m.id = ANY($1) AND ",
+    settled!(),
+    " RETURNING m.id), \
 jobs AS (DELETE FROM outbox o USING removed WHERE o.message_id = removed.id RETURNING 1) \
 SELECT count(*) AS n FROM removed"
 );
@@ -186,7 +210,7 @@ mod tests {
 
     #[test]
     fn batches_in_sql_are_the_documented_size() {
-        for statement in [EXPUNGE_DUE, EXPUNGE_OLD, REMOVE_OLD, REMOVE_OLD_COUNTS] {
+        for statement in [EXPUNGE_DUE, EXPUNGE_OLD, LOCK_OLD, REMOVE_OLD_COUNTS] {
             assert!(statement.contains(&format!("LIMIT {BATCH}")), "{statement}");
         }
         let full = Swept {

@@ -158,8 +158,9 @@ impl Deliverer {
     }
 
     /// The job's context, or `None` when there is nothing to attempt: the message or endpoint
-    /// is gone, the job is a duplicate or already attempted, or the endpoint is disabled (then
-    /// the delivery is marked failed).
+    /// is gone, the job is a duplicate or already attempted, the message's payload was expunged
+    /// (nothing is left to send), or the endpoint is disabled (then a scheduled delivery is
+    /// marked failed).
     async fn context_to_run(&self, job: &DeliveryJob) -> Result<Option<JobContext>, DbError> {
         let key = JobKey {
             message_id: job.message_id,
@@ -172,6 +173,14 @@ impl Deliverer {
         };
         if context.handled {
             tracing::debug!(job_id = job.job_id, "job already attempted; dropping");
+            return Ok(None);
+        }
+        if context.expunged {
+            tracing::debug!(message_id = %job.message_id, "payload expunged; dropping job");
+            if job.trigger == TriggerType::Scheduled {
+                let mut conn = pool::connection(&self.db).await?;
+                deliveries::mark_failed(&mut conn, job.message_id, job.endpoint_id).await?;
+            }
             return Ok(None);
         }
         if job.trigger == TriggerType::Scheduled {

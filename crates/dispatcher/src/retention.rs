@@ -31,6 +31,11 @@ pub async fn run(db: DbPool, policy: RetentionPolicy, shutdown: CancellationToke
                 (started.elapsed() * REST_PER_WORK).max(MIN_REST)
             }
             Ok(_) => idle,
+            // A lock timeout is the sweep giving way to other work: tried again later.
+            Err(err) if err.is_transient() => {
+                tracing::debug!(error = %err, "retention: sweep put off");
+                ERROR_PAUSE
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "retention: cannot sweep");
                 ERROR_PAUSE

@@ -403,7 +403,6 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
     text.trim().parse().ok()
 }
 
-/// Parses one duration like `15s` or `500ms` (a schedule of one delay).
 /// A retention period: a duration such as `90d`, or `off` to keep everything.
 fn parse_period(name: &'static str, text: &str) -> Result<Option<Duration>, SettingsError> {
     if text.trim().eq_ignore_ascii_case("off") {
@@ -418,6 +417,7 @@ fn parse_period(name: &'static str, text: &str) -> Result<Option<Duration>, Sett
         })
 }
 
+/// Parses one duration like `15s` or `500ms` (a schedule of one delay).
 fn parse_duration(text: &str) -> Option<Duration> {
     RetrySchedule::parse(text)
         .ok()
