@@ -69,7 +69,11 @@ async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
     assert_eq!(expunged.status, StatusCode::NO_CONTENT, "{}", expunged.text);
     app.start_dispatcher().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(ok.received_on("/ok").len(), 1, "the queued resend sent nothing");
+    assert_eq!(
+        ok.received_on("/ok").len(),
+        1,
+        "the queued resend sent nothing"
+    );
     let (status, read) = message(&app, &delivered).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

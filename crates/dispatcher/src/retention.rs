@@ -18,12 +18,20 @@ const REST_PER_WORK: u32 = 2;
 const MIN_REST: Duration = Duration::from_millis(50);
 /// Pause after an error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(5);
+/// Pause before the first look after start.
+const STARTUP_PAUSE: Duration = Duration::from_secs(2);
 /// Longest pause between two looks when there was nothing to remove.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
 /// Sweeps until `shutdown`.
 pub async fn run(db: DbPool, policy: RetentionPolicy, shutdown: CancellationToken) {
     let idle = idle_pause(policy);
+    // Not at once: a dispatcher starting (or a whole rollout of them) first takes up its
+    // deliveries.
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = tokio::time::sleep(idle.min(STARTUP_PAUSE)) => {}
+    }
     loop {
         let started = std::time::Instant::now();
         let pause = match sweep_once(&db, policy).await {
