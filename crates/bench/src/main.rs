@@ -38,7 +38,12 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(E2E_RATE_DEFAULT);
     let phase = Duration::from_secs(if quick { 3 } else { 10 });
-    let drain_count = if quick { 1000 } else { 5000 };
+    // OCTOHOOKS_BENCH_DRAIN_COUNT=<n> drains a longer backlog, where a dispatcher's start
+    // weighs less in the figure.
+    let drain_count = std::env::var("OCTOHOOKS_BENCH_DRAIN_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1000 } else { 5000 });
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
     // fanout-load, sdk, schemas, endpoint-stats, retention, fanout, isolation, transactions.
