@@ -27,6 +27,18 @@ impl Received {
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", String::as_str)
     }
+
+    /// True when one of the `webhook-signature` signatures is `secret`'s over this request's
+    /// id, timestamp and body, as a receiver checks it (Standard Webhooks).
+    pub fn signed_by(&self, secret: &octohooks_domain::signing::EndpointSecret) -> bool {
+        let Ok(timestamp) = self.header("webhook-timestamp").parse::<i64>() else {
+            return false;
+        };
+        let expected = secret.sign(self.header("webhook-id"), timestamp, &self.body);
+        self.header("webhook-signature")
+            .split(' ')
+            .any(|signature| signature == expected)
+    }
 }
 
 #[derive(Default)]

@@ -8,6 +8,35 @@ use octohooks_tests::{eventually, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+/// A test app with `vars`, retrying once after 100 ms and then after a minute, and an
+/// application `shop` whose endpoint `ok` (event type `ok`) answers 200 and `down` (event type
+/// `down`) answers 500.
+async fn shop(vars: &[(&str, &str)]) -> (TestApp, Receiver, Receiver) {
+    let app = TestApp::spawn_with(
+        Options {
+            retry_schedule: "100ms,60s".into(),
+            ..Options::default()
+        }
+        .with_vars(vars),
+    )
+    .await;
+    let ok = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.default_status(500);
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
+    )
+    .await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
+    )
+    .await;
+    (app, ok, down)
+}
+
 async fn send(app: &TestApp, body: Value) -> String {
     let sent = app.post("/api/v1/applications/shop/messages", body).await;
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
@@ -28,25 +57,7 @@ async fn stored(app: &TestApp, table_filter: &str) -> i64 {
 
 #[tokio::test]
 async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
-    let mut app = TestApp::spawn_with(Options {
-        retry_schedule: "100ms,60s".into(),
-        ..Options::default()
-    })
-    .await;
-    let ok = Receiver::start().await;
-    let down = Receiver::start().await;
-    down.default_status(500);
-    app.create_app("shop").await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
-    )
-    .await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
-    )
-    .await;
+    let (mut app, ok, down) = shop(&[]).await;
 
     let delivered = send(
         &app,
@@ -183,28 +194,7 @@ async fn an_expunged_message_keeps_its_history_and_is_not_sent_again() {
 
 #[tokio::test]
 async fn history_older_than_the_retention_goes_and_what_waits_stays() {
-    let app = TestApp::spawn_with(
-        Options {
-            retry_schedule: "100ms,60s".into(),
-            ..Options::default()
-        }
-        .with_vars(&[("OCTOHOOKS_RETENTION", "3s")]),
-    )
-    .await;
-    let ok = Receiver::start().await;
-    let down = Receiver::start().await;
-    down.default_status(500);
-    app.create_app("shop").await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
-    )
-    .await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
-    )
-    .await;
+    let (app, ok, down) = shop(&[("OCTOHOOKS_RETENTION", "3s")]).await;
     let done = send(&app, json!({"eventType": "ok", "payload": {"n": 1}})).await;
     let retrying = send(&app, json!({"eventType": "down", "payload": {"n": 2}})).await;
     let later = send(
@@ -286,30 +276,10 @@ async fn history_older_than_the_retention_goes_and_what_waits_stays() {
 
 #[tokio::test]
 async fn payloads_can_go_before_their_messages() {
-    let app = TestApp::spawn_with(
-        Options {
-            retry_schedule: "100ms,60s".into(),
-            ..Options::default()
-        }
-        .with_vars(&[
-            ("OCTOHOOKS_RETENTION", "1h"),
-            ("OCTOHOOKS_PAYLOAD_RETENTION", "1s"),
-        ]),
-    )
-    .await;
-    let ok = Receiver::start().await;
-    let down = Receiver::start().await;
-    down.default_status(500);
-    app.create_app("shop").await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "ok", "url": ok.url("/ok"), "eventTypes": ["ok"]}),
-    )
-    .await;
-    app.create_endpoint(
-        "shop",
-        json!({"uid": "down", "url": down.url("/down"), "eventTypes": ["down"]}),
-    )
+    let (app, ok, _down) = shop(&[
+        ("OCTOHOOKS_RETENTION", "1h"),
+        ("OCTOHOOKS_PAYLOAD_RETENTION", "1s"),
+    ])
     .await;
     let delivered: Vec<String> = {
         let mut ids = Vec::new();
