@@ -97,15 +97,8 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
         "one attempt per message: waiting is not an attempt"
     );
     let metrics = app.dispatcher_metrics().await;
-    let deferred: f64 = metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("octohooks_deliveries_deferred_total{reason=\"concurrency\"} ")
-        })
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0);
     assert!(
-        deferred > 0.0,
+        put_back_for_concurrency(&metrics) > 0.0,
         "the in-process dispatcher put jobs back:\n{metrics}"
     );
     app.stop_dispatcher().await;
@@ -113,6 +106,98 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     assert!(grants <= 1, "a drained dispatcher gives its grants back");
     // Before the queues go, or it declares them again.
     let _ = second.kill().await;
+    app.stop().await;
+}
+
+/// Jobs a dispatcher put back because their endpoint was at its cap, from its metrics.
+fn put_back_for_concurrency(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("octohooks_deliveries_deferred_total{reason=\"concurrency\"} ")
+        })
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_the_default_cap() {
+    // No cap is configured: the default holds. The backlog is queued before either dispatcher
+    // starts, so both take their prefetch of it at once; whichever asks second finds every slot
+    // granted to the other and must wait for its share, not put its jobs back.
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    // Fast, but slow enough that the backlog lasts about a second at the cap.
+    receiver.delay(Duration::from_millis(10));
+    app.create_app("backlog").await;
+    app.create_endpoint("backlog", json!({"url": receiver.url("/fast")}))
+        .await;
+    let sent = send(&app, "backlog", 800).await;
+    let published = eventually(30, || async {
+        app.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    assert!(published, "the backlog is in the queue");
+    let mut dispatchers = Vec::new();
+    let mut metrics_urls = Vec::new();
+    for _ in 0..2 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut vars = app.env_vars();
+        vars.insert(
+            "OCTOHOOKS_DISPATCHER_LISTEN_ADDR".into(),
+            format!("127.0.0.1:{port}"),
+        );
+        dispatchers.push(process::spawn("octohooks-dispatcher", &vars));
+        metrics_urls.push(format!("http://127.0.0.1:{port}/metrics"));
+    }
+    let all = eventually(60, || async { delivered(&receiver, "/fast") == sent }).await;
+    assert!(all, "every message arrives");
+    assert!(
+        receiver.most_at_once() <= 8,
+        "the default cap of 8 holds across both dispatchers, saw {}",
+        receiver.most_at_once()
+    );
+    let recorded = eventually(10, || async {
+        app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
+            .await
+            == 800
+    })
+    .await;
+    assert!(recorded, "every delivery is recorded");
+    assert_eq!(app.count("SELECT count(*) FROM attempts").await, 800);
+    let mut put_back = 0.0;
+    for url in &metrics_urls {
+        let metrics = reqwest::get(url)
+            .await
+            .expect("scrape a dispatcher's metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let succeeded: f64 = metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("octohooks_delivery_attempts_total{outcome=\"success\"} ")
+            })
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            succeeded > 0.0,
+            "both dispatchers deliver part of the backlog; {url} delivered none:\n{metrics}"
+        );
+        put_back += put_back_for_concurrency(&metrics);
+    }
+    // Jobs of a fast endpoint wait in their dispatcher for a slot or their share; going round
+    // the outbox (a wait of at least half a second each) is for slow endpoints.
+    assert!(
+        put_back < 40.0,
+        "{put_back} of 800 jobs for a fast endpoint were put back in the outbox"
+    );
+    for mut dispatcher in dispatchers {
+        let _ = dispatcher.kill().await;
+    }
     app.stop().await;
 }
 

@@ -13,9 +13,20 @@ use uuid::Uuid;
 use crate::prepared::prepared;
 use crate::{Conn, DbResult};
 
+/// What [`grant_slots`] answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The slots `holder` now holds.
+    pub slots: u32,
+    /// The slowest pace the other holders of slots reported, in milliseconds: whether a
+    /// dispatcher refused slots may wait for its share or should put its jobs back.
+    pub others_pace_ms: Option<u32>,
+}
+
 /// Sets `holder`'s grant of `endpoint` to as many of `wanted` slots as `cap` leaves beside the
-/// other holders' live grants, never fewer than `keep`; returns the grant. The grant lapses
-/// after `ttl_ms` unless renewed.
+/// other holders' live grants, never fewer than `keep`, and stores `pace_ms`, the holder's
+/// attempt time to the endpoint if it knows one. The grant lapses after `ttl_ms` unless renewed.
+#[allow(clippy::too_many_arguments)]
 pub async fn grant_slots(
     conn: &mut Conn,
     endpoint: Uuid,
@@ -24,29 +35,39 @@ pub async fn grant_slots(
     keep: u32,
     cap: u32,
     ttl_ms: u32,
-) -> DbResult<u32> {
+    pace_ms: Option<u32>,
+) -> DbResult<Grant> {
     #[derive(QueryableByName)]
     struct Granted {
         #[diesel(sql_type = Integer)]
         granted: i32,
+        #[diesel(sql_type = Nullable<Integer>)]
+        others_pace_ms: Option<i32>,
     }
     let as_int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     let row: Granted = prepared(
-        diesel::sql_query("SELECT octohooks_grant_slots($1, $2, $3, $4, $5, $6) AS granted")
-            .bind::<SqlUuid, _>(endpoint)
-            .bind::<SqlUuid, _>(holder)
-            .bind::<Integer, _>(as_int(wanted))
-            .bind::<Integer, _>(as_int(keep))
-            .bind::<Integer, _>(as_int(cap))
-            .bind::<Integer, _>(as_int(ttl_ms)),
+        diesel::sql_query(
+            "SELECT granted, others_pace_ms FROM octohooks_grant_slots($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind::<SqlUuid, _>(endpoint)
+        .bind::<SqlUuid, _>(holder)
+        .bind::<Integer, _>(as_int(wanted))
+        .bind::<Integer, _>(as_int(keep))
+        .bind::<Integer, _>(as_int(cap))
+        .bind::<Integer, _>(as_int(ttl_ms))
+        .bind::<Nullable<Integer>, _>(pace_ms.map(as_int)),
     )
     .get_result(conn)
     .await?;
-    Ok(u32::try_from(row.granted).unwrap_or(0))
+    Ok(Grant {
+        slots: u32::try_from(row.granted).unwrap_or(0),
+        others_pace_ms: row.others_pace_ms.and_then(|ms| u32::try_from(ms).ok()),
+    })
 }
 
 /// Renews `holder`'s grants in one statement: each endpoint's grant becomes its new size (never
-/// above what it was), a size of 0 gives the grant back. Returns the endpoints whose grant was
+/// above what it was) with the holder's pace to it (`pace_ms`, -1 when unknown), a size of 0
+/// gives the grant back. Returns the endpoints whose grant was
 /// still there to renew, each with its number of live holders (this one included: a holder that
 /// was refused slots keeps an empty grant, which counts); the others had lapsed. Grants of any holder that lapsed long ago are
 /// swept on the way, and so are buckets untouched for long (full again, so a new one is the
@@ -56,6 +77,7 @@ pub async fn renew_grants(
     holder: Uuid,
     endpoints: &[Uuid],
     slots: &[i32],
+    pace_ms: &[i32],
     ttl_ms: u32,
 ) -> DbResult<Vec<(Uuid, i64)>> {
     #[derive(QueryableByName)]
@@ -67,7 +89,8 @@ pub async fn renew_grants(
     }
     let rows: Vec<Renewed> = prepared(
         diesel::sql_query(
-            "WITH v AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS v(endpoint_id, slots)), \
+            "WITH v AS (SELECT * FROM unnest($2::uuid[], $3::int[], $5::int[]) \
+               AS v(endpoint_id, slots, pace_ms)), \
              gone AS (DELETE FROM endpoint_slot_grants g USING v \
                WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots = 0), \
              swept AS (DELETE FROM endpoint_slot_grants \
@@ -76,6 +99,7 @@ pub async fn renew_grants(
                WHERE updated < now() - interval '10 minutes'), \
              kept AS (UPDATE endpoint_slot_grants g \
                SET slots = least(g.slots, v.slots), \
+                 pace_ms = nullif(v.pace_ms, -1), \
                  expires = now() + $4 * interval '1 millisecond' \
                FROM v WHERE g.holder = $1 AND g.endpoint_id = v.endpoint_id AND v.slots > 0 \
                  AND g.expires >= now() \
@@ -87,7 +111,8 @@ pub async fn renew_grants(
         .bind::<SqlUuid, _>(holder)
         .bind::<Array<SqlUuid>, _>(endpoints)
         .bind::<Array<Integer>, _>(slots)
-        .bind::<Integer, _>(i32::try_from(ttl_ms).unwrap_or(i32::MAX)),
+        .bind::<Integer, _>(i32::try_from(ttl_ms).unwrap_or(i32::MAX))
+        .bind::<Array<Integer>, _>(pace_ms),
     )
     .load(conn)
     .await?;

@@ -10,7 +10,10 @@
 //! - a rate-limited endpoint takes a token from its bucket in Postgres.
 //!
 //! A job for a fast endpoint at its cap first waits a moment in the dispatcher for a slot of the
-//! endpoint to free (at most 250 ms). A job that is still not admitted does not wait in the
+//! endpoint to free (at most 250 ms), or, when other dispatchers hold every slot, for the share
+//! they give back once they see it asking (at most 2 s). Dispatchers tell each other the
+//! endpoint's pace through their grants, so one that has not attempted an endpoint yet knows
+//! whether it is fast. A job that is still not admitted does not wait in the
 //! dispatcher (it would hold a place of the prefetch): it goes back to the outbox, due
 //! at its endpoint's next turn, and its broker message is acknowledged. Turns are spaced by the
 //! endpoint's pace (its mean attempt time over the cap, or one over its rate), so a job waits
@@ -26,24 +29,23 @@ use std::time::{Duration, Instant};
 use octohooks_db::{fairness, pool, DbError, DbPool};
 use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How long a grant lasts unless renewed.
-const GRANT_TTL: Duration = Duration::from_secs(30);
-/// How often grants are renewed and shrunk to what is in use.
-const RENEW_EVERY: Duration = Duration::from_secs(1);
-/// A grant unused for this long is given back.
-const RELEASE_WHEN_IDLE: Duration = Duration::from_secs(10);
-/// What this dispatcher knows of an endpoint that holds nothing is forgotten after this long.
-const FORGET_AFTER: Duration = Duration::from_secs(600);
-/// After Postgres refused more slots, the endpoint is not asked again for this long.
-const DENIAL_HOLDS: Duration = Duration::from_millis(500);
+use endpoint::EndpointState;
+
+mod endpoint;
+mod grants;
+
+/// A job for a fast endpoint whose slots other dispatchers hold waits up to this long in the
+/// dispatcher for its share: the holders see it asking at their next renewal (at most
+/// [`RENEW_EVERY`] away) and give the share back at once, so a backlog spread over several
+/// dispatchers drains through all of them instead of going round the outbox.
+const SHARE_WAIT: Duration = Duration::from_secs(2);
+/// While it waits for its share, a job looks again this often.
+const ASK_AGAIN: Duration = Duration::from_millis(100);
 /// Shortest and longest wait of a job put back.
 const MIN_WAIT: Duration = Duration::from_millis(100);
 const MAX_WAIT: Duration = Duration::from_secs(300);
-/// Assumed attempt time of an endpoint not attempted yet.
-const FIRST_GUESS: Duration = Duration::from_millis(100);
 /// A job for a fast endpoint at its cap waits up to this long in the dispatcher for one of the
 /// endpoint's slots to free, before it is put back: a backlog for one healthy endpoint drains at
 /// the cap's pace instead of cycling through the outbox. Endpoints slower than this on average,
@@ -116,7 +118,12 @@ impl Drop for Slot {
             state.in_use = state.in_use.saturating_sub(1);
             state.last_used = Instant::now();
             // A moving average: the pace of the last handful of attempts.
-            state.mean_attempt = state.mean_attempt.mul_f64(0.8) + took.mul_f64(0.2);
+            state.mean_attempt = if state.attempted {
+                state.mean_attempt.mul_f64(0.8) + took.mul_f64(0.2)
+            } else {
+                took
+            };
+            state.attempted = true;
             if let Some(at) = state.running.iter().position(|s| *s == self.started) {
                 state.running.swap_remove(at);
             }
@@ -145,91 +152,6 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
-
-struct EndpointState {
-    /// Slots Postgres granted this dispatcher.
-    granted: u32,
-    /// Attempts running here.
-    in_use: u32,
-    /// Most attempts running at once since the last renewal.
-    peak: u32,
-    /// The most this dispatcher grows its grant to: the cap, or its fair part of it while
-    /// other dispatchers hold or want slots of the endpoint too.
-    share: u32,
-    /// Held while the grant changes in Postgres, so that one change runs at a time.
-    changing: Arc<tokio::sync::Mutex<()>>,
-    last_used: Instant,
-    denied_until: Option<Instant>,
-    /// Whether the endpoint was in a run of failures when last seen.
-    failing: bool,
-    /// Woken once per slot freed, for a job waiting for one.
-    freed: Arc<tokio::sync::Notify>,
-    /// The next free turn for a job put back.
-    next_turn: Instant,
-    mean_attempt: Duration,
-    /// When each running attempt started: an endpoint that hangs is known to be slow as soon
-    /// as its attempts run long, not only once they time out.
-    running: Vec<Instant>,
-}
-
-impl EndpointState {
-    fn new(now: Instant) -> Self {
-        Self {
-            granted: 0,
-            in_use: 0,
-            peak: 0,
-            share: u32::MAX,
-            changing: Arc::default(),
-            last_used: now,
-            denied_until: None,
-            failing: false,
-            freed: Arc::default(),
-            next_turn: now,
-            mean_attempt: FIRST_GUESS,
-            running: Vec::new(),
-        }
-    }
-
-    /// How long an attempt to the endpoint takes, as far as is known by now: the moving
-    /// average, or the age of the oldest attempt still running if that is longer.
-    fn pace(&self, now: Instant) -> Duration {
-        let oldest = self
-            .running
-            .iter()
-            .map(|started| now.saturating_duration_since(*started))
-            .max()
-            .unwrap_or_default();
-        self.mean_attempt.max(oldest)
-    }
-
-    /// Takes a granted slot if one is free (within the share, which may have shrunk below the
-    /// grant until the next renewal gives the difference back).
-    fn take(&mut self) -> bool {
-        if self.in_use < self.granted.min(self.share) {
-            self.in_use += 1;
-            self.peak = self.peak.max(self.in_use);
-            self.last_used = Instant::now();
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// What the grant this dispatcher holds allows.
-enum Granted {
-    /// A slot was taken.
-    Taken,
-    /// The endpoint is at its cap, or Postgres refused more a moment ago.
-    Full,
-    /// Every granted slot is busy: ask Postgres for `wanted`, keeping `keep`, under `changing`.
-    AskFor {
-        changing: Arc<tokio::sync::Mutex<()>>,
-        wanted: u32,
-        keep: u32,
-    },
-}
-
 impl Fairness {
     /// Limits with a fresh holder id; call [`Fairness::run_renewals`] to keep its grants alive.
     pub fn new(db: DbPool, config: FairnessConfig) -> Self {
@@ -318,69 +240,34 @@ impl Fairness {
         }
         Ok(Admission::Go(slot))
     }
-
-    /// Takes one of the endpoint's slots, growing this dispatcher's grant when all it holds
-    /// are in use.
-    async fn take_slot(&self, endpoint: Uuid) -> Result<bool, DbError> {
-        let cap = self.0.config.max_in_flight.max(1);
-        let changing = match self.take_granted(endpoint, cap) {
-            Granted::Taken => return Ok(true),
-            Granted::Full => return Ok(false),
-            Granted::AskFor { changing, .. } => changing,
-        };
-        let _changing = changing.lock().await;
-        // Someone else may have grown the grant while this one waited.
-        let (wanted, keep) = match self.take_granted(endpoint, cap) {
-            Granted::Taken => return Ok(true),
-            Granted::Full => return Ok(false),
-            Granted::AskFor { wanted, keep, .. } => (wanted, keep),
-        };
-        let granted = {
-            let mut conn = pool::connection(&self.0.db).await?;
-            fairness::grant_slots(
-                &mut conn,
-                endpoint,
-                self.0.holder,
-                wanted,
-                keep,
-                cap,
-                millis(GRANT_TTL),
-            )
-            .await?
-        };
-        let mut endpoints = self.0.endpoints();
-        let state = endpoints
-            .entry(endpoint)
-            .or_insert_with(|| EndpointState::new(Instant::now()));
-        state.granted = granted;
-        if state.take() {
-            state.denied_until = None;
-            Ok(true)
-        } else {
-            state.denied_until = Some(Instant::now() + DENIAL_HOLDS);
-            Ok(false)
-        }
-    }
-
-    /// Waits up to [`LOCAL_WAIT`] for a slot of a fast endpoint to free, and takes it.
+    /// Waits for a slot of a fast endpoint, and takes it: up to [`LOCAL_WAIT`] for one of this
+    /// dispatcher's own attempts to end, or, while it holds none because other dispatchers
+    /// hold the slots, up to [`SHARE_WAIT`] for its share, asking again as it goes.
     async fn wait_for_a_freed_slot(&self, endpoint: Uuid) -> Result<bool, DbError> {
-        let deadline = tokio::time::Instant::now() + LOCAL_WAIT;
+        let started = tokio::time::Instant::now();
+        let mut deadline = started + LOCAL_WAIT;
         loop {
-            let freed = {
+            let (freed, waiting_for_share) = {
                 let endpoints = self.0.endpoints();
                 match endpoints.get(&endpoint) {
-                    // Only this dispatcher's own attempts free a slot it can take.
-                    Some(state) if state.in_use > 0 && state.pace(Instant::now()) <= LOCAL_WAIT => {
-                        state.freed.clone()
+                    Some(state) if state.pace(Instant::now()) <= LOCAL_WAIT => {
+                        (state.freed.clone(), state.in_use == 0)
                     }
                     _ => return Ok(false),
                 }
             };
+            let now = tokio::time::Instant::now();
+            let look_again = if waiting_for_share {
+                deadline = deadline.max(started + SHARE_WAIT);
+                deadline.min(now + ASK_AGAIN)
+            } else {
+                deadline
+            };
             // A slot freed since the last look left a permit: this returns at once then.
-            if tokio::time::timeout_at(deadline, freed.notified())
+            let woken = tokio::time::timeout_at(look_again, freed.notified())
                 .await
-                .is_err()
-            {
+                .is_ok();
+            if !woken && look_again >= deadline {
                 return Ok(false);
             }
             if self.take_slot(endpoint).await? {
@@ -388,28 +275,6 @@ impl Fairness {
             }
         }
     }
-
-    /// Takes a slot of the grant this dispatcher holds, or says what to ask Postgres for.
-    fn take_granted(&self, endpoint: Uuid, cap: u32) -> Granted {
-        let mut endpoints = self.0.endpoints();
-        let state = endpoints
-            .entry(endpoint)
-            .or_insert_with(|| EndpointState::new(Instant::now()));
-        if state.take() {
-            return Granted::Taken;
-        }
-        let most = cap.min(state.share);
-        if state.in_use >= most || state.denied_until.is_some_and(|t| t > Instant::now()) {
-            return Granted::Full;
-        }
-        Granted::AskFor {
-            changing: state.changing.clone(),
-            // Double what is held: a burst costs a few round trips, not one per attempt.
-            wanted: (state.granted * 2).max(state.in_use + 1).min(most),
-            keep: state.in_use,
-        }
-    }
-
     /// The endpoint's next turn for a job put back. `rate`: the time until the bucket's next
     /// token and the bucket's pace.
     fn wait(
@@ -449,98 +314,4 @@ impl Fairness {
             reason,
         }
     }
-
-    /// Renews this dispatcher's grants every few seconds until `shutdown`, then gives them
-    /// all back.
-    pub async fn run_renewals(self, shutdown: CancellationToken) {
-        let mut every = tokio::time::interval(RENEW_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = every.tick() => {}
-            }
-            if let Err(err) = self.renew().await {
-                tracing::warn!(error = %err, "could not renew endpoint slot grants");
-            }
-        }
-        let released = match pool::connection(&self.0.db).await {
-            Ok(mut conn) => fairness::release_grants(&mut conn, self.0.holder).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = released {
-            tracing::warn!(error = %err, "could not give back endpoint slot grants; they lapse");
-        }
-    }
-
-    /// One renewal: each grant shrinks to the most attempts it ran at once since the last
-    /// renewal (or goes back when idle), in one statement. A grant being grown is skipped.
-    async fn renew(&self) -> Result<(), DbError> {
-        let mut held = Vec::new();
-        let mut ids = Vec::new();
-        let mut sizes = Vec::new();
-        {
-            let mut endpoints = self.0.endpoints();
-            let now = Instant::now();
-            endpoints.retain(|_, state| {
-                state.granted > 0
-                    || state.in_use > 0
-                    || state.next_turn > now
-                    || now.duration_since(state.last_used) < FORGET_AFTER
-            });
-            for (id, state) in endpoints.iter_mut() {
-                if state.granted == 0 {
-                    continue;
-                }
-                let Ok(changing) = state.changing.clone().try_lock_owned() else {
-                    continue;
-                };
-                let idle =
-                    state.in_use == 0 && now.duration_since(state.last_used) >= RELEASE_WHEN_IDLE;
-                let keep = if idle {
-                    0
-                } else {
-                    state.peak.min(state.share).max(state.in_use)
-                };
-                state.granted = keep;
-                state.peak = state.in_use;
-                held.push(changing);
-                ids.push(*id);
-                sizes.push(i32::try_from(keep).unwrap_or(i32::MAX));
-            }
-        }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut conn = pool::connection(&self.0.db).await?;
-        let renewed: HashMap<Uuid, i64> =
-            fairness::renew_grants(&mut conn, self.0.holder, &ids, &sizes, millis(GRANT_TTL))
-                .await?
-                .into_iter()
-                .collect();
-        let cap = self.0.config.max_in_flight.max(1);
-        let mut endpoints = self.0.endpoints();
-        for (id, holders) in &renewed {
-            if let Some(state) = endpoints.get_mut(id) {
-                let holders = u32::try_from(*holders).unwrap_or(u32::MAX).max(1);
-                state.share = cap.div_ceil(holders);
-            }
-        }
-        for (id, size) in ids.iter().zip(&sizes) {
-            if *size > 0 && !renewed.contains_key(id) {
-                // The grant lapsed (Postgres was out of reach for long): start no attempt
-                // beyond those running until a new grant is had.
-                if let Some(state) = endpoints.get_mut(id) {
-                    state.granted = state.granted.min(state.in_use);
-                }
-                tracing::warn!(endpoint_id = %id, "an endpoint slot grant had lapsed");
-            }
-        }
-        drop(held);
-        Ok(())
-    }
-}
-
-fn millis(duration: Duration) -> u32 {
-    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }

@@ -1,0 +1,97 @@
+//! What one dispatcher knows of one endpoint: its grant, its attempts running, its pace.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Assumed attempt time of an endpoint not attempted yet.
+const FIRST_GUESS: Duration = Duration::from_millis(100);
+
+/// One endpoint as this dispatcher sees it; kept in [`super::Fairness`]'s map under its lock.
+pub(super) struct EndpointState {
+    /// Slots Postgres granted this dispatcher.
+    pub(super) granted: u32,
+    /// Attempts running here.
+    pub(super) in_use: u32,
+    /// Most attempts running at once since the last renewal.
+    pub(super) peak: u32,
+    /// The most this dispatcher grows its grant to: the cap, or its fair part of it while
+    /// other dispatchers hold or want slots of the endpoint too.
+    pub(super) share: u32,
+    /// Held while the grant changes in Postgres, so that one change runs at a time.
+    pub(super) changing: Arc<tokio::sync::Mutex<()>>,
+    pub(super) last_used: Instant,
+    pub(super) denied_until: Option<Instant>,
+    /// Whether the endpoint was in a run of failures when last seen.
+    pub(super) failing: bool,
+    /// Woken once per slot freed, for a job waiting for one.
+    pub(super) freed: Arc<tokio::sync::Notify>,
+    /// The next free turn for a job put back.
+    pub(super) next_turn: Instant,
+    pub(super) mean_attempt: Duration,
+    /// Whether an attempt of this dispatcher to the endpoint has ended, so that
+    /// `mean_attempt` is measured, not guessed.
+    pub(super) attempted: bool,
+    /// The slowest pace of the other dispatchers holding slots of the endpoint, as Postgres
+    /// last told: what this one goes by while it has not attempted the endpoint itself.
+    pub(super) others_pace: Option<Duration>,
+    /// When each running attempt started: an endpoint that hangs is known to be slow as soon
+    /// as its attempts run long, not only once they time out.
+    pub(super) running: Vec<Instant>,
+}
+
+impl EndpointState {
+    pub(super) fn new(now: Instant) -> Self {
+        Self {
+            granted: 0,
+            in_use: 0,
+            peak: 0,
+            share: u32::MAX,
+            changing: Arc::default(),
+            last_used: now,
+            denied_until: None,
+            failing: false,
+            freed: Arc::default(),
+            next_turn: now,
+            mean_attempt: FIRST_GUESS,
+            attempted: false,
+            others_pace: None,
+            running: Vec::new(),
+        }
+    }
+
+    /// How long an attempt to the endpoint takes, as far as is known by now: the moving
+    /// average, or the age of the oldest attempt still running if that is longer; what the
+    /// other dispatchers measured while this one has not attempted the endpoint.
+    pub(super) fn pace(&self, now: Instant) -> Duration {
+        match self.own_pace(now) {
+            Some(pace) => pace,
+            None => self.others_pace.unwrap_or(self.mean_attempt),
+        }
+    }
+
+    /// The pace this dispatcher measured, if it has attempted the endpoint.
+    pub(super) fn own_pace(&self, now: Instant) -> Option<Duration> {
+        let oldest = self
+            .running
+            .iter()
+            .map(|started| now.saturating_duration_since(*started))
+            .max();
+        if oldest.is_none() && !self.attempted {
+            return None;
+        }
+        Some(self.mean_attempt.max(oldest.unwrap_or_default()))
+    }
+
+    /// Takes a granted slot if one is free (within the share, which may have shrunk below the
+    /// grant until the next renewal gives the difference back).
+    pub(super) fn take(&mut self) -> bool {
+        if self.in_use < self.granted.min(self.share) {
+            self.in_use += 1;
+            self.peak = self.peak.max(self.in_use);
+            self.last_used = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+}

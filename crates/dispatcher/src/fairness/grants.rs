@@ -1,0 +1,227 @@
+//! This dispatcher's grants of endpoint slots in Postgres: taken from, grown when all are in
+//! use, renewed and shrunk every second, given back when idle or beyond this dispatcher's
+//! share, and lapsing by themselves when their dispatcher dies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use octohooks_db::{fairness, pool, DbError};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::endpoint::EndpointState;
+use super::Fairness;
+
+/// How long a grant lasts unless renewed.
+const GRANT_TTL: Duration = Duration::from_secs(30);
+/// How often grants are renewed and shrunk to what is in use.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+/// A grant unused for this long is given back.
+const RELEASE_WHEN_IDLE: Duration = Duration::from_secs(10);
+/// What this dispatcher knows of an endpoint that holds nothing is forgotten after this long.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// After Postgres refused more slots, the endpoint is not asked again for this long.
+const DENIAL_HOLDS: Duration = Duration::from_millis(200);
+/// A dispatcher holding more than its share renews again this soon, to give the rest back.
+const SHRINK_SOON: Duration = Duration::from_millis(100);
+
+/// What the grant this dispatcher holds allows.
+enum Granted {
+    /// A slot was taken.
+    Taken,
+    /// The endpoint is at its cap, or Postgres refused more a moment ago.
+    Full,
+    /// Every granted slot is busy: ask Postgres for `wanted`, keeping `keep`, under `changing`.
+    AskFor {
+        changing: Arc<tokio::sync::Mutex<()>>,
+        wanted: u32,
+        keep: u32,
+    },
+}
+
+impl Fairness {
+    /// Takes one of the endpoint's slots, growing this dispatcher's grant when all it holds
+    /// are in use.
+    pub(super) async fn take_slot(&self, endpoint: Uuid) -> Result<bool, DbError> {
+        let cap = self.0.config.max_in_flight.max(1);
+        let changing = match self.take_granted(endpoint, cap) {
+            Granted::Taken => return Ok(true),
+            Granted::Full => return Ok(false),
+            Granted::AskFor { changing, .. } => changing,
+        };
+        let _changing = changing.lock().await;
+        // Someone else may have grown the grant while this one waited.
+        let (wanted, keep) = match self.take_granted(endpoint, cap) {
+            Granted::Taken => return Ok(true),
+            Granted::Full => return Ok(false),
+            Granted::AskFor { wanted, keep, .. } => (wanted, keep),
+        };
+        let pace_ms = self
+            .0
+            .endpoints()
+            .get(&endpoint)
+            .and_then(|state| state.own_pace(Instant::now()))
+            .map(millis);
+        let grant = {
+            let mut conn = pool::connection(&self.0.db).await?;
+            fairness::grant_slots(
+                &mut conn,
+                endpoint,
+                self.0.holder,
+                wanted,
+                keep,
+                cap,
+                millis(GRANT_TTL),
+                pace_ms,
+            )
+            .await?
+        };
+        let mut endpoints = self.0.endpoints();
+        let state = endpoints
+            .entry(endpoint)
+            .or_insert_with(|| EndpointState::new(Instant::now()));
+        state.granted = grant.slots;
+        state.others_pace = grant
+            .others_pace_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)));
+        if state.take() {
+            state.denied_until = None;
+            Ok(true)
+        } else {
+            state.denied_until = Some(Instant::now() + DENIAL_HOLDS);
+            Ok(false)
+        }
+    }
+    /// Takes a slot of the grant this dispatcher holds, or says what to ask Postgres for.
+    fn take_granted(&self, endpoint: Uuid, cap: u32) -> Granted {
+        let mut endpoints = self.0.endpoints();
+        let state = endpoints
+            .entry(endpoint)
+            .or_insert_with(|| EndpointState::new(Instant::now()));
+        if state.take() {
+            return Granted::Taken;
+        }
+        let most = cap.min(state.share);
+        if state.in_use >= most || state.denied_until.is_some_and(|t| t > Instant::now()) {
+            return Granted::Full;
+        }
+        Granted::AskFor {
+            changing: state.changing.clone(),
+            // Double what is held: a burst costs a few round trips, not one per attempt.
+            wanted: (state.granted * 2).max(state.in_use + 1).min(most),
+            keep: state.in_use,
+        }
+    }
+    /// Renews this dispatcher's grants every second until `shutdown`, then gives them all
+    /// back. While it holds more than its share of an endpoint, it renews again within
+    /// [`SHRINK_SOON`], so that dispatchers waiting for their share get it.
+    pub async fn run_renewals(self, shutdown: CancellationToken) {
+        let mut next = RENEW_EVERY;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(next) => {}
+            }
+            next = match self.renew().await {
+                Ok(true) => SHRINK_SOON,
+                Ok(false) => RENEW_EVERY,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not renew endpoint slot grants");
+                    RENEW_EVERY
+                }
+            };
+        }
+        let released = match pool::connection(&self.0.db).await {
+            Ok(mut conn) => fairness::release_grants(&mut conn, self.0.holder).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not give back endpoint slot grants; they lapse");
+        }
+    }
+
+    /// One renewal: each grant shrinks to the most attempts it ran at once since the last
+    /// renewal (or goes back when idle), in one statement. A grant being grown is skipped.
+    /// Returns whether a grant is still above this dispatcher's share.
+    async fn renew(&self) -> Result<bool, DbError> {
+        let mut held = Vec::new();
+        let mut ids = Vec::new();
+        let mut sizes = Vec::new();
+        let mut paces = Vec::new();
+        {
+            let mut endpoints = self.0.endpoints();
+            let now = Instant::now();
+            endpoints.retain(|_, state| {
+                state.granted > 0
+                    || state.in_use > 0
+                    || state.next_turn > now
+                    || now.duration_since(state.last_used) < FORGET_AFTER
+            });
+            for (id, state) in endpoints.iter_mut() {
+                if state.granted == 0 {
+                    continue;
+                }
+                let Ok(changing) = state.changing.clone().try_lock_owned() else {
+                    continue;
+                };
+                let idle =
+                    state.in_use == 0 && now.duration_since(state.last_used) >= RELEASE_WHEN_IDLE;
+                let keep = if idle {
+                    0
+                } else {
+                    state.peak.min(state.share).max(state.in_use)
+                };
+                state.granted = keep;
+                state.peak = state.in_use;
+                held.push(changing);
+                ids.push(*id);
+                sizes.push(i32::try_from(keep).unwrap_or(i32::MAX));
+                paces.push(state.own_pace(now).map_or(-1, |pace| {
+                    i32::try_from(pace.as_millis()).unwrap_or(i32::MAX)
+                }));
+            }
+        }
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let mut conn = pool::connection(&self.0.db).await?;
+        let renewed: HashMap<Uuid, i64> = fairness::renew_grants(
+            &mut conn,
+            self.0.holder,
+            &ids,
+            &sizes,
+            &paces,
+            millis(GRANT_TTL),
+        )
+        .await?
+        .into_iter()
+        .collect();
+        let cap = self.0.config.max_in_flight.max(1);
+        let mut endpoints = self.0.endpoints();
+        for (id, holders) in &renewed {
+            if let Some(state) = endpoints.get_mut(id) {
+                let holders = u32::try_from(*holders).unwrap_or(u32::MAX).max(1);
+                state.share = cap.div_ceil(holders);
+            }
+        }
+        for (id, size) in ids.iter().zip(&sizes) {
+            if *size > 0 && !renewed.contains_key(id) {
+                // The grant lapsed (Postgres was out of reach for long): start no attempt
+                // beyond those running until a new grant is had.
+                if let Some(state) = endpoints.get_mut(id) {
+                    state.granted = state.granted.min(state.in_use);
+                }
+                tracing::warn!(endpoint_id = %id, "an endpoint slot grant had lapsed");
+            }
+        }
+        let over_share = endpoints.values().any(|state| state.granted > state.share);
+        drop(endpoints);
+        drop(held);
+        Ok(over_share)
+    }
+}
+
+pub(super) fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
