@@ -1,9 +1,10 @@
 //! The test harness: a fresh database per test cloned from a migrated template, the real API
 //! and dispatcher started in-process on port 0 (or as processes, to kill them), webhook
-//! receivers that are real HTTP servers on 127.0.0.1, and a TCP proxy in front of RabbitMQ to
-//! cut the broker away.
+//! receivers that are real HTTP servers on 127.0.0.1, a TCP proxy in front of RabbitMQ or
+//! Postgres to cut them away, and a load balancer in front of API replicas.
 
 pub mod app;
+pub mod balancer;
 pub mod database;
 pub mod hostile;
 pub mod outbound;

@@ -63,3 +63,21 @@ pub async fn spawn_api(vars: &HashMap<String, String>) -> (Child, String) {
     assert!(up, "the API process did not become ready");
     (child, base)
 }
+
+/// Starts a dispatcher process with `vars`, its health and metrics listener on a free loopback
+/// port; returns the process (killed when dropped) and that listener's base URL.
+pub fn spawn_dispatcher(vars: &HashMap<String, String>) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut vars = vars.clone();
+    vars.insert(
+        "OCTOHOOKS_DISPATCHER_LISTEN_ADDR".into(),
+        format!("127.0.0.1:{port}"),
+    );
+    (
+        spawn("octohooks-dispatcher", &vars),
+        format!("http://127.0.0.1:{port}"),
+    )
+}

@@ -1,5 +1,6 @@
 //! Faults of the real dependencies, under load: RabbitMQ stopped and started, Postgres
-//! restarted, the API killed with SIGKILL. They stop shared services of the machine, so they
+//! restarted, the API killed with SIGKILL, and replicas (two APIs behind a load balancer, three
+//! dispatchers) losing one of each and then the broker. They stop shared services of the machine, so they
 //! are `#[ignore]`d by `make test` and run one at a time by `make chaos`. Each prints what it
 //! counted and fails if an accepted message was lost.
 
@@ -8,7 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use octohooks_tests::{eventually, process, Receiver, TestApp};
+use octohooks_tests::balancer::Balancer;
+use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -228,5 +230,75 @@ async fn api_killed_under_load_loses_nothing() {
     assert!(!accepted.is_empty());
     let refused = *refused.lock().unwrap();
     settle_and_report("API SIGKILL", &receiver, &accepted, refused).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "stops the machine's RabbitMQ; run with make chaos"]
+async fn replicas_behind_a_balancer_lose_one_of_each_and_the_broker_and_lose_nothing() {
+    // The in-process API only prepares the data; the load goes through the balancer.
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let vars = app.env_vars();
+    let (mut doomed_api, doomed_base) = process::spawn_api(&vars).await;
+    let (mut api, api_base) = process::spawn_api(&vars).await;
+    let balancer = Balancer::start(&[doomed_base, api_base.clone()]).await;
+    let mut dispatchers: Vec<_> = (0..3).map(|_| process::spawn_dispatcher(&vars)).collect();
+    for (_, health) in &dispatchers {
+        let health = format!("{health}/health/ready");
+        assert!(
+            eventually(30, || ready(&health)).await,
+            "a dispatcher starts"
+        );
+    }
+
+    let stop = CancellationToken::new();
+    let (accepted, refused, workers) = load(&balancer.base, &app.api_key, 8, stop.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    doomed_api.kill().await.unwrap();
+    let (mut doomed_dispatcher, _) = dispatchers.remove(0);
+    doomed_dispatcher.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    run("rabbitmqctl", &["-q", "stop_app"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    run("rabbitmqctl", &["-q", "start_app"]);
+    let api_ready = format!("{api_base}/health/ready");
+    assert!(
+        eventually(60, || ready(&api_ready)).await,
+        "the surviving API is ready again"
+    );
+    for (_, health) in &dispatchers {
+        let health = format!("{health}/health/ready");
+        assert!(
+            eventually(60, || ready(&health)).await,
+            "the surviving dispatchers are ready again"
+        );
+    }
+    let after_broker = accepted.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    futures::future::join_all(workers).await;
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() > after_broker,
+        "the balancer keeps taking messages after the faults"
+    );
+    let refused = *refused.lock().unwrap();
+    settle_and_report(
+        "2 APIs + 3 dispatchers, one of each SIGKILLed, then RabbitMQ stop/start",
+        &receiver,
+        &accepted,
+        refused,
+    )
+    .await;
+    // Before the queues go, or they declare them again.
+    let _ = api.kill().await;
+    for (mut dispatcher, _) in dispatchers {
+        let _ = dispatcher.kill().await;
+    }
     app.stop().await;
 }

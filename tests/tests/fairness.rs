@@ -138,21 +138,9 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_th
     })
     .await;
     assert!(published, "the backlog is in the queue");
-    let mut dispatchers = Vec::new();
-    let mut metrics_urls = Vec::new();
-    for _ in 0..2 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut vars = app.env_vars();
-        vars.insert(
-            "OCTOHOOKS_DISPATCHER_LISTEN_ADDR".into(),
-            format!("127.0.0.1:{port}"),
-        );
-        dispatchers.push(process::spawn("octohooks-dispatcher", &vars));
-        metrics_urls.push(format!("http://127.0.0.1:{port}/metrics"));
-    }
+    let (dispatchers, bases): (Vec<_>, Vec<_>) = (0..2)
+        .map(|_| process::spawn_dispatcher(&app.env_vars()))
+        .unzip();
     let all = eventually(60, || async { delivered(&receiver, "/fast") == sent }).await;
     assert!(all, "every message arrives");
     assert!(
@@ -169,8 +157,9 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_th
     assert!(recorded, "every delivery is recorded");
     assert_eq!(app.count("SELECT count(*) FROM attempts").await, 800);
     let mut put_back = 0.0;
-    for url in &metrics_urls {
-        let metrics = reqwest::get(url)
+    for base in &bases {
+        let url = format!("{base}/metrics");
+        let metrics = reqwest::get(&url)
             .await
             .expect("scrape a dispatcher's metrics")
             .text()
@@ -198,6 +187,29 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_th
     for mut dispatcher in dispatchers {
         let _ = dispatcher.kill().await;
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_endpoint_gets_two_attempts_until_one_is_answered() {
+    // The default cap (8) applies; a receiver that holds every request for 3 s looks, until it
+    // answers, like one that accepts connections and never answers.
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_secs(3));
+    app.create_app("new").await;
+    app.create_endpoint("new", json!({"url": receiver.url("/slow")}))
+        .await;
+    let sent = send(&app, "new", 6).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.most_at_once(),
+        2,
+        "before any answer, two attempts run and the others wait"
+    );
+    let all = eventually(60, || async { delivered(&receiver, "/slow") == sent }).await;
+    assert!(all, "every message arrives once the endpoint answers");
+    assert!(receiver.most_at_once() <= 8);
     app.stop().await;
 }
 

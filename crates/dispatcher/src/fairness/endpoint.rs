@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 /// Assumed attempt time of an endpoint not attempted yet.
 const FIRST_GUESS: Duration = Duration::from_millis(100);
+/// Attempts this dispatcher runs at once to an endpoint none of whose attempts here has ended
+/// yet: a new endpoint that accepts connections and never answers holds this many delivery
+/// slots, not the whole cap, until its first attempts time out (then it is failing and takes
+/// the failing share). A healthy one is past this as soon as its first attempt is answered.
+pub(super) const PROBE_ATTEMPTS: u32 = 2;
 
 /// One endpoint as this dispatcher sees it; kept in [`super::Fairness`]'s map under its lock.
 pub(super) struct EndpointState {
@@ -82,10 +87,27 @@ impl EndpointState {
         Some(self.mean_attempt.max(oldest.unwrap_or_default()))
     }
 
+    /// Whether this dispatcher is still finding out whether the endpoint answers at all, and
+    /// runs as many attempts to it as that allows.
+    pub(super) fn probing(&self) -> bool {
+        !self.attempted && self.in_use >= PROBE_ATTEMPTS
+    }
+
+    /// The most attempts this dispatcher may run to the endpoint now: its share of `cap`, or
+    /// [`PROBE_ATTEMPTS`] while none of its attempts to it has ended.
+    pub(super) fn most(&self, cap: u32) -> u32 {
+        let most = cap.min(self.share);
+        if self.attempted {
+            most
+        } else {
+            most.min(PROBE_ATTEMPTS)
+        }
+    }
+
     /// Takes a granted slot if one is free (within the share, which may have shrunk below the
     /// grant until the next renewal gives the difference back).
     pub(super) fn take(&mut self) -> bool {
-        if self.in_use < self.granted.min(self.share) {
+        if self.in_use < self.granted.min(self.share) && !self.probing() {
             self.in_use += 1;
             self.peak = self.peak.max(self.in_use);
             self.last_used = Instant::now();
@@ -93,5 +115,26 @@ impl EndpointState {
         } else {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_endpoint_gets_two_attempts_until_one_of_them_ends() {
+        let mut state = EndpointState::new(Instant::now());
+        state.granted = 8;
+        assert!(state.take() && state.take());
+        assert!(!state.take(), "a third attempt before any answer");
+        assert_eq!(state.most(8), PROBE_ATTEMPTS);
+        state.attempted = true;
+        assert_eq!(state.most(8), 8);
+        assert!(
+            (2..8).all(|_| state.take()),
+            "the whole grant once one ended"
+        );
+        assert!(!state.take(), "never beyond the grant");
     }
 }

@@ -1,5 +1,5 @@
 //! This dispatcher's grants of endpoint slots in Postgres: taken from, grown when all are in
-//! use, renewed and shrunk every second, given back when idle or beyond this dispatcher's
+//! use, renewed and shrunk every 250 ms, given back when idle or beyond this dispatcher's
 //! share, and lapsing by themselves when their dispatcher dies.
 
 use std::collections::HashMap;
@@ -15,8 +15,9 @@ use super::Fairness;
 
 /// How long a grant lasts unless renewed.
 const GRANT_TTL: Duration = Duration::from_secs(30);
-/// How often grants are renewed and shrunk to what is in use.
-const RENEW_EVERY: Duration = Duration::from_secs(1);
+/// How often grants are renewed and shrunk to what is in use: also how soon a holder learns
+/// that another dispatcher asks for slots of its endpoint.
+pub(super) const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// A grant unused for this long is given back.
 const RELEASE_WHEN_IDLE: Duration = Duration::from_secs(10);
 /// What this dispatcher knows of an endpoint that holds nothing is forgotten after this long.
@@ -102,7 +103,7 @@ impl Fairness {
         if state.take() {
             return Granted::Taken;
         }
-        let most = cap.min(state.share);
+        let most = state.most(cap);
         if state.in_use >= most || state.denied_until.is_some_and(|t| t > Instant::now()) {
             return Granted::Full;
         }
@@ -113,7 +114,7 @@ impl Fairness {
             keep: state.in_use,
         }
     }
-    /// Renews this dispatcher's grants every second until `shutdown`, then gives them all
+    /// Renews this dispatcher's grants every 250 ms until `shutdown`, then gives them all
     /// back. While it holds more than its share of an endpoint, it renews again within
     /// [`SHRINK_SOON`], so that dispatchers waiting for their share get it.
     pub async fn run_renewals(self, shutdown: CancellationToken) {

@@ -5,7 +5,7 @@
 //!   that endpoints which hang or fail can together hold only a share of the dispatcher;
 //! - every endpoint has at most `max_in_flight` attempts running across all dispatchers. Each
 //!   dispatcher holds a grant of slots per endpoint in Postgres, grows it when it needs more,
-//!   and renews (and shrinks) it every second; a grant that is not renewed lapses, so the
+//!   and renews (and shrinks) it every 250 ms; a grant that is not renewed lapses, so the
 //!   slots of a dispatcher that died come back by themselves;
 //! - a rate-limited endpoint takes a token from its bucket in Postgres.
 //!
@@ -38,7 +38,7 @@ mod grants;
 
 /// A job for a fast endpoint whose slots other dispatchers hold waits up to this long in the
 /// dispatcher for its share: the holders see it asking at their next renewal (at most
-/// [`RENEW_EVERY`] away) and give the share back at once, so a backlog spread over several
+/// 250 ms away) and give the share back at once, so a backlog spread over several
 /// dispatchers drains through all of them instead of going round the outbox.
 const SHARE_WAIT: Duration = Duration::from_secs(2);
 /// While it waits for its share, a job looks again this often.
@@ -172,7 +172,7 @@ impl Fairness {
             let endpoints = self.0.endpoints();
             let state = endpoints.get(&endpoint)?;
             let cap = self.0.config.max_in_flight.max(1);
-            let full = self.0.config.max_in_flight > 0 && state.in_use >= cap
+            let full = self.0.config.max_in_flight > 0 && state.in_use >= state.most(cap)
                 || (state.in_use >= state.granted && state.denied_until.is_some_and(|t| t > now));
             if full && state.pace(now) > LOCAL_WAIT {
                 WaitReason::Concurrency

@@ -1,0 +1,159 @@
+//! The dispatcher's side of delivery state: what it needs to make an attempt ([`job_contexts`])
+//! and how it records one ([`record`]). The API's reads of attempts and destinations, and its
+//! resends, are in [`crate::attempts`].
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::prepared::prepared;
+use crate::schema::message_destinations;
+use crate::{Conn, DbResult};
+use octohooks_domain::status::DestinationStatus;
+
+mod record;
+
+pub use record::{record_manual, record_scheduled, ScheduledOutcome, ScheduledRecord};
+
+/// Everything one attempt needs.
+#[derive(Debug, QueryableByName)]
+pub struct JobContext {
+    /// Raw payload text.
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    /// When the message was accepted.
+    #[diesel(sql_type = Timestamptz)]
+    pub accepted: DateTime<Utc>,
+    /// Endpoint URL.
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    /// Custom headers (JSON object of strings).
+    #[diesel(sql_type = Jsonb)]
+    pub headers: serde_json::Value,
+    /// Whether the endpoint is enabled.
+    #[diesel(sql_type = Bool)]
+    pub enabled: bool,
+    /// Since when the endpoint has failed every delivery, if it is in such a run.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Messages per second the endpoint may receive, if limited.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub rate_limit: Option<i32>,
+    /// Destination status, `None` when no destination row exists.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub status: Option<String>,
+    /// Scheduled attempts recorded so far.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub scheduled_attempts: Option<i32>,
+    /// Active secrets, current first.
+    #[diesel(sql_type = Array<Text>)]
+    pub secrets: Vec<String>,
+    /// True when an attempt of this very job is already recorded.
+    #[diesel(sql_type = Bool)]
+    pub handled: bool,
+    /// The client certificate chain (PEM) presented to the receiver, if the endpoint has one.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub client_certificate: Option<String>,
+    /// Its private key, sealed.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub client_key: Option<String>,
+    /// The message's payload was expunged: there is nothing to send.
+    #[diesel(sql_type = Bool)]
+    pub expunged: bool,
+}
+
+impl JobContext {
+    /// Where the job's delivery stands; `None` without a destination row (or with a state this
+    /// version does not know, which it then leaves alone).
+    pub fn destination_status(&self) -> Option<DestinationStatus> {
+        self.status
+            .as_deref()
+            .and_then(|text| DestinationStatus::parse(text).ok())
+    }
+}
+
+/// Which job to load the context of.
+#[derive(Debug, Clone, Copy)]
+pub struct JobKey {
+    /// The message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The job (its outbox id).
+    pub job_id: i64,
+}
+
+/// Loads the contexts of many jobs in one statement, in the order asked; `None` where the
+/// message or the endpoint is gone.
+pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Option<JobContext>>> {
+    #[derive(QueryableByName)]
+    struct Numbered {
+        #[diesel(sql_type = BigInt)]
+        ord: i64,
+        #[diesel(embed)]
+        context: JobContext,
+    }
+    let message_ids: Vec<Uuid> = jobs.iter().map(|j| j.message_id).collect();
+    let endpoint_ids: Vec<Uuid> = jobs.iter().map(|j| j.endpoint_id).collect();
+    let job_ids: Vec<i64> = jobs.iter().map(|j| j.job_id).collect();
+    let rows: Vec<Numbered> = prepared(
+        diesel::sql_query(JOB_CONTEXTS)
+            .bind::<Array<SqlUuid>, _>(&message_ids)
+            .bind::<Array<SqlUuid>, _>(&endpoint_ids)
+            .bind::<Array<BigInt>, _>(&job_ids),
+    )
+    .load(conn)
+    .await?;
+    let mut contexts: Vec<Option<JobContext>> = jobs.iter().map(|_| None).collect();
+    for row in rows {
+        let slot = usize::try_from(row.ord - 1)
+            .ok()
+            .and_then(|at| contexts.get_mut(at));
+        if let Some(slot) = slot {
+            *slot = Some(row.context);
+        }
+    }
+    Ok(contexts)
+}
+
+/// Every table is reached by its primary key (or its leading column) from the job. Two
+/// conditions compare ids as text on purpose: as plain equalities the planner may use them to
+/// scan every message of the application, or every destination of the endpoint, through the
+/// `(application_id, …)` and `(endpoint_id)` indexes; on young tables without statistics it
+/// did, reading millions of index entries per second.
+const JOB_CONTEXTS: &str = "\
+SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
+  e.failing_since, e.rate_limit, d.status, d.scheduled_attempts, \
+  ARRAY(SELECT s.secret FROM endpoint_secrets s \
+        WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
+        ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
+  EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled, \
+  e.client_certificate, e.client_key, m.expunged \
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
+  AS j(message_id, endpoint_id, job_id, ord) \
+JOIN messages m ON m.id = j.message_id \
+JOIN endpoints e ON e.id = j.endpoint_id \
+LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id::text = e.id::text \
+WHERE e.application_id::text = m.application_id::text";
+
+/// Marks a pending destination failed without an attempt (its endpoint was disabled meanwhile).
+pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -> DbResult<()> {
+    diesel::update(
+        message_destinations::table
+            .filter(message_destinations::message_id.eq(message_id))
+            .filter(message_destinations::endpoint_id.eq(endpoint_id))
+            .filter(message_destinations::status.eq(DestinationStatus::Pending.as_str())),
+    )
+    .set((
+        message_destinations::status.eq(DestinationStatus::Failed.as_str()),
+        message_destinations::next_attempt.eq(None::<DateTime<Utc>>),
+        message_destinations::updated.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
