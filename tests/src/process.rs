@@ -24,7 +24,12 @@ pub fn binary(name: &str) -> PathBuf {
 /// The command that runs `name` with exactly these `OCTOHOOKS_*` variables, output discarded
 /// and killed when dropped; callers may still change any of it.
 pub fn command(name: &str, vars: &HashMap<String, String>) -> Command {
-    let mut command = Command::new(binary(name));
+    command_at(&binary(name), vars)
+}
+
+/// As [`command`], for the binary at `path` (another version's, say).
+pub fn command_at(path: &std::path::Path, vars: &HashMap<String, String>) -> Command {
+    let mut command = Command::new(path);
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -44,13 +49,21 @@ pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
 /// Starts an API process with `vars` on a free loopback port and waits until it is ready;
 /// returns the process (killed when dropped) and its base URL.
 pub async fn spawn_api(vars: &HashMap<String, String>) -> (Child, String) {
+    spawn_api_at(&binary("octohooks-api"), vars).await
+}
+
+/// As [`spawn_api`], for the API binary at `path`.
+pub async fn spawn_api_at(
+    path: &std::path::Path,
+    vars: &HashMap<String, String>,
+) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
     let mut vars = vars.clone();
     vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
-    let child = spawn("octohooks-api", &vars);
+    let child = command_at(path, &vars).spawn().expect("spawn the API");
     let base = format!("http://127.0.0.1:{port}");
     let ready = format!("{base}/health/ready");
     let up = crate::eventually(30, || async {
@@ -67,6 +80,14 @@ pub async fn spawn_api(vars: &HashMap<String, String>) -> (Child, String) {
 /// Starts a dispatcher process with `vars`, its health and metrics listener on a free loopback
 /// port; returns the process (killed when dropped) and that listener's base URL.
 pub fn spawn_dispatcher(vars: &HashMap<String, String>) -> (Child, String) {
+    spawn_dispatcher_at(&binary("octohooks-dispatcher"), vars)
+}
+
+/// As [`spawn_dispatcher`], for the dispatcher binary at `path`.
+pub fn spawn_dispatcher_at(
+    path: &std::path::Path,
+    vars: &HashMap<String, String>,
+) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -77,7 +98,9 @@ pub fn spawn_dispatcher(vars: &HashMap<String, String>) -> (Child, String) {
         format!("127.0.0.1:{port}"),
     );
     (
-        spawn("octohooks-dispatcher", &vars),
+        command_at(path, &vars)
+            .spawn()
+            .expect("spawn the dispatcher"),
         format!("http://127.0.0.1:{port}"),
     )
 }

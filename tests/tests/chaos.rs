@@ -1,10 +1,12 @@
 //! Faults of the real dependencies, under load: RabbitMQ stopped and started, Postgres
 //! restarted, the API killed with SIGKILL, and replicas (two APIs behind a load balancer, three
-//! dispatchers) losing one of each and then the broker. They stop shared services of the machine, so they
+//! dispatchers) losing one of each and then the broker, and a rolling upgrade from the previous
+//! version. They stop shared services of the machine, so they
 //! are `#[ignore]`d by `make test` and run one at a time by `make chaos`. Each prints what it
 //! counted and fails if an accepted message was lost.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -300,5 +302,95 @@ async fn replicas_behind_a_balancer_lose_one_of_each_and_the_broker_and_lose_not
     for (mut dispatcher, _) in dispatchers {
         let _ = dispatcher.kill().await;
     }
+    app.stop().await;
+}
+
+/// A binary of the previous version, built by `scripts/previous.sh` (which `make chaos` runs).
+fn previous(name: &str) -> PathBuf {
+    let dir = std::env::var("OCTOHOOKS_PREVIOUS_BIN_DIR")
+        .expect("OCTOHOOKS_PREVIOUS_BIN_DIR: make chaos builds the previous version and sets it");
+    PathBuf::from(dir).join(name)
+}
+
+/// Asks a process to stop as Kubernetes does during a rollout (SIGTERM), and waits for it.
+async fn terminate(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    run("kill", &["-TERM", &pid]);
+    let stopped = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    assert!(stopped.is_ok(), "it stops within its grace period");
+}
+
+/// Successful attempts a dispatcher reports on its metrics.
+async fn delivered_by(health_base: &str) -> f64 {
+    let metrics = reqwest::get(format!("{health_base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("octohooks_delivery_attempts_total{outcome=\"success\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+#[ignore = "needs the previous version's binaries; run with make chaos"]
+async fn a_rolling_upgrade_from_the_previous_version_loses_nothing() {
+    // The schema is this version's, as after a rollout's migration step; the previous
+    // version's replicas keep running on it until they are replaced.
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let mut vars = app.env_vars();
+    // Set, not defaulted: both versions then share the per-endpoint cap's grants in Postgres.
+    vars.insert("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT".into(), "8".into());
+    let (mut old_api, old_base) = process::spawn_api_at(&previous("octohooks-api"), &vars).await;
+    let (mut old_dispatcher, old_health) =
+        process::spawn_dispatcher_at(&previous("octohooks-dispatcher"), &vars);
+    let (mut new_api, new_base) = process::spawn_api(&vars).await;
+    let balancer = Balancer::start(&[old_base, new_base]).await;
+
+    // Old and new APIs take the load; only the old dispatcher delivers.
+    let stop = CancellationToken::new();
+    let (accepted, refused, workers) = load(&balancer.base, &app.api_key, 8, stop.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The new dispatcher joins: both versions deliver side by side.
+    let (mut new_dispatcher, new_health) = process::spawn_dispatcher(&vars);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let by_old = delivered_by(&old_health).await;
+    assert!(by_old > 0.0, "the previous dispatcher delivered");
+    // The old replicas are stopped as a rollout stops them.
+    terminate(&mut old_api).await;
+    terminate(&mut old_dispatcher).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    futures::future::join_all(workers).await;
+    let accepted = accepted.lock().unwrap().clone();
+    let refused = *refused.lock().unwrap();
+    settle_and_report(
+        "rolling upgrade from the previous version",
+        &receiver,
+        &accepted,
+        refused,
+    )
+    .await;
+    assert!(
+        delivered_by(&new_health).await > 0.0,
+        "the new dispatcher delivered"
+    );
+    let recorded = eventually(30, || async {
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+            .await
+            >= accepted.len() as i64
+    })
+    .await;
+    assert!(recorded, "every delivery is recorded as delivered");
+    println!("previous dispatcher delivered {by_old} before it stopped");
+    let _ = new_api.kill().await;
+    let _ = new_dispatcher.kill().await;
     app.stop().await;
 }

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::endpoint::EndpointState;
 use super::Fairness;
 
-/// How long a grant lasts unless renewed.
-const GRANT_TTL: Duration = Duration::from_secs(30);
+/// How long a grant lasts unless renewed (twenty renewals): also how long the slots of a
+/// dispatcher that died stay taken.
+const GRANT_TTL: Duration = Duration::from_secs(5);
 /// How often grants are renewed and shrunk to what is in use: also how soon a holder learns
 /// that another dispatcher asks for slots of its endpoint.
 pub(super) const RENEW_EVERY: Duration = Duration::from_millis(250);
