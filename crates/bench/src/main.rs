@@ -5,6 +5,7 @@
 mod blackhole;
 mod cpu;
 mod endpoint_stats;
+mod history;
 mod load;
 mod phases;
 mod pipeline;
@@ -46,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(if quick { 1000 } else { 5000 });
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
-    // fanout-load, sdk, schemas, endpoint-stats, retention, fanout, isolation, transactions.
+    // fanout-load, sdk, schemas, endpoint-stats, retention, fanout, isolation, transactions;
+    // history (10 million messages) runs only when named.
     let only = std::env::var("OCTOHOOKS_BENCH_ONLY").ok();
     let run = |phase: &str| {
         only.as_deref()
@@ -300,6 +302,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("endpoint-stats") {
         rows.extend(endpoint_stats::flat_cost(&bench, DATABASE, quick).await?);
+    }
+    // Only when asked for: it adds millions of rows, which every later phase would read past.
+    if only
+        .as_deref()
+        .is_some_and(|only| only.split(',').any(|name| name == "history"))
+    {
+        rows.extend(history::flat_cost(&bench, DATABASE, quick).await?);
     }
     if run("retention") {
         rows.extend(

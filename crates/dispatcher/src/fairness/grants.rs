@@ -95,6 +95,7 @@ impl Fairness {
             Ok(false)
         }
     }
+
     /// Takes a slot of the grant this dispatcher holds, or says what to ask Postgres for.
     fn take_granted(&self, endpoint: Uuid, cap: u32) -> Granted {
         let mut endpoints = self.0.endpoints();
@@ -115,6 +116,7 @@ impl Fairness {
             keep: state.in_use,
         }
     }
+
     /// Renews this dispatcher's grants every 250 ms until `shutdown`, then gives them all
     /// back. While it holds more than its share of an endpoint, it renews again within
     /// [`SHRINK_SOON`], so that dispatchers waiting for their share get it.

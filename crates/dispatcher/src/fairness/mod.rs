@@ -240,6 +240,7 @@ impl Fairness {
         }
         Ok(Admission::Go(slot))
     }
+
     /// Waits for a slot of a fast endpoint, and takes it: up to [`LOCAL_WAIT`] for one of this
     /// dispatcher's own attempts to end, or, while it holds none because other dispatchers
     /// hold the slots, up to [`SHARE_WAIT`] for its share, asking again as it goes.
@@ -275,6 +276,7 @@ impl Fairness {
             }
         }
     }
+
     /// The endpoint's next turn for a job put back. `rate`: the time until the bucket's next
     /// token and the bucket's pace.
     fn wait(
