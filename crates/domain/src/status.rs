@@ -18,6 +18,9 @@ macro_rules! stored_state {
         }
 
         impl $name {
+            /// Every state, for checks that the storage knows each of them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The stored spelling.
             pub fn as_str(self) -> &'static str {
                 match self {
