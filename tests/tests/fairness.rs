@@ -121,11 +121,15 @@ fn put_back_for_concurrency(metrics: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_the_default_cap() {
-    // No cap is configured: the default holds. The backlog is queued before either dispatcher
-    // starts, so both take their prefetch of it at once; whichever asks second finds every slot
-    // granted to the other and must wait for its share, not put its jobs back.
-    let app = TestApp::spawn_with(Options::api_only()).await;
+async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_a_cap_of_8() {
+    // The backlog is queued before either dispatcher starts, so both take their prefetch of it
+    // at once; whichever asks second finds every slot granted to the other and must wait for
+    // its share, not put its jobs back.
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")])
+    })
+    .await;
     let receiver = Receiver::start().await;
     // Fast, but slow enough that the backlog lasts about a second at the cap.
     receiver.delay(Duration::from_millis(10));
@@ -145,7 +149,7 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_th
     assert!(all, "every message arrives");
     assert!(
         receiver.most_at_once() <= 8,
-        "the default cap of 8 holds across both dispatchers, saw {}",
+        "the cap of 8 holds across both dispatchers, saw {}",
         receiver.most_at_once()
     );
     let recorded = eventually(10, || async {
@@ -192,9 +196,12 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_th
 
 #[tokio::test]
 async fn a_new_endpoint_gets_two_attempts_until_one_is_answered() {
-    // The default cap (8) applies; a receiver that holds every request for 3 s looks, until it
-    // answers, like one that accepts connections and never answers.
-    let app = TestApp::spawn().await;
+    // A cap of 8; a receiver that holds every request for 3 s looks, until it answers, like one
+    // that accepts connections and never answers.
+    let app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")]),
+    )
+    .await;
     let receiver = Receiver::start().await;
     receiver.delay(Duration::from_secs(3));
     app.create_app("new").await;

@@ -1,8 +1,8 @@
 //! Ingest while retention removes a backlog of old history: the same closed-loop ingest (32
 //! clients) with a dispatcher that keeps everything and with one that sweeps messages older
 //! than the retention, with their destinations and attempts (inserted by SQL, 100 days old).
-//! The figure that matters is the ratio of the two ingest rates: removal that does not disturb
-//! ingest is near 1.
+//! The figures that matter are the ratios of the two ingest rates, and of the latency of a
+//! message list read meanwhile: removal that does not disturb ingest and queries is near 1.
 
 use std::time::Instant;
 
@@ -43,12 +43,14 @@ pub async fn ingest_while_sweeping(
     setup::analyze(database)?;
 
     let mut latencies = [Vec::new(), Vec::new()];
+    let mut reads = [Vec::new(), Vec::new()];
     let mut accepted = [0_usize; 2];
     let mut sweeping_for = std::time::Duration::ZERO;
     for _ in 0..ROUNDS {
         for (kind, retention) in ["off", "90d"].into_iter().enumerate() {
-            let stopped = dispatcher.kill().await;
-            anyhow::ensure!(stopped.is_ok(), "could not stop the dispatcher");
+            // Stopped as a rollout stops it: it drains and gives back its endpoint slots, which
+            // the next one would otherwise wait for until they lapse.
+            crate::services::stop(dispatcher).await?;
             *dispatcher = env
                 .start_with(
                     "octohooks-dispatcher",
@@ -57,7 +59,16 @@ pub async fn ingest_while_sweeping(
                 )
                 .await?;
             let started = Instant::now();
+            let reading = tokio::spawn(read_while(
+                format!(
+                    "{}/api/v1/applications/retention/messages?limit=50",
+                    run.api
+                ),
+                run.key.to_owned(),
+                started + run.phase,
+            ));
             let sent = load::closed_loop(&poster, 32, run.phase).await;
+            reads[kind].extend(reading.await??);
             if kind == 1 {
                 sweeping_for += started.elapsed();
             }
@@ -72,6 +83,15 @@ pub async fn ingest_while_sweeping(
     let removal_rate = backlog.saturating_sub(left) as f64 / sweeping_for.as_secs_f64();
     let seconds = run.phase.as_secs_f64() * ROUNDS as f64;
     let [mut kept, mut swept] = latencies;
+    let [mut read_kept, mut read_swept] = reads;
+    let (read_kept_p50, read_swept_p50) = (
+        quantile_ms(&mut read_kept, 0.5),
+        quantile_ms(&mut read_swept, 0.5),
+    );
+    let (read_kept_p99, read_swept_p99) = (
+        quantile_ms(&mut read_kept, 0.99),
+        quantile_ms(&mut read_swept, 0.99),
+    );
     let (rate_kept, rate_swept) = (accepted[0] as f64 / seconds, accepted[1] as f64 / seconds);
     Ok(vec![
         Row::new(
@@ -89,6 +109,15 @@ pub async fn ingest_while_sweeping(
             rate_swept / rate_kept,
             "x",
             format!("{ROUNDS} alternating rounds each; target >= 0.9"),
+        ),
+        Row::new(
+            "message list p50 while removing / retention off",
+            read_swept_p50 / read_kept_p50,
+            "x",
+            format!(
+                "{read_swept_p50:.1} vs {read_kept_p50:.1} ms, p99 {read_swept_p99:.1} vs \
+                 {read_kept_p99:.1} ms; read back to back beside the ingest"
+            ),
         ),
         Row::new(
             "retention: old messages removed",
@@ -122,4 +151,22 @@ fn fill(backlog: u64) -> String {
              old.t FROM old, endpoints e JOIN applications a ON a.id = e.application_id \
              WHERE a.uid = 'retention'"
     )
+}
+
+/// Reads `url` back to back until `until`; the latency of each read.
+async fn read_while(
+    url: String,
+    key: String,
+    until: Instant,
+) -> anyhow::Result<Vec<std::time::Duration>> {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    while Instant::now() < until {
+        let started = Instant::now();
+        let answer = client.get(&url).bearer_auth(&key).send().await?;
+        anyhow::ensure!(answer.status().is_success(), "{url}: {}", answer.status());
+        answer.bytes().await?;
+        latencies.push(started.elapsed());
+    }
+    Ok(latencies)
 }

@@ -119,3 +119,21 @@ pub fn rss_mib(child: &Child) -> (f64, f64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// Stops a service as an orchestrator does (SIGTERM: it drains and gives back what it holds),
+/// and kills it if it has not stopped within 30 s.
+pub async fn stop(child: &mut Child) -> anyhow::Result<()> {
+    if let Some(pid) = child.id() {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        if tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    child.kill().await?;
+    Ok(())
+}
