@@ -367,18 +367,7 @@ impl TestApp {
 
     /// The value of one series of the API's metrics (`name{labels}` as exposed), 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
-        let metrics = reqwest::get(format!("{}/metrics", self.metrics_base))
-            .await
-            .expect("scrape the API's metrics")
-            .text()
-            .await
-            .unwrap_or_default();
-        let prefix = format!("{series} ");
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0)
+        crate::scrape(&self.metrics_base, series).await
     }
 
     /// The in-process dispatcher's metrics, as exposed.

@@ -33,3 +33,25 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The value of `series` (its name with labels, as exposed, e.g.
+/// `octohooks_delivery_attempts_total{outcome="success"}`) in Prometheus text; 0 when absent.
+pub fn series_value(metrics: &str, series: &str) -> f64 {
+    let prefix = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Scrapes `{base}/metrics` of a service and reads `series` from it.
+pub async fn scrape(base: &str, series: &str) -> f64 {
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("scrape a service's metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    series_value(&metrics, series)
+}

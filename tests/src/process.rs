@@ -41,6 +41,14 @@ pub fn command_at(path: &std::path::Path, vars: &HashMap<String, String>) -> Com
     command
 }
 
+/// A loopback port free at the moment of asking, for a process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Starts `name` with exactly these `OCTOHOOKS_*` variables; killed when dropped.
 pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
     command(name, vars).spawn().expect("spawn binary")
@@ -57,10 +65,7 @@ pub async fn spawn_api_at(
     path: &std::path::Path,
     vars: &HashMap<String, String>,
 ) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let mut vars = vars.clone();
     vars.insert("OCTOHOOKS_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
     let child = command_at(path, &vars).spawn().expect("spawn the API");
@@ -88,10 +93,7 @@ pub fn spawn_dispatcher_at(
     path: &std::path::Path,
     vars: &HashMap<String, String>,
 ) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let mut vars = vars.clone();
     vars.insert(
         "OCTOHOOKS_DISPATCHER_LISTEN_ADDR".into(),

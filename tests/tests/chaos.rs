@@ -322,17 +322,11 @@ async fn terminate(child: &mut tokio::process::Child) {
 
 /// Successful attempts a dispatcher reports on its metrics.
 async fn delivered_by(health_base: &str) -> f64 {
-    let metrics = reqwest::get(format!("{health_base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("octohooks_delivery_attempts_total{outcome=\"success\"} "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    octohooks_tests::scrape(
+        health_base,
+        "octohooks_delivery_attempts_total{outcome=\"success\"}",
+    )
+    .await
 }
 
 #[tokio::test]

@@ -112,10 +112,7 @@ async fn replicas_beyond_the_connection_limit_answer_503_and_recover() {
     )
     .await;
     // A replica started now must wait for a connection, not exit.
-    let late_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let late_port = process::free_port();
     let mut late_vars = vars.clone();
     late_vars.insert(
         "OCTOHOOKS_LISTEN_ADDR".into(),

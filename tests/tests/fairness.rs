@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use octohooks_tests::hostile::{self, Misbehaviour};
-use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
+use octohooks_tests::{eventually, process, scrape, series_value, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -98,7 +98,7 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     );
     let metrics = app.dispatcher_metrics().await;
     assert!(
-        put_back_for_concurrency(&metrics) > 0.0,
+        series_value(&metrics, PUT_BACK_FOR_CONCURRENCY) > 0.0,
         "the in-process dispatcher put jobs back:\n{metrics}"
     );
     app.stop_dispatcher().await;
@@ -109,16 +109,9 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     app.stop().await;
 }
 
-/// Jobs a dispatcher put back because their endpoint was at its cap, from its metrics.
-fn put_back_for_concurrency(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("octohooks_deliveries_deferred_total{reason=\"concurrency\"} ")
-        })
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
+/// The series of jobs a dispatcher put back because their endpoint was at its cap.
+const PUT_BACK_FOR_CONCURRENCY: &str =
+    "octohooks_deliveries_deferred_total{reason=\"concurrency\"}";
 
 #[tokio::test]
 async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_a_cap_of_8() {
@@ -162,25 +155,16 @@ async fn a_backlog_for_one_fast_endpoint_drains_through_two_dispatchers_under_a_
     assert_eq!(app.count("SELECT count(*) FROM attempts").await, 800);
     let mut put_back = 0.0;
     for base in &bases {
-        let url = format!("{base}/metrics");
-        let metrics = reqwest::get(&url)
-            .await
-            .expect("scrape a dispatcher's metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        let succeeded: f64 = metrics
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix("octohooks_delivery_attempts_total{outcome=\"success\"} ")
-            })
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0);
+        let succeeded = scrape(
+            base,
+            "octohooks_delivery_attempts_total{outcome=\"success\"}",
+        )
+        .await;
         assert!(
             succeeded > 0.0,
-            "both dispatchers deliver part of the backlog; {url} delivered none:\n{metrics}"
+            "both dispatchers deliver part of the backlog; {base} delivered none"
         );
-        put_back += put_back_for_concurrency(&metrics);
+        put_back += scrape(base, PUT_BACK_FOR_CONCURRENCY).await;
     }
     // Jobs of a fast endpoint wait in their dispatcher for a slot or their share; going round
     // the outbox (a wait of at least half a second each) is for slow endpoints.

@@ -125,8 +125,9 @@ impl DbError {
 /// Server messages of the transient classes that diesel-async reports without their SQLSTATE
 /// (it keeps the code of a few classes only): deadlock 40P01, query cancelled 57014 (statement
 /// timeout), admin shutdown 57P01, crash shutdown 57P02, cannot connect now 57P03, disk full
-/// 53100 and out of memory 53200, and the client's own view of a lost connection. Postgres
-/// writes them in English unless `lc_messages` is changed, which the services never do.
+/// 53100 and out of memory 53200, the client's own view of a lost connection, and the refusals
+/// of a new connection that pass by themselves (a full server, 53300; nothing listening yet).
+/// Postgres writes them in English unless `lc_messages` is changed, which the services never do.
 const TRANSIENT_MESSAGES: &[&str] = &[
     "deadlock detected",
     "canceling statement due to",
@@ -139,7 +140,20 @@ const TRANSIENT_MESSAGES: &[&str] = &[
     "connection reset",
     "broken pipe",
     "timed out",
+    "too many",
+    "remaining connection slots",
+    "connection refused",
 ];
+
+/// Whether a server or connection message names a transient failure (see
+/// [`TRANSIENT_MESSAGES`]): the one place that reads messages, for the errors that carry no
+/// SQLSTATE, query errors and connection refusals alike.
+pub(crate) fn message_is_transient(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    TRANSIENT_MESSAGES
+        .iter()
+        .any(|transient| message.contains(transient))
+}
 
 fn query_error_is_transient(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind as Kind, Error};
@@ -153,12 +167,7 @@ fn query_error_is_transient(err: &diesel::result::Error) -> bool {
             | Kind::ForeignKeyViolation
             | Kind::NotNullViolation
             | Kind::CheckViolation => false,
-            _ => {
-                let message = info.message().to_ascii_lowercase();
-                TRANSIENT_MESSAGES
-                    .iter()
-                    .any(|transient| message.contains(transient))
-            }
+            _ => message_is_transient(info.message()),
         },
         Error::BrokenTransactionManager => true,
         _ => false,

@@ -16,24 +16,13 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 /// Arbitrary but fixed key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6f63_746f_686f_6f6b;
 
-/// Refusals of a connection that pass by themselves: the server is full (`max_connections`, or
-/// a role's or database's connection limit, SQLSTATE 53300), starting, stopping or in
-/// recovery, or not listening yet. A replica that starts meanwhile waits for a connection
-/// instead of exiting.
-const WAIT_OUT: &[&str] = &[
-    "too many",
-    "remaining connection slots",
-    "the database system is",
-    "connection refused",
-    "timed out",
-];
-
 /// Longest pause between two tries to connect while the server refuses connections.
 const MOST_PATIENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Creates the database named in `database_url` when it does not exist yet, so that a fresh
 /// Postgres needs no manual step. While the server refuses connections for a reason that
-/// passes (see [`WAIT_OUT`]), it waits and tries again.
+/// passes (full, starting or stopping, not listening yet: [`crate::DbError::is_transient`]'s
+/// messages), it waits and tries again, so a replica started meanwhile does not exit.
 pub async fn ensure_database(database_url: &str) -> DbResult<()> {
     let target = Target::parse(database_url)?;
     let mut pause = std::time::Duration::from_millis(250);
@@ -41,7 +30,7 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
         match target.open().await {
             Ok(_) => return Ok(()),
             Err(err) if err.to_string().contains("does not exist") => break,
-            Err(err) if passes(&err.to_string()) => {
+            Err(err) if crate::message_is_transient(&err.to_string()) => {
                 tracing::warn!(error = %err, retry_in_ms = pause.as_millis() as u64,
                     "Postgres refuses connections for now; waiting for one");
                 tokio::time::sleep(pause).await;
@@ -75,11 +64,6 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
     }
 }
 
-fn passes(error: &str) -> bool {
-    let error = error.to_ascii_lowercase();
-    WAIT_OUT.iter().any(|reason| error.contains(reason))
-}
-
 /// Creates the database if needed, then applies pending migrations and returns the versions
 /// applied.
 pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
@@ -88,7 +72,7 @@ pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
         // The slot ensure_database found may be taken again by now.
         match Target::parse(database_url)?.open_diesel().await {
             Ok(conn) => break conn,
-            Err(err) if passes(&err.to_string()) => {
+            Err(err) if crate::message_is_transient(&err.to_string()) => {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
             Err(err) => return Err(DbError::Migration(format!("cannot connect: {err}"))),
@@ -112,7 +96,7 @@ pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::passes;
+    use crate::message_is_transient as passes;
 
     #[test]
     fn a_full_or_starting_server_is_waited_for_and_a_wrong_one_is_not() {

@@ -18,7 +18,7 @@ use super::Fairness;
 const GRANT_TTL: Duration = Duration::from_secs(5);
 /// How often grants are renewed and shrunk to what is in use: also how soon a holder learns
 /// that another dispatcher asks for slots of its endpoint.
-pub(super) const RENEW_EVERY: Duration = Duration::from_millis(250);
+const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// A grant unused for this long is given back.
 const RELEASE_WHEN_IDLE: Duration = Duration::from_secs(10);
 /// What this dispatcher knows of an endpoint that holds nothing is forgotten after this long.
