@@ -275,6 +275,55 @@ async fn history_older_than_the_retention_goes_and_what_waits_stays() {
 }
 
 #[tokio::test]
+async fn a_backlog_of_several_batches_goes_and_a_message_passed_over_goes_once_settled() {
+    let (app, _ok, _down) = shop(&[("OCTOHOOKS_RETENTION", "3s")]).await;
+    // 2,500 delivered messages two days old (several passes of the sweep), the oldest of which
+    // still waits for a delivery a day ahead.
+    for statement in [
+        "CREATE TABLE old_times AS \
+           SELECT octohooks_uuid_v7(t) AS id, t FROM (SELECT now() - interval '2 days' \
+             + g * interval '1 millisecond' AS t FROM generate_series(1, 2500) AS g) AS times",
+        "INSERT INTO messages (id, application_id, event_type, channels, payload, created) \
+           SELECT o.id, a.id, 'ok', '{}', '{}', o.t FROM old_times o, applications a \
+           WHERE a.uid = 'shop'",
+        "INSERT INTO message_destinations (message_id, endpoint_id, status, \
+             scheduled_attempts, attempt_count, next_attempt, updated) \
+           SELECT o.id, e.id, CASE WHEN first THEN 'pending' ELSE 'success' END, 1, 1, \
+             CASE WHEN first THEN now() + interval '1 day' END, o.t \
+           FROM (SELECT *, t = min(t) OVER () AS first FROM old_times) o, endpoints e \
+           WHERE e.uid = 'ok'",
+    ] {
+        app.execute(statement).await;
+    }
+    let waiting = "message_destinations WHERE status = 'pending' \
+                   AND message_id = (SELECT id FROM old_times ORDER BY t LIMIT 1)";
+    assert_eq!(stored(&app, waiting).await, 1);
+    assert!(
+        eventually(20, || async {
+            stored(&app, "messages WHERE id IN (SELECT id FROM old_times)").await == 1
+        })
+        .await,
+        "every settled old message went, over several passes"
+    );
+    assert_eq!(stored(&app, waiting).await, 1, "the waiting one stayed");
+
+    // Once its delivery is done, a later pass (starting over from the oldest) takes it too.
+    app.execute(&format!(
+        "UPDATE message_destinations SET status = 'success', next_attempt = NULL \
+         WHERE (message_id, status) IN (SELECT message_id, status FROM {waiting})"
+    ))
+    .await;
+    assert!(
+        eventually(10, || async {
+            stored(&app, "messages WHERE id IN (SELECT id FROM old_times)").await == 0
+        })
+        .await,
+        "the message passed over while it waited was removed once it was settled"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn payloads_can_go_before_their_messages() {
     let (app, ok, _down) = shop(&[
         ("OCTOHOOKS_RETENTION", "1h"),

@@ -1,8 +1,9 @@
 //! Retention: history older than the retention period is removed, and payloads can go sooner.
 //! Every dispatcher runs the sweep; one sweeps at a time (a transaction-level advisory lock),
 //! in passes of at most [`BATCH`] rows per step, each pass one short transaction that gives way
-//! (a 200 ms lock timeout) rather than make ingest, deliveries or deletions wait behind it. Messages are found by id, which follows creation time (UUIDv7): a
-//! range of the primary key, never a scan of the table.
+//! (a 200 ms lock timeout) rather than make ingest, deliveries or deletions wait behind it.
+//! Messages are found by id, which follows creation time (UUIDv7): a range of the primary key,
+//! from where the last pass stopped, never a scan of the table.
 //!
 //! Nothing still waiting to be delivered is touched: a message with a pending delivery (a
 //! retry under way, a `deliverAt` far ahead) keeps its payload and its place until it is done.
@@ -98,13 +99,16 @@ pub async fn sweep(
                     #[diesel(sql_type = SqlUuid)]
                     id: uuid::Uuid,
                 }
+                let after = progress(conn, MESSAGES_SWEEP).await?;
                 let old: Vec<uuid::Uuid> = diesel::sql_query(LOCK_OLD)
                     .bind::<SqlUuid, _>(v7_floor(now - keep))
+                    .bind::<SqlUuid, _>(after)
                     .load::<Old>(conn)
                     .await?
                     .into_iter()
                     .map(|row| row.id)
                     .collect();
+                save_progress(conn, MESSAGES_SWEEP, next_start(&old)).await?;
                 let removed = diesel::sql_query(REMOVE_OLD)
                     .bind::<Array<SqlUuid>, _>(&old)
                     .get_result::<Handled>(conn)
@@ -128,6 +132,47 @@ fn age(period: Option<Duration>) -> Option<chrono::Duration> {
     period.and_then(|period| chrono::Duration::from_std(period).ok())
 }
 
+/// The `retention_progress` row of the removal of old messages.
+const MESSAGES_SWEEP: &str = "messages";
+
+/// Where the next pass of `sweep` starts: after the last message this pass locked when it
+/// found a whole batch, so that no pass walks again over the index entries of messages that
+/// earlier passes removed (until vacuum clears them, each costs a heap visit, and a backlog of
+/// millions made one selection outlast the statement timeout); from the start again when it
+/// found less, so that messages passed over while they still waited (or were locked) are
+/// looked at once more.
+fn next_start(locked: &[uuid::Uuid]) -> uuid::Uuid {
+    match locked.last() {
+        Some(last) if locked.len() >= BATCH as usize => *last,
+        _ => uuid::Uuid::nil(),
+    }
+}
+
+/// The id a sweep goes on after (nil when it starts from the beginning).
+async fn progress(conn: &mut Conn, sweep: &str) -> DbResult<uuid::Uuid> {
+    use crate::schema::retention_progress::dsl;
+    Ok(dsl::retention_progress
+        .filter(dsl::sweep.eq(sweep))
+        .select(dsl::after)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or_else(uuid::Uuid::nil))
+}
+
+/// Stores where a sweep goes on.
+async fn save_progress(conn: &mut Conn, sweep: &str, after: uuid::Uuid) -> DbResult<()> {
+    use crate::schema::retention_progress::dsl;
+    diesel::insert_into(dsl::retention_progress)
+        .values((dsl::sweep.eq(sweep), dsl::after.eq(after)))
+        .on_conflict(dsl::sweep)
+        .do_update()
+        .set(dsl::after.eq(after))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The answer of every step: rows handled.
 #[derive(QueryableByName)]
 struct Handled {
@@ -135,11 +180,15 @@ struct Handled {
     n: i64,
 }
 
-/// "Not waiting to be delivered anywhere", for a message `m`.
+/// "Not waiting to be delivered anywhere", for a message `m`: a lookup of its destinations by
+/// the primary key, message by message. Written as `NOT EXISTS`, Postgres turns it into an
+/// anti-join against every pending destination, planned on an estimate of how many there are;
+/// with a backlog of deliveries (an endpoint held to its cap) that compared each of a batch's
+/// messages with tens of thousands of rows and ran into the statement timeout.
 macro_rules! settled {
     () => {
-        "NOT EXISTS (SELECT 1 FROM message_destinations d \
-           WHERE d.message_id = m.id AND d.status NOT IN ('success', 'failed'))"
+        "coalesce((SELECT bool_and(d.status IN ('success', 'failed')) \
+           FROM message_destinations d WHERE d.message_id = m.id), true)"
     };
 }
 
@@ -173,11 +222,11 @@ moved AS (INSERT INTO retention_progress (sweep, after) \
 SELECT (SELECT count(*) FROM done) + 0 * (SELECT count(*) FROM moved) AS n"
 );
 
-/// Messages older than the retention ($1: the id floor of that age) that wait for nothing,
-/// locked (skipping any another transaction holds): from here until the pass commits, no new
+/// Messages older than the retention ($1: the id floor of that age) after where the last pass
+/// stopped ($2) that wait for nothing, locked (skipping any another transaction holds): from here until the pass commits, no new
 /// delivery of them can be made (its insert waits on the lock and then finds them gone).
 const LOCK_OLD: &str = concat!(
-    "SELECT m.id FROM messages m WHERE m.id < $1 AND ",
+    "SELECT m.id FROM messages m WHERE m.id > $2 AND m.id < $1 AND ",
     settled!(),
     " ORDER BY m.id LIMIT 1000 FOR UPDATE SKIP LOCKED"
 );
@@ -219,5 +268,13 @@ mod tests {
         };
         assert!(full.more_waiting());
         assert!(!Swept::default().more_waiting());
+    }
+
+    #[test]
+    fn a_whole_batch_moves_the_start_and_a_short_one_starts_over() {
+        let batch: Vec<uuid::Uuid> = (1..=BATCH as u128).map(uuid::Uuid::from_u128).collect();
+        assert_eq!(next_start(&batch), uuid::Uuid::from_u128(BATCH as u128));
+        assert_eq!(next_start(&batch[..10]), uuid::Uuid::nil());
+        assert_eq!(next_start(&[]), uuid::Uuid::nil());
     }
 }
