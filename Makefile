@@ -1,5 +1,5 @@
 # The two commands of the README are `make up` and `make test`.
-.PHONY: up down test lint fmt deps console openapi validate-deploy bench chaos fuzz deny
+.PHONY: up down test lint fmt deps console openapi validate-deploy bench chaos chaos-cluster fuzz deny
 
 up: ## install/start Postgres and RabbitMQ if needed, build, migrate, run API + dispatcher
 	scripts/up.sh
@@ -44,6 +44,9 @@ bench: ## the reproducible benchmark (release build; prints a table, writes benc
 
 chaos: ## fault tests: RabbitMQ stopped, Postgres restarted, API killed, under load
 	scripts/chaos.sh
+
+chaos-cluster: ## a 3-node RabbitMQ cluster on loopback, its leader node killed during delivery
+	scripts/chaos-cluster.sh
 
 fuzz: ## schemathesis against proto-docs/openapi.json: no 5xx, every answer as documented
 	scripts/fuzz-api.sh

@@ -11,6 +11,8 @@ engine needed. Run from the repository root: `python3 scripts/validate_deploy`.
 4. The production overlay with the optional KEDA component (deploy/optional): built-in kinds
    against the schemas as above; KEDA's kinds are custom resources with no bundled schema, so
    their schema check is skipped (said so in the output) and only their references are checked.
+5. deploy/rabbitmq/cluster.yaml (a three-node RabbitMQ cluster, applied on its own): its
+   PodDisruptionBudget against the schemas; the operator's RabbitmqCluster is skipped likewise.
 
 Needs python3 and kubectl (KUBECTL=/path/to/kubectl); installs the Python packages pyyaml,
 kubernetes-validate and check-jsonschema with pip when they are missing. Without kubectl the
@@ -140,6 +142,7 @@ def main():
     schemas.schema_check(report, "secret.example.yaml", secret_example, versions)
     if keda_rendered is not None:
         schemas.schema_check(report, "production+keda", keda_rendered, versions)
+    schemas.schema_check(report, "rabbitmq/cluster.yaml", load("deploy/rabbitmq/cluster.yaml"), versions)
 
     report.section("configuration keys (against defaults.toml)")
     secret_data = checks.secret_example(report, secret_example, keys)

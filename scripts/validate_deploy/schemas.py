@@ -4,7 +4,7 @@
 import os
 
 # API groups of custom resources: no schema is bundled for them, so they are skipped.
-CRD_GROUPS = {"keda.sh"}
+CRD_GROUPS = {"keda.sh", "rabbitmq.com"}
 
 
 def ident(doc):

@@ -7,6 +7,7 @@ pub mod app;
 pub mod balancer;
 pub mod database;
 pub mod hostile;
+pub mod load;
 pub mod outbound;
 pub mod process;
 pub mod proxy;

@@ -5,107 +5,15 @@
 //! are `#[ignore]`d by `make test` and run one at a time by `make chaos`. Each prints what it
 //! counted and fails if an accepted message was lost.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use octohooks_tests::balancer::Balancer;
+use octohooks_tests::load::{load, ready, settle_and_report};
 use octohooks_tests::{eventually, process, Options, Receiver, TestApp};
-use reqwest::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-/// Ids accepted, requests refused, and the client tasks of a load run.
-type LoadRun = (
-    Arc<Mutex<HashSet<String>>>,
-    Arc<Mutex<u64>>,
-    Vec<tokio::task::JoinHandle<()>>,
-);
-
-/// Posts messages with `workers` concurrent clients until cancelled; collects accepted ids.
-fn load(base: &str, key: &str, workers: usize, stop: CancellationToken) -> LoadRun {
-    let accepted = Arc::new(Mutex::new(HashSet::new()));
-    let refused = Arc::new(Mutex::new(0u64));
-    let url = format!("{base}/api/v1/applications/app/messages");
-    let handles = (0..workers)
-        .map(|_| {
-            let (accepted, refused, stop, url, key) = (
-                accepted.clone(),
-                refused.clone(),
-                stop.clone(),
-                url.clone(),
-                key.to_owned(),
-            );
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .unwrap();
-                while !stop.is_cancelled() {
-                    let answer = client
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"eventType": "chaos", "payload": {"n": 1}}))
-                        .send()
-                        .await;
-                    match answer {
-                        Ok(response) if response.status() == StatusCode::ACCEPTED => {
-                            let body: serde_json::Value = response.json().await.unwrap();
-                            accepted
-                                .lock()
-                                .unwrap()
-                                .insert(body["id"].as_str().unwrap().to_owned());
-                        }
-                        _ => {
-                            *refused.lock().unwrap() += 1;
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-        })
-        .collect();
-    (accepted, refused, handles)
-}
-
-async fn ready(url: &str) -> bool {
-    reqwest::get(url)
-        .await
-        .map(|r| r.status() == StatusCode::OK)
-        .unwrap_or(false)
-}
-
-fn delivered(receiver: &Receiver) -> HashSet<String> {
-    receiver
-        .received()
-        .iter()
-        .map(|r| r.header("webhook-id").to_owned())
-        .collect()
-}
-
-async fn settle_and_report(
-    name: &str,
-    receiver: &Receiver,
-    accepted: &HashSet<String>,
-    refused: u64,
-) {
-    let complete = eventually(90, || async { accepted.is_subset(&delivered(receiver)) }).await;
-    let got = delivered(receiver);
-    let lost = accepted.difference(&got).count();
-    println!(
-        "{name}: accepted={} refused_while_down={refused} delivered={} duplicates={} lost={lost}",
-        accepted.len(),
-        got.intersection(accepted).count(),
-        receiver.received().len() - got.len()
-    );
-    assert!(
-        complete && lost == 0,
-        "{name}: {lost} accepted messages were not delivered"
-    );
-}
 
 fn run(command: &str, args: &[&str]) {
     let status = Command::new(command).args(args).status().expect(command);

@@ -25,6 +25,8 @@ async fn the_console_works_in_a_real_browser() {
         "this build of the API has no console: run scripts/console.sh (make console), then build again"
     );
     let console = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../console");
+    // Its report goes straight to this process's output, as it runs: a run that stalls shows
+    // where.
     let run = tokio::process::Command::new("npm")
         .args(["run", "--silent", "test:browser"])
         .current_dir(console)
@@ -32,17 +34,17 @@ async fn the_console_works_in_a_real_browser() {
         .env("OCTOHOOKS_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("OCTOHOOKS_TEST_PORTAL_SIGNING_KEY", &portal_key)
         .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(300), run)
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(300), run)
         .await
-        .expect("the browser tests ran longer than 5 minutes")
+        .expect("the browser tests ran longer than 5 minutes (their report is above)")
         .expect("npm could not start (is Node.js installed?)");
     assert!(
-        output.status.success(),
-        "browser tests failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        status.success(),
+        "browser tests failed (their report is above): {status}"
     );
     app.stop().await;
 }
