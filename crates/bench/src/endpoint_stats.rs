@@ -45,6 +45,8 @@ pub async fn flat_cost(run: &Run<'_>, database: &str, quick: bool) -> anyhow::Re
         .await?;
     let message_id = message["id"].as_str().unwrap_or_default();
     let filled = Instant::now();
+    // The counts are those of every attempt stored, the message's real ones included: when the
+    // dispatcher counted those first, its row of this hour is replaced.
     for (endpoint, count) in [(&ids[0], 10), (&ids[1], many)] {
         setup::sql(
             database,
@@ -63,7 +65,10 @@ pub async fn flat_cost(run: &Run<'_>, database: &str, quick: bool) -> anyhow::Re
                    count(*) FILTER (WHERE status <> 'success'), \
                    max(created) FILTER (WHERE status = 'success'), \
                    max(created) FILTER (WHERE status <> 'success') \
-                 FROM attempts WHERE endpoint_id = '{endpoint}' GROUP BY 1, 2"
+                 FROM attempts WHERE endpoint_id = '{endpoint}' GROUP BY 1, 2 \
+                 ON CONFLICT (endpoint_id, hour, shard) DO UPDATE SET \
+                   successes = excluded.successes, failures = excluded.failures, \
+                   last_success = excluded.last_success, last_failure = excluded.last_failure"
             ),
         )?;
     }
