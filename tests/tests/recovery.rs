@@ -84,6 +84,8 @@ async fn stats_count_attempts_and_what_waits_without_reading_attempts() {
 
     send(&app, "app", "t", 3).await;
     receiver.wait_for("/busy", 3, 10).await;
+    // An attempt is recorded after its receiver answered: the counts follow within moments.
+    eventually(10, || async { stats(&app, "busy").await["success"] == 3 }).await;
     let ok = stats(&app, "busy").await;
     assert_eq!(
         (
