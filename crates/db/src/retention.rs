@@ -137,10 +137,9 @@ const MESSAGES_SWEEP: &str = "messages";
 
 /// Where the next pass of `sweep` starts: after the last message this pass locked when it
 /// found a whole batch, so that no pass walks again over the index entries of messages that
-/// earlier passes removed (until vacuum clears them, each costs a heap visit, and a backlog of
-/// millions made one selection outlast the statement timeout); from the start again when it
-/// found less, so that messages passed over while they still waited (or were locked) are
-/// looked at once more.
+/// earlier passes removed (until vacuum clears them, each costs a visit of the table); from the
+/// start again when it found less, so that messages passed over while they still waited (or
+/// were locked) are looked at once more.
 fn next_start(locked: &[uuid::Uuid]) -> uuid::Uuid {
     match locked.last() {
         Some(last) if locked.len() >= BATCH as usize => *last,
@@ -223,8 +222,9 @@ SELECT (SELECT count(*) FROM done) + 0 * (SELECT count(*) FROM moved) AS n"
 );
 
 /// Messages older than the retention ($1: the id floor of that age) after where the last pass
-/// stopped ($2) that wait for nothing, locked (skipping any another transaction holds): from here until the pass commits, no new
-/// delivery of them can be made (its insert waits on the lock and then finds them gone).
+/// stopped ($2) that wait for nothing, locked (skipping any another transaction holds): from
+/// here until the pass commits, no new delivery of them can be made (its insert waits on the
+/// lock and then finds them gone).
 const LOCK_OLD: &str = concat!(
     "SELECT m.id FROM messages m WHERE m.id > $2 AND m.id < $1 AND ",
     settled!(),
