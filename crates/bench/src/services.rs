@@ -124,9 +124,10 @@ pub fn rss_mib(child: &Child) -> (f64, f64) {
 /// and kills it if it has not stopped within 30 s.
 pub async fn stop(child: &mut Child) -> anyhow::Result<()> {
     if let Some(pid) = child.id() {
-        std::process::Command::new("kill")
+        tokio::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
-            .status()?;
+            .status()
+            .await?;
         if tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
             .await
             .is_ok()

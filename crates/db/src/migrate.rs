@@ -21,8 +21,8 @@ const MOST_PATIENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Creates the database named in `database_url` when it does not exist yet, so that a fresh
 /// Postgres needs no manual step. While the server refuses connections for a reason that
-/// passes (full, starting or stopping, not listening yet: [`crate::DbError::is_transient`]'s
-/// messages), it waits and tries again, so a replica started meanwhile does not exit.
+/// passes (full, starting or stopping, not listening yet: the transient messages `DbError`
+/// knows), it waits and tries again, so a replica started meanwhile does not exit.
 pub async fn ensure_database(database_url: &str) -> DbResult<()> {
     let target = Target::parse(database_url)?;
     let mut pause = std::time::Duration::from_millis(250);
