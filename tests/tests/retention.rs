@@ -283,10 +283,13 @@ async fn a_backlog_of_several_batches_goes_and_a_message_passed_over_goes_once_s
         "CREATE TABLE old_times AS \
            SELECT octohooks_uuid_v7(t) AS id, t FROM (SELECT now() - interval '2 days' \
              + g * interval '1 millisecond' AS t FROM generate_series(1, 2500) AS g) AS times",
-        "INSERT INTO messages (id, application_id, event_type, channels, payload, created) \
+        // One statement: a message stored without its destinations would be settled, and the
+        // sweep could take it before they are written.
+        "WITH stored_messages AS (INSERT INTO messages (id, application_id, event_type, \
+             channels, payload, created) \
            SELECT o.id, a.id, 'ok', '{}', '{}', o.t FROM old_times o, applications a \
-           WHERE a.uid = 'shop'",
-        "INSERT INTO message_destinations (message_id, endpoint_id, status, \
+           WHERE a.uid = 'shop' RETURNING id) \
+         INSERT INTO message_destinations (message_id, endpoint_id, status, \
              scheduled_attempts, attempt_count, next_attempt, updated) \
            SELECT o.id, e.id, CASE WHEN first THEN 'pending' ELSE 'success' END, 1, 1, \
              CASE WHEN first THEN now() + interval '1 day' END, o.t \
