@@ -89,6 +89,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         FairnessConfig {
             max_in_flight: settings.endpoint_max_in_flight,
             failing_slots: usize::from(settings.dispatcher_concurrency / 4).max(1),
+            most_waiting: u32::from(settings.dispatcher_concurrency / 8).max(1),
         },
     );
     tokio::spawn(fairness.clone().run_renewals(background.clone()));

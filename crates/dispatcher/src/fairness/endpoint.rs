@@ -10,6 +10,10 @@ const FIRST_GUESS: Duration = Duration::from_millis(100);
 /// slots, not the whole cap, until its first attempts time out (then it is failing and takes
 /// the failing share). A healthy one is past this as soon as its first attempt is answered.
 pub(super) const PROBE_ATTEMPTS: u32 = 2;
+/// Jobs that wait in this dispatcher for an endpoint's slot, per slot it may use: enough that
+/// a freed slot finds a job ready, few enough that a backlog for one endpoint leaves the rest
+/// of the prefetch to the others. The jobs beyond go back to the outbox at once.
+const WAITING_PER_SLOT: u32 = 2;
 
 /// One endpoint as this dispatcher sees it; kept in [`super::Fairness`]'s map under its lock.
 pub(super) struct EndpointState {
@@ -42,6 +46,8 @@ pub(super) struct EndpointState {
     /// When each running attempt started: an endpoint that hangs is known to be slow as soon
     /// as its attempts run long, not only once they time out.
     pub(super) running: Vec<Instant>,
+    /// Jobs waiting in this dispatcher for one of the endpoint's slots.
+    pub(super) waiting: u32,
 }
 
 impl EndpointState {
@@ -61,6 +67,7 @@ impl EndpointState {
             attempted: false,
             others_pace: None,
             running: Vec::new(),
+            waiting: 0,
         }
     }
 
@@ -104,6 +111,14 @@ impl EndpointState {
         }
     }
 
+    /// Whether as many jobs wait here for the endpoint's slots as may: a further job goes back
+    /// to the outbox instead of holding a place of the prefetch that other endpoints' jobs
+    /// behind it in the queue need.
+    /// `most_waiting`: the dispatcher's bound for any one endpoint.
+    pub(super) fn waiting_room_full(&self, cap: u32, most_waiting: u32) -> bool {
+        self.waiting >= (WAITING_PER_SLOT * self.most(cap).max(1)).min(most_waiting.max(1))
+    }
+
     /// Takes a granted slot if one is free (within the share, which may have shrunk below the
     /// grant until the next renewal gives the difference back).
     pub(super) fn take(&mut self) -> bool {
@@ -136,5 +151,33 @@ mod tests {
             "the whole grant once one ended"
         );
         assert!(!state.take(), "never beyond the grant");
+    }
+
+    #[test]
+    fn twice_the_slots_it_may_use_wait_for_an_endpoint() {
+        let mut state = EndpointState::new(Instant::now());
+        state.waiting = 3;
+        assert!(
+            !state.waiting_room_full(8, 16),
+            "3 waiting for a new endpoint"
+        );
+        state.waiting = 4;
+        assert!(
+            state.waiting_room_full(8, 16),
+            "4 for its two probing slots"
+        );
+        state.attempted = true;
+        assert!(
+            !state.waiting_room_full(8, 16),
+            "16 once its attempts answered"
+        );
+        state.share = 4;
+        state.waiting = 8;
+        assert!(state.waiting_room_full(8, 16), "8 for a share of 4");
+        state.waiting = 2;
+        assert!(
+            state.waiting_room_full(8, 2),
+            "never more than the dispatcher's bound"
+        );
     }
 }

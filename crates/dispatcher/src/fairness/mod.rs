@@ -11,7 +11,9 @@
 //!
 //! A job for a fast endpoint at its cap first waits a moment in the dispatcher for a slot of the
 //! endpoint to free (at most 250 ms), or, when other dispatchers hold every slot, for the share
-//! they give back once they see it asking (at most 2 s). Dispatchers tell each other the
+//! they give back once they see it asking (at most 2 s); at most twice as many jobs as the
+//! slots it may use wait so for one endpoint, so that a backlog for it leaves the rest of the
+//! prefetch to the jobs of other endpoints behind it in the queue. Dispatchers tell each other the
 //! endpoint's pace through their grants, so one that has not attempted an endpoint yet knows
 //! whether it is fast. A job that is still not admitted does not wait in the
 //! dispatcher (it would hold a place of the prefetch): it goes back to the outbox, due
@@ -62,6 +64,9 @@ pub struct FairnessConfig {
     pub max_in_flight: u32,
     /// Attempts this dispatcher runs at once to endpoints in a run of failures.
     pub failing_slots: usize,
+    /// Jobs that may wait in this dispatcher for one endpoint's slots at most (an eighth of
+    /// the prefetch): the rest of the prefetch stays free for the jobs of other endpoints.
+    pub most_waiting: u32,
 }
 
 /// Why a job was put back.
@@ -132,6 +137,38 @@ impl Drop for Slot {
     }
 }
 
+/// A job's place among those waiting in this dispatcher for an endpoint's slot; dropping it
+/// (taken, given up, or cancelled) leaves the place.
+struct Waiting {
+    inner: Arc<Inner>,
+    endpoint: Uuid,
+}
+
+impl Waiting {
+    /// A place, unless as many jobs wait for the endpoint as may.
+    fn enter(inner: &Arc<Inner>, endpoint: Uuid) -> Option<Self> {
+        let cap = inner.config.max_in_flight.max(1);
+        let mut endpoints = inner.endpoints();
+        let state = endpoints.get_mut(&endpoint)?;
+        if state.waiting_room_full(cap, inner.config.most_waiting) {
+            return None;
+        }
+        state.waiting += 1;
+        Some(Self {
+            inner: inner.clone(),
+            endpoint,
+        })
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(state) = self.inner.endpoints().get_mut(&self.endpoint) {
+            state.waiting = state.waiting.saturating_sub(1);
+        }
+    }
+}
+
 /// This dispatcher's side of the shared limits.
 #[derive(Clone)]
 pub struct Fairness(Arc<Inner>);
@@ -174,7 +211,10 @@ impl Fairness {
             let cap = self.0.config.max_in_flight.max(1);
             let full = self.0.config.max_in_flight > 0 && state.in_use >= state.most(cap)
                 || (state.in_use >= state.granted && state.denied_until.is_some_and(|t| t > now));
-            if full && state.pace(now) > LOCAL_WAIT {
+            if full
+                && (state.pace(now) > LOCAL_WAIT
+                    || state.waiting_room_full(cap, self.0.config.most_waiting))
+            {
                 WaitReason::Concurrency
             } else if state.failing && self.0.failing.available_permits() == 0 {
                 WaitReason::FailingEndpoints
@@ -245,6 +285,9 @@ impl Fairness {
     /// dispatcher's own attempts to end, or, while it holds none because other dispatchers
     /// hold the slots, up to [`SHARE_WAIT`] for its share, asking again as it goes.
     async fn wait_for_a_freed_slot(&self, endpoint: Uuid) -> Result<bool, DbError> {
+        let Some(_waiting) = Waiting::enter(&self.0, endpoint) else {
+            return Ok(false);
+        };
         let started = tokio::time::Instant::now();
         let mut deadline = started + LOCAL_WAIT;
         loop {
