@@ -1,7 +1,8 @@
 //! The queue consumer: manual acks, bounded prefetch, a connection rebuilt with backoff when it
 //! drops, and a drain on shutdown (stop taking jobs, finish the ones in flight, then close). It
-//! decodes each job, decides whether it is parked (delivered too often, or from the parked
-//! queue), hands it to a [`JobHandler`], and acks or requeues as the handler says.
+//! decodes each job (or group of jobs, see [`crate::group`]), decides whether it is parked
+//! (delivered too often, or from the parked queue), hands it to a [`JobHandler`], and acks or
+//! requeues as the handler says.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,11 +14,13 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
-use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
+use octohooks_domain::job::{Carried, DeliveryJob};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::group::GroupConfig;
 use crate::link::{self as amqp, AmqpError};
 use crate::topology::{open_channel, Topology};
 
@@ -46,6 +49,17 @@ pub struct Incoming {
 pub trait JobHandler: Clone + Send + Sync + 'static {
     /// Runs (or parks) one job and says what becomes of its broker message.
     fn handle(&self, incoming: Incoming) -> impl std::future::Future<Output = Disposition> + Send;
+
+    /// Stores a copy of `job` in the outbox, due after `after`, so that its group's broker
+    /// message can be acknowledged while the job's own attempt is still under way (or could
+    /// not be recorded): the copy runs only if that attempt was not recorded by then. True
+    /// once the copy is stored.
+    fn hand_off(
+        &self,
+        job: &DeliveryJob,
+        traceparent: Option<&str>,
+        after: Duration,
+    ) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Longest pause between reconnection attempts.
@@ -59,8 +73,21 @@ pub struct ConsumerConfig {
     pub url: String,
     /// The queues to consume (and declare).
     pub topology: Topology,
-    /// Unacknowledged jobs at once.
+    /// Jobs at once: first attempts get three quarters, retries the rest.
     pub prefetch: u16,
+    /// When the copy of a grouped job handed off to the outbox runs (see [`crate::group`]):
+    /// after the longest an attempt can take, and some.
+    pub hand_off_after: Duration,
+}
+
+impl ConsumerConfig {
+    /// The prefetch of the first-attempt queue and of the retry queue: retries get a quarter,
+    /// so that retries of failing endpoints never hold every slot.
+    fn shares(&self) -> (u16, u16) {
+        let retry_prefetch = (self.prefetch / 4).max(1);
+        let first_prefetch = self.prefetch.saturating_sub(retry_prefetch).max(1);
+        (first_prefetch, retry_prefetch)
+    }
 }
 
 /// Consumes until `shutdown`, then drains. `connected` mirrors the consumer's broker link.
@@ -77,6 +104,7 @@ pub async fn run<H: JobHandler>(
         connected: &connected,
         shutdown: &shutdown,
         tracker: &tracker,
+        first_slots: &Arc::new(Semaphore::new(usize::from(config.shares().0))),
     };
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
@@ -124,6 +152,9 @@ struct Session<'a, H> {
     connected: &'a AtomicBool,
     shutdown: &'a CancellationToken,
     tracker: &'a TaskTracker,
+    /// First attempts running at once, alone or grouped: a group's broker message takes one
+    /// place of the prefetch however many jobs it carries, so the jobs take these.
+    first_slots: &'a Arc<Semaphore>,
 }
 
 impl<H: JobHandler> Session<'_, H> {
@@ -157,17 +188,23 @@ impl<H: JobHandler> Session<'_, H> {
     ) -> Result<SubscriptionEnd, AmqpError> {
         let config = self.config;
         let channel = open_channel(connection, &config.topology).await?;
-        // The prefetch applies per consumer: first attempts get three quarters of it, retries
-        // the rest, so retries of failing endpoints never hold every slot.
-        let retry_prefetch = (config.prefetch / 4).max(1);
-        let first_prefetch = config.prefetch.saturating_sub(retry_prefetch).max(1);
+        // The prefetch applies per consumer.
+        let (first_prefetch, retry_prefetch) = config.shares();
         let tag = format!("octohooks-dispatcher-{}", uuid::Uuid::new_v4());
-        let [first_queue, retry_queue, parked_queue] = config.topology.queues();
-        let tags = [tag.clone(), format!("{tag}-retry"), format!("{tag}-parked")];
+        let [first_queue, retry_queue, parked_queue, fanout_queue] = config.topology.queues();
+        let tags = [
+            tag.clone(),
+            format!("{tag}-retry"),
+            format!("{tag}-parked"),
+            format!("{tag}-fanout"),
+        ];
         let mut firsts = consume(&channel, &first_queue, &tags[0], first_prefetch).await?;
         let mut retries = consume(&channel, &retry_queue, &tags[1], retry_prefetch).await?;
         // Parked jobs only move to the outbox: a few at a time is plenty.
         let mut parked = consume(&channel, &parked_queue, &tags[2], PARKED_PREFETCH).await?;
+        // Groups wait for their jobs' turn at `first_slots`, and a slow job is handed off: as
+        // many groups as there are first-attempt slots keep them busy.
+        let mut fanouts = consume(&channel, &fanout_queue, &tags[3], first_prefetch).await?;
         self.connected.store(true, Ordering::Relaxed);
         if first_on_connection {
             tracing::info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming delivery jobs");
@@ -180,16 +217,19 @@ impl<H: JobHandler> Session<'_, H> {
         let mut last_first = Instant::now();
         let mut last_retry = Instant::now();
         let ended = loop {
-            let next = tokio::select! {
+            // Whether the job is a first attempt (alone or grouped), which takes a slot; retries
+            // are bounded by their own prefetch.
+            let (next, first) = tokio::select! {
                 () = self.shutdown.cancelled() => break Ok(SubscriptionEnd::Shutdown),
-                next = firsts.next() => { last_first = Instant::now(); next }
-                next = retries.next() => { last_retry = Instant::now(); next }
+                next = firsts.next() => { last_first = Instant::now(); (next, true) }
+                next = fanouts.next() => { last_first = Instant::now(); (next, true) }
+                next = retries.next() => { last_retry = Instant::now(); (next, false) }
                 next = parked.next() => match next {
                     Some(Ok(delivery)) => {
-                        self.tracker.spawn(handle(self.handler.clone(), delivery, 0));
+                        self.tracker.spawn(self.handle(delivery, 0, false));
                         continue;
                     }
-                    other => other,
+                    other => (other, false),
                 },
                 _ = watchdog.tick() => {
                     // A queue deleted under us may leave the consumer without deliveries:
@@ -207,11 +247,8 @@ impl<H: JobHandler> Session<'_, H> {
             };
             match next {
                 Some(Ok(delivery)) => {
-                    self.tracker.spawn(handle(
-                        self.handler.clone(),
-                        delivery,
-                        park_after(&config.topology),
-                    ));
+                    self.tracker
+                        .spawn(self.handle(delivery, park_after(&config.topology), first));
                 }
                 Some(Err(err)) => break Err(err.into()),
                 None => {
@@ -225,6 +262,24 @@ impl<H: JobHandler> Session<'_, H> {
         };
         self.finish(&ended, &channel, &tags).await;
         ended
+    }
+
+    /// The task that runs one broker message.
+    fn handle(
+        &self,
+        delivery: Delivery,
+        park_after: u32,
+        first: bool,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        handle(
+            self.handler.clone(),
+            delivery,
+            park_after,
+            first.then(|| self.first_slots.clone()),
+            GroupConfig {
+                hand_off_after: self.config.hand_off_after,
+            },
+        )
     }
 
     /// Ends a subscription: on shutdown, stops taking jobs and waits for those in flight; on
@@ -312,16 +367,37 @@ fn requeue_pause(delivery_count: u32) -> Duration {
     Duration::from_secs(1 << delivery_count.min(5)).min(Duration::from_secs(30))
 }
 
-async fn handle<H: JobHandler>(handler: H, delivery: Delivery, park_after: u32) {
+/// Reads a broker message, runs what it carries and says what becomes of it.
+async fn run_delivery<H: JobHandler>(
+    handler: H,
+    delivery: &Delivery,
+    park_after: u32,
+    slots: Option<Arc<Semaphore>>,
+    config: GroupConfig,
+) -> Disposition {
     let traceparent = amqp::traceparent_of(&delivery.properties);
     let delivery_count = amqp::delivery_count(&delivery.properties);
-    let disposition = match serde_json::from_slice::<DeliveryJob>(&delivery.data) {
-        Ok(job) if job.v == JOB_VERSION => {
-            let park = delivery_count >= park_after;
-            if park && park_after > 0 {
-                tracing::warn!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
-                    delivery_count, "the broker delivered this job too often; parking it in the outbox");
-            }
+    let park = delivery_count >= park_after;
+    let carried = match Carried::read(&delivery.data) {
+        Ok(carried) => carried,
+        Err(err) => {
+            tracing::error!(error = %err, "dropping a broker message that is no job of this version");
+            return Disposition::Ack;
+        }
+    };
+    if park && park_after > 0 {
+        tracing::warn!(
+            jobs = carried.len(),
+            delivery_count,
+            "the broker delivered this job too often; parking it in the outbox"
+        );
+    }
+    match carried {
+        Carried::Job(job) => {
+            let _slot = match &slots {
+                Some(slots) => slots.clone().acquire_owned().await.ok(),
+                None => None,
+            };
             let incoming = Incoming {
                 job,
                 traceparent,
@@ -329,18 +405,22 @@ async fn handle<H: JobHandler>(handler: H, delivery: Delivery, park_after: u32) 
             };
             handler.handle(incoming).await
         }
-        Ok(job) => {
-            tracing::error!(
-                version = job.v,
-                "dropping a job of an unknown schema version"
-            );
-            Disposition::Ack
+        Carried::Group(group) => {
+            crate::group::run(handler, &group, traceparent, park, slots, config).await
         }
-        Err(err) => {
-            tracing::error!(error = %err, "dropping a job that is not valid JSON");
-            Disposition::Ack
-        }
-    };
+    }
+}
+
+/// Runs a broker message and acknowledges or requeues it.
+async fn handle<H: JobHandler>(
+    handler: H,
+    delivery: Delivery,
+    park_after: u32,
+    slots: Option<Arc<Semaphore>>,
+    config: GroupConfig,
+) {
+    let delivery_count = amqp::delivery_count(&delivery.properties);
+    let disposition = run_delivery(handler, &delivery, park_after, slots, config).await;
     let result = match disposition {
         Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
         Disposition::Requeue => {

@@ -2,15 +2,20 @@
 //! outbox relay, the consumer supervisor, and the timing rules between them.
 //!
 //! # Layout
-//! - [`topology`]: the delivery queues (first attempts, retries, parked) and their declaration.
+//! - [`topology`]: the delivery queues (first attempts, retries, parked, fan-out) and their
+//!   declaration.
 //! - [`link`]: the publishing connection, rebuilt with backoff, with confirmed publishes.
 //! - [`relay`]: moves due jobs from the Postgres outbox to RabbitMQ.
+//! - [`outgoing`]: what a set of outbox rows is published as (jobs, and groups of a fan-out).
 //! - [`consumer`]: consumes the queues with manual acks and bounded prefetch, decides when a job
 //!   is parked, acks or requeues as the handler says, and drains on shutdown.
+//! - [`group`]: runs the first attempts of one message that travel in one broker message.
 //! - [`timing`]: confirm timeout < accept claim < relay claim, checked at compile time.
 
 pub mod consumer;
+pub mod group;
 pub mod link;
+pub mod outgoing;
 pub mod relay;
 pub mod timing;
 pub mod topology;

@@ -10,12 +10,12 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use octohooks_domain::job::DeliveryJob;
+use octohooks_domain::job::Carried;
 use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::timing::CONFIRM_TIMEOUT;
-use crate::topology::{open_channel, retry_queue, Topology};
+use crate::topology::{fanout_queue, open_channel, retry_queue, Topology};
 
 /// How often the supervisor checks that the connection is still up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -62,11 +62,12 @@ pub async fn connect(url: &str, topology: &Topology) -> Result<(Connection, Chan
     Ok((connection, channel))
 }
 
-/// A job to publish with the trace context it carries in the `traceparent` message header.
+/// A job, or a group of them, to publish with the trace context it carries in the
+/// `traceparent` message header.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The job.
-    pub job: DeliveryJob,
+    /// What the broker message carries.
+    pub carried: Carried,
     /// W3C trace context of the request that caused it.
     pub traceparent: Option<String>,
 }
@@ -119,6 +120,7 @@ pub struct AmqpLink {
     topology: Arc<Topology>,
     queue: Arc<str>,
     retry_queue: Arc<str>,
+    fanout_queue: Arc<str>,
 }
 
 impl AmqpLink {
@@ -131,6 +133,7 @@ impl AmqpLink {
             }),
             queue: topology.queue.as_str().into(),
             retry_queue: retry_queue(&topology.queue).into(),
+            fanout_queue: fanout_queue(&topology.queue).into(),
             topology: Arc::new(topology),
         };
         tokio::spawn(supervise(link.clone(), url, shutdown));
@@ -193,7 +196,7 @@ impl AmqpLink {
     async fn publish_on(&self, channel: &Channel, jobs: &[Outgoing]) -> Result<(), AmqpError> {
         let mut confirms = Vec::with_capacity(jobs.len());
         for outgoing in jobs {
-            let body = serde_json::to_vec(&outgoing.job)?;
+            let body = outgoing.carried.to_body()?;
             let mut properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into());
@@ -205,15 +208,15 @@ impl AmqpLink {
                 );
                 properties = properties.with_headers(headers);
             }
-            let retry = outgoing.job.goes_to_retry_queue();
+            let queue = match &outgoing.carried {
+                Carried::Group(_) => &self.fanout_queue,
+                carried if carried.goes_to_retry_queue() => &self.retry_queue,
+                Carried::Job(_) => &self.queue,
+            };
             let confirm = channel
                 .basic_publish(
                     "",
-                    if retry {
-                        &self.retry_queue
-                    } else {
-                        &self.queue
-                    },
+                    queue,
                     // Mandatory: a job that no queue takes comes back instead of vanishing.
                     BasicPublishOptions {
                         mandatory: true,

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
-use octohooks_domain::job::{DeliveryJob, JOB_VERSION};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use octohooks_platform::metrics::{Metrics, Stage};
 
-use crate::link::{AmqpError, AmqpLink, Outgoing};
+use crate::link::{AmqpError, AmqpLink};
+use crate::outgoing::to_outgoing;
 use crate::timing::RELAY_CLAIM_SECS;
 
 /// Jobs claimed per relay pass.
@@ -25,37 +25,13 @@ const BATCH: i64 = 500;
 /// Pause between passes when there was nothing to do.
 const IDLE_PAUSE: Duration = Duration::from_millis(200);
 
-/// Turns an outbox row into the job published to the queue. A job with a trace gets an
-/// `outbox.publish` span in it, and the job carries that span's context onwards, so a trace reads
-/// request → publish → attempt.
-pub fn to_job(row: &OutboxJob) -> Outgoing {
-    let traceparent = row.traceparent.as_deref().and_then(|parent| {
-        let span =
-            tracing::info_span!("outbox.publish", job_id = row.id, message_id = %row.message_id);
-        octohooks_platform::telemetry::continue_trace(&span, Some(parent));
-        span.in_scope(octohooks_platform::telemetry::current_traceparent)
-    });
-    Outgoing {
-        job: DeliveryJob {
-            v: JOB_VERSION,
-            job_id: row.id,
-            message_id: row.message_id,
-            endpoint_id: row.endpoint_id,
-            attempt: u32::try_from(row.attempt).unwrap_or(0),
-            trigger: row.trigger_type,
-            deferrals: u32::try_from(row.deferrals).unwrap_or(0),
-        },
-        traceparent: traceparent.or_else(|| row.traceparent.clone()),
-    }
-}
-
 /// Publishes jobs this process has claimed, then removes them from the outbox. On failure the
 /// claims are released so that the next relay pass tries again as soon as the broker is back.
 pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -> bool {
     if rows.is_empty() {
         return true;
     }
-    let jobs: Vec<Outgoing> = rows.iter().map(to_job).collect();
+    let jobs = to_outgoing(rows);
     let published = link.publish(&jobs).await;
     settle(db, rows, &published).await;
     published.is_ok()
@@ -182,7 +158,7 @@ async fn publish_handed(
         .into_iter()
         .flat_map(|handover| handover.jobs)
         .collect();
-    let jobs: Vec<Outgoing> = rows.iter().map(to_job).collect();
+    let jobs = to_outgoing(&rows);
     let published = link.publish(&jobs).await;
     if published.is_ok() {
         let confirmed = started.elapsed();

@@ -18,6 +18,14 @@ pub fn retry_queue(queue: &str) -> String {
     format!("{queue}.retry")
 }
 
+/// The queue that carries groups of first attempts of one message to several endpoints
+/// ([`octohooks_domain::job::JobGroup`]). Apart from `queue` because a dispatcher of the version
+/// before groups would drop one: during a rolling upgrade it never sees this queue, and groups
+/// wait there for the first dispatcher that reads them.
+pub fn fanout_queue(queue: &str) -> String {
+    format!("{queue}.fanout")
+}
+
 /// The queue where jobs delivered too often wait until a dispatcher moves them to the outbox.
 pub fn parked_queue(queue: &str) -> String {
     format!("{queue}.parked")
@@ -25,9 +33,10 @@ pub fn parked_queue(queue: &str) -> String {
 
 /// The delivery queues, declared alike by every process that uses them, all durable quorum
 /// queues (replicated, surviving broker restarts): `queue` for first attempts, its retry
-/// queue, and the parked queue. A job delivered more than `delivery_limit` times (requeued
-/// over and over while the database is away, or held by dispatchers that died) moves from the
-/// first-attempt queue to the retry queue, and from there to the parked queue, which
+/// queue, the parked queue, and the fan-out queue of grouped first attempts. A job delivered
+/// more than `delivery_limit` times (requeued over and over while the database is away, or held
+/// by dispatchers that died) moves from the first-attempt or fan-out queue to the retry queue,
+/// and from there to the parked queue, which
 /// dispatchers empty into the outbox; so the broker never drops a job at its limit, as
 /// RabbitMQ 4 does after 20 deliveries by default. (The chain has no cycle: RabbitMQ drops a
 /// message that is dead-lettered back to a queue it left for the same reason.)
@@ -39,11 +48,16 @@ pub struct Topology {
     pub delivery_limit: u32,
 }
 
-/// Every queue that the topology of `queue` declares: first attempts, retries, parked. Whoever
-/// removes a deployment's queues (tests, the bench) removes all of these, or leaves quorum
-/// queues behind that cost the broker memory and time.
-pub fn delivery_queues(queue: &str) -> [String; 3] {
-    [queue.to_owned(), retry_queue(queue), parked_queue(queue)]
+/// Every queue that the topology of `queue` declares: first attempts, retries, parked,
+/// fan-out. Whoever removes a deployment's queues (tests, the bench) removes all of these, or
+/// leaves quorum queues behind that cost the broker memory and time.
+pub fn delivery_queues(queue: &str) -> [String; 4] {
+    [
+        queue.to_owned(),
+        retry_queue(queue),
+        parked_queue(queue),
+        fanout_queue(queue),
+    ]
 }
 
 impl Topology {
@@ -55,14 +69,14 @@ impl Topology {
         }
     }
 
-    /// The queues: first attempts, retries, parked.
-    pub fn queues(&self) -> [String; 3] {
+    /// The queues: first attempts, retries, parked, fan-out.
+    pub fn queues(&self) -> [String; 4] {
         delivery_queues(&self.queue)
     }
 
     pub(crate) fn arguments(&self, queue: &str) -> FieldTable {
-        let [first, retry, parked] = self.queues();
-        let (limit, next) = if queue == first {
+        let [first, retry, parked, fanout] = self.queues();
+        let (limit, next) = if queue == first || queue == fanout {
             (self.delivery_limit, Some(retry))
         } else if queue == retry {
             (self.delivery_limit, Some(parked))

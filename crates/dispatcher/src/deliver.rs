@@ -299,7 +299,9 @@ impl Deliverer {
     }
 
     /// Puts the job back in the outbox, due after `delay`: the same attempt, not a new one.
-    async fn defer(
+    /// Puts a copy of `job` in the outbox, due after `delay`; the broker message may then be
+    /// acknowledged.
+    pub(crate) async fn defer(
         &self,
         job: &DeliveryJob,
         traceparent: Option<&str>,

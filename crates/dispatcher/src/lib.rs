@@ -31,6 +31,11 @@ use octohooks_platform::Settings;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// A grouped job handed off while its attempt runs is due this long after the attempt's
+/// timeout: by then the attempt is recorded (and the copy dropped), or its dispatcher died
+/// (and the copy runs it).
+const HAND_OFF_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::deliver::Deliverer;
 use crate::fairness::{Fairness, FairnessConfig};
@@ -119,6 +124,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
             url: settings.amqp_url.clone(),
             topology: Topology::of(&settings),
             prefetch: settings.dispatcher_concurrency,
+            hand_off_after: settings.delivery_timeout + HAND_OFF_MARGIN,
         };
         let consuming = consuming.clone();
         let shutdown = shutdown.clone();

@@ -53,6 +53,121 @@ impl DeliveryJob {
     }
 }
 
+/// The schema version of a [`JobGroup`]: a reader of version 1 only would drop it, so groups
+/// go to a queue of their own that only readers of both consume.
+pub const GROUP_VERSION: u32 = 2;
+
+/// The first attempts of one message to several endpoints, in one broker message: a fan-out
+/// to N endpoints costs the broker one publication, confirmation, delivery and acknowledgement
+/// instead of N. Each job keeps its own outbox id, attempt record and fate; the broker message
+/// is acknowledged once every one of them is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobGroup {
+    /// Schema version, [`GROUP_VERSION`].
+    pub v: u32,
+    /// The message every job delivers.
+    pub message_id: Uuid,
+    /// One per endpoint.
+    pub jobs: Vec<GroupedJob>,
+}
+
+/// One job of a [`JobGroup`]: a first attempt (attempt 0, scheduled, never put back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupedJob {
+    /// The job's outbox row, as [`DeliveryJob::job_id`].
+    pub job_id: i64,
+    /// The endpoint to deliver to.
+    pub endpoint_id: Uuid,
+}
+
+impl DeliveryJob {
+    /// Whether the job can travel in a [`JobGroup`]: a first attempt that never waited.
+    pub fn groupable(&self) -> bool {
+        self.trigger == TriggerType::Scheduled && self.attempt == 0 && self.deferrals == 0
+    }
+}
+
+impl JobGroup {
+    /// The group's jobs, each as it would travel alone.
+    pub fn jobs(&self) -> impl Iterator<Item = DeliveryJob> + '_ {
+        self.jobs.iter().map(|grouped| DeliveryJob {
+            v: JOB_VERSION,
+            job_id: grouped.job_id,
+            message_id: self.message_id,
+            endpoint_id: grouped.endpoint_id,
+            attempt: 0,
+            trigger: TriggerType::Scheduled,
+            deferrals: 0,
+        })
+    }
+}
+
+/// What one broker message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried {
+    /// One job (version 1).
+    Job(DeliveryJob),
+    /// First attempts of one message (version 2).
+    Group(JobGroup),
+}
+
+/// Why a broker message's body is not a job this build runs.
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableJob {
+    /// Not JSON, or not of either shape.
+    #[error("not a delivery job: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// A version this build does not know.
+    #[error("unknown job schema version {0}")]
+    Version(u32),
+}
+
+impl Carried {
+    /// Reads a broker message's body, of either version.
+    pub fn read(body: &[u8]) -> Result<Self, UnreadableJob> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        match serde_json::from_slice::<Version>(body)?.v {
+            JOB_VERSION => Ok(Self::Job(serde_json::from_slice(body)?)),
+            GROUP_VERSION => Ok(Self::Group(serde_json::from_slice(body)?)),
+            other => Err(UnreadableJob::Version(other)),
+        }
+    }
+
+    /// The body to publish.
+    pub fn to_body(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            Self::Job(job) => serde_json::to_vec(job),
+            Self::Group(group) => serde_json::to_vec(group),
+        }
+    }
+
+    /// Whether it belongs in the retry queue (see [`DeliveryJob::goes_to_retry_queue`]).
+    pub fn goes_to_retry_queue(&self) -> bool {
+        match self {
+            Self::Job(job) => job.goes_to_retry_queue(),
+            Self::Group(_) => false,
+        }
+    }
+
+    /// How many jobs it carries.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Job(_) => 1,
+            Self::Group(group) => group.jobs.len(),
+        }
+    }
+
+    /// Never: a group has at least two jobs. (For clippy's `len_without_is_empty`.)
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -89,5 +204,47 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<DeliveryJob>(&text).unwrap(), waited);
+    }
+
+    #[test]
+    fn a_group_reads_back_as_its_jobs_and_version_one_still_reads() {
+        let endpoint = Uuid::from_u128(1);
+        let group = JobGroup {
+            v: GROUP_VERSION,
+            message_id: Uuid::nil(),
+            jobs: vec![
+                GroupedJob {
+                    job_id: 7,
+                    endpoint_id: endpoint,
+                },
+                GroupedJob {
+                    job_id: 8,
+                    endpoint_id: Uuid::nil(),
+                },
+            ],
+        };
+        let body = Carried::Group(group.clone()).to_body().unwrap();
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            r#"{"v":2,"messageId":"00000000-0000-0000-0000-000000000000","jobs":[{"jobId":7,"endpointId":"00000000-0000-0000-0000-000000000001"},{"jobId":8,"endpointId":"00000000-0000-0000-0000-000000000000"}]}"#
+        );
+        let Carried::Group(read) = Carried::read(&body).unwrap() else {
+            panic!("a group reads as a group");
+        };
+        let jobs: Vec<DeliveryJob> = read.jobs().collect();
+        assert_eq!(jobs.len(), 2);
+        assert!(jobs.iter().all(DeliveryJob::groupable));
+        assert_eq!((jobs[0].job_id, jobs[0].endpoint_id), (7, endpoint));
+
+        let single = br#"{"v":1,"jobId":7,"messageId":"00000000-0000-0000-0000-000000000000","endpointId":"00000000-0000-0000-0000-000000000000","attempt":2,"trigger":"manual"}"#;
+        assert!(matches!(Carried::read(single), Ok(Carried::Job(job)) if job.attempt == 2));
+        assert!(matches!(
+            Carried::read(br#"{"v":3,"jobs":[]}"#),
+            Err(UnreadableJob::Version(3))
+        ));
+        assert!(matches!(
+            Carried::read(b"nope"),
+            Err(UnreadableJob::Invalid(_))
+        ));
     }
 }

@@ -80,6 +80,9 @@ pub enum WaitReason {
     RateLimit,
     /// Not a limit: the broker delivered the job too often (see `Deliverer::park`).
     Redelivered,
+    /// Not a limit: a grouped job whose attempt ran long, copied to the outbox so that its
+    /// group's broker message could be acknowledged (see `octohooks_broker::group`).
+    HandedOff,
 }
 
 impl WaitReason {
@@ -90,6 +93,7 @@ impl WaitReason {
             Self::FailingEndpoints => "failing_endpoints",
             Self::RateLimit => "rate_limit",
             Self::Redelivered => "redelivered",
+            Self::HandedOff => "handed_off",
         }
     }
 }
@@ -345,7 +349,9 @@ impl Fairness {
         // fixed short wait let the jobs of a dispatcher refused every slot cycle without end).
         let backoff = match reason {
             // Parking for redeliveries has its own fixed wait and never asks for a turn.
-            WaitReason::RateLimit | WaitReason::Redelivered => Duration::ZERO,
+            WaitReason::RateLimit | WaitReason::Redelivered | WaitReason::HandedOff => {
+                Duration::ZERO
+            }
             WaitReason::Concurrency | WaitReason::FailingEndpoints => {
                 BACKOFF_BASE.saturating_mul(1 << deferrals.min(16))
             }

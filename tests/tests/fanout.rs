@@ -1,0 +1,176 @@
+//! A message to several endpoints travels through the broker as one group of first attempts:
+//! one broker message per fan-out, each endpoint still with its own attempt record, retries and
+//! fate, and a slow receiver does not hold its group's broker message.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use octohooks_tests::app::AMQP_URL;
+use octohooks_tests::{eventually, series_value, Options, Receiver, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Messages waiting in `queue`, as the broker counts them.
+async fn waiting_in(queue: &str) -> u32 {
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .expect("connect to RabbitMQ");
+    let channel = connection.create_channel().await.expect("a channel");
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let state = channel
+        .queue_declare(queue, passive, FieldTable::default())
+        .await
+        .expect("the queue exists");
+    let _ = connection.close(200, "bye").await;
+    state.message_count()
+}
+
+async fn send(app: &TestApp, count: usize) {
+    for n in 0..count {
+        let answer = app
+            .post(
+                "/api/v1/applications/app/messages",
+                json!({"eventType": "t", "payload": {"n": n}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    }
+}
+
+/// Requests received per path.
+fn per_path(receiver: &Receiver) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for request in receiver.received() {
+        *counts.entry(request.path).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_fan_out_is_one_broker_message_and_each_endpoint_keeps_its_own_fate() {
+    let mut app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let (receiver, failing) = (Receiver::start().await, Receiver::start().await);
+    // The third endpoint fails its first attempt of every message and is retried.
+    failing.respond_with(&[500; 5]);
+    app.create_app("app").await;
+    for url in [
+        receiver.url("/a"),
+        receiver.url("/b"),
+        failing.url("/failing"),
+    ] {
+        app.create_endpoint("app", json!({"url": url})).await;
+    }
+    send(&app, 5).await;
+    let published = eventually(10, || async {
+        app.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    assert!(published, "the jobs were published");
+    assert_eq!(
+        waiting_in(&format!("{}.fanout", app.queue)).await,
+        5,
+        "one broker message per message, not one per endpoint"
+    );
+    assert_eq!(waiting_in(&app.queue).await, 0);
+
+    app.start_dispatcher().await;
+    let all = eventually(20, || async {
+        let counts = per_path(&receiver);
+        counts.get("/a") == Some(&5)
+            && counts.get("/b") == Some(&5)
+            && failing.received_on("/failing").len() >= 10
+    })
+    .await;
+    assert!(
+        all,
+        "every endpoint got every message, the failing one on a retry: {:?}",
+        per_path(&receiver)
+    );
+    let delivered = eventually(10, || async {
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+            .await
+            == 15
+    })
+    .await;
+    assert!(delivered, "every destination is delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        per_path(&receiver),
+        HashMap::from([("/a".to_owned(), 5), ("/b".to_owned(), 5)]),
+        "no endpoint got a message twice"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts WHERE status = 'failed'")
+            .await,
+        5,
+        "the failing endpoint's first attempts are recorded"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM attempts").await, 20);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_receiver_is_handed_off_and_its_group_goes_on() {
+    // Attempts time out after 4 s; a job still running after 2 s is handed off to the outbox,
+    // its copy due 10 s after that timeout.
+    let app = TestApp::spawn_with(Options {
+        delivery_timeout: "4s".into(),
+        ..Options::default()
+    })
+    .await;
+    let (fast, slow) = (Receiver::start().await, Receiver::start().await);
+    slow.delay(Duration::from_secs(3));
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": fast.url("/fast")}))
+        .await;
+    app.create_endpoint("app", json!({"url": slow.url("/slow")}))
+        .await;
+    send(&app, 1).await;
+    assert_eq!(fast.wait_for("/fast", 1, 10).await.len(), 1);
+    let handed_off = eventually(10, || async {
+        app.count("SELECT count(*) FROM outbox WHERE deferrals = 1")
+            .await
+            == 1
+    })
+    .await;
+    assert!(
+        handed_off,
+        "the slow job has a copy in the outbox while its attempt runs"
+    );
+    let metrics = app.dispatcher_metrics().await;
+    assert!(
+        series_value(
+            &metrics,
+            "octohooks_deliveries_deferred_total{reason=\"handed_off\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(slow.wait_for("/slow", 1, 10).await.len(), 1);
+    // The copy comes due, finds the attempt recorded, and is dropped.
+    let dropped = eventually(30, || async {
+        app.count("SELECT count(*) FROM outbox").await == 0
+    })
+    .await;
+    assert!(dropped, "the copy left the outbox");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        slow.received_on("/slow").len(),
+        1,
+        "the slow endpoint got the message once"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
+            .await,
+        2
+    );
+    app.stop().await;
+}
