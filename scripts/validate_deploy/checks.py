@@ -343,10 +343,10 @@ def keda(report, keda_docs, base_kinds, secret_data, with_keda):
                         f"{name}: trigger {trigger['type']} authenticationRef {ref} defined",
                     )
                 if trigger["type"] == "rabbitmq":
+                    queue = base_config.get("OCTOHOOKS_QUEUE_NAME")
                     report.check(
-                        trigger["metadata"].get("queueName")
-                        == base_config.get("OCTOHOOKS_QUEUE_NAME"),
-                        f"{name}: rabbitmq queueName = OCTOHOOKS_QUEUE_NAME",
+                        trigger["metadata"].get("queueName") in (queue, f"{queue}.fanout"),
+                        f"{name}: rabbitmq queueName is OCTOHOOKS_QUEUE_NAME or its fan-out queue",
                     )
         elif doc.get("kind") == "TriggerAuthentication":
             for ref in doc["spec"].get("secretTargetRef", []):

@@ -247,6 +247,13 @@ async fn a_rolling_upgrade_from_the_previous_version_loses_nothing() {
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
+    // A fan-out: the new API publishes it as a group, which only the new dispatcher reads.
+    let fanned = Receiver::start().await;
+    app.create_app("fan").await;
+    for path in ["/one", "/two"] {
+        app.create_endpoint("fan", json!({"url": fanned.url(path)}))
+            .await;
+    }
     let mut vars = app.env_vars();
     // Set, not defaulted: both versions then share the per-endpoint cap's grants in Postgres.
     vars.insert("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT".into(), "8".into());
@@ -259,6 +266,20 @@ async fn a_rolling_upgrade_from_the_previous_version_loses_nothing() {
     // Old and new APIs take the load; only the old dispatcher delivers.
     let stop = CancellationToken::new();
     let (accepted, refused, workers) = load(&balancer.base, &app.api_key, 8, stop.clone());
+    let client = reqwest::Client::new();
+    for n in 0..20 {
+        let sent = client
+            .post(format!(
+                "{}/api/v1/applications/fan/messages",
+                balancer.base
+            ))
+            .bearer_auth(&app.api_key)
+            .json(&json!({"eventType": "t", "payload": {"n": n}}))
+            .send()
+            .await
+            .expect("send a fan-out");
+        assert_eq!(sent.status(), reqwest::StatusCode::ACCEPTED);
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The new dispatcher joins: both versions deliver side by side.
     let (mut new_dispatcher, new_health) = process::spawn_dispatcher(&vars);
@@ -291,6 +312,21 @@ async fn a_rolling_upgrade_from_the_previous_version_loses_nothing() {
     })
     .await;
     assert!(recorded, "every delivery is recorded as delivered");
+    let fanned_out = eventually(30, || async {
+        ["/one", "/two"]
+            .iter()
+            .all(|path| fanned.received_on(path).len() >= 20)
+    })
+    .await;
+    assert!(fanned_out, "every fan-out reached both endpoints");
+    for path in ["/one", "/two"] {
+        let ids: std::collections::HashSet<String> = fanned
+            .received_on(path)
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        assert_eq!(ids.len(), 20, "{path}: every fan-out message, none lost");
+    }
     println!("previous dispatcher delivered {by_old} before it stopped");
     let _ = new_api.kill().await;
     let _ = new_dispatcher.kill().await;

@@ -14,6 +14,10 @@ pub(super) const PROBE_ATTEMPTS: u32 = 2;
 /// a freed slot finds a job ready, few enough that a backlog for one endpoint leaves the rest
 /// of the prefetch to the others. The jobs beyond go back to the outbox at once.
 const WAITING_PER_SLOT: u32 = 2;
+/// An endpoint whose slots here take this many jobs a second or more (its share of the cap over
+/// its pace) has no bound on the jobs waiting for it: the queue behind them moves at that rate
+/// anyway, and putting them back would cost each an outbox round trip for nothing.
+const FAST_DRAIN_PER_SEC: f64 = 1000.0;
 
 /// One endpoint as this dispatcher sees it; kept in [`super::Fairness`]'s map under its lock.
 pub(super) struct EndpointState {
@@ -114,9 +118,13 @@ impl EndpointState {
     /// Whether as many jobs wait here for the endpoint's slots as may: a further job goes back
     /// to the outbox instead of holding a place of the prefetch that other endpoints' jobs
     /// behind it in the queue need.
-    /// `most_waiting`: the dispatcher's bound for any one endpoint.
-    pub(super) fn waiting_room_full(&self, cap: u32, most_waiting: u32) -> bool {
-        self.waiting >= (WAITING_PER_SLOT * self.most(cap).max(1)).min(most_waiting.max(1))
+    /// `most_waiting`: the dispatcher's bound for any one endpoint that drains slower than
+    /// [`FAST_DRAIN_PER_SEC`].
+    pub(super) fn waiting_room_full(&self, cap: u32, most_waiting: u32, now: Instant) -> bool {
+        let most = self.most(cap).max(1);
+        let drains_per_sec = f64::from(most) / self.pace(now).as_secs_f64().max(1e-6);
+        drains_per_sec < FAST_DRAIN_PER_SEC
+            && self.waiting >= (WAITING_PER_SLOT * most).min(most_waiting.max(1))
     }
 
     /// Takes a granted slot if one is free (within the share, which may have shrunk below the
@@ -154,30 +162,38 @@ mod tests {
     }
 
     #[test]
-    fn twice_the_slots_it_may_use_wait_for_an_endpoint() {
-        let mut state = EndpointState::new(Instant::now());
+    fn twice_the_slots_it_may_use_wait_for_a_slow_endpoint_and_any_number_for_a_fast_one() {
+        let now = Instant::now();
+        let mut state = EndpointState::new(now);
         state.waiting = 3;
         assert!(
-            !state.waiting_room_full(8, 16),
+            !state.waiting_room_full(8, 16, now),
             "3 waiting for a new endpoint"
         );
         state.waiting = 4;
         assert!(
-            state.waiting_room_full(8, 16),
-            "4 for its two probing slots"
+            state.waiting_room_full(8, 16, now),
+            "4 for its two probing slots (the first guess: 100 ms an attempt)"
         );
         state.attempted = true;
+        state.mean_attempt = Duration::from_millis(50);
         assert!(
-            !state.waiting_room_full(8, 16),
+            !state.waiting_room_full(8, 16, now),
             "16 once its attempts answered"
         );
         state.share = 4;
         state.waiting = 8;
-        assert!(state.waiting_room_full(8, 16), "8 for a share of 4");
+        assert!(state.waiting_room_full(8, 16, now), "8 for a share of 4");
         state.waiting = 2;
         assert!(
-            state.waiting_room_full(8, 2),
+            state.waiting_room_full(8, 2, now),
             "never more than the dispatcher's bound"
+        );
+        state.mean_attempt = Duration::from_millis(2);
+        state.waiting = 500;
+        assert!(
+            !state.waiting_room_full(8, 2, now),
+            "4 slots of 2 ms drain 2,000 jobs a second: no bound"
         );
     }
 }
