@@ -119,11 +119,14 @@ impl EndpointState {
     /// to the outbox instead of holding a place of the prefetch that other endpoints' jobs
     /// behind it in the queue need.
     /// `most_waiting`: the dispatcher's bound for any one endpoint that drains slower than
-    /// [`FAST_DRAIN_PER_SEC`].
+    /// [`FAST_DRAIN_PER_SEC`]. None until an attempt of this dispatcher to the endpoint has
+    /// ended: only its first answer tells how fast it drains (the guess before it put back
+    /// most of a fast endpoint's backlog), and jobs wait here at most 250 ms meanwhile.
     pub(super) fn waiting_room_full(&self, cap: u32, most_waiting: u32, now: Instant) -> bool {
         let most = self.most(cap).max(1);
         let drains_per_sec = f64::from(most) / self.pace(now).as_secs_f64().max(1e-6);
-        drains_per_sec < FAST_DRAIN_PER_SEC
+        self.attempted
+            && drains_per_sec < FAST_DRAIN_PER_SEC
             && self.waiting >= (WAITING_PER_SLOT * most).min(most_waiting.max(1))
     }
 
@@ -162,25 +165,20 @@ mod tests {
     }
 
     #[test]
-    fn twice_the_slots_it_may_use_wait_for_a_slow_endpoint_and_any_number_for_a_fast_one() {
+    fn twice_the_slots_wait_for_a_slow_endpoint_and_any_number_for_a_fast_or_new_one() {
         let now = Instant::now();
         let mut state = EndpointState::new(now);
-        state.waiting = 3;
+        state.waiting = 50;
         assert!(
             !state.waiting_room_full(8, 16, now),
-            "3 waiting for a new endpoint"
-        );
-        state.waiting = 4;
-        assert!(
-            state.waiting_room_full(8, 16, now),
-            "4 for its two probing slots (the first guess: 100 ms an attempt)"
+            "no bound before the first answer"
         );
         state.attempted = true;
         state.mean_attempt = Duration::from_millis(50);
-        assert!(
-            !state.waiting_room_full(8, 16, now),
-            "16 once its attempts answered"
-        );
+        state.waiting = 15;
+        assert!(!state.waiting_room_full(8, 16, now), "16 for 8 slots");
+        state.waiting = 16;
+        assert!(state.waiting_room_full(8, 16, now));
         state.share = 4;
         state.waiting = 8;
         assert!(state.waiting_room_full(8, 16, now), "8 for a share of 4");
