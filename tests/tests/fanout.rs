@@ -174,3 +174,49 @@ async fn a_slow_receiver_is_handed_off_and_its_group_goes_on() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_dispatcher_killed_with_groups_in_hand_loses_nothing() {
+    let app = TestApp::spawn_with(Options {
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(300));
+    app.create_app("app").await;
+    for path in ["/a", "/b", "/c"] {
+        app.create_endpoint("app", json!({"url": receiver.url(path)}))
+            .await;
+    }
+    send(&app, 20).await;
+    let mut first = octohooks_tests::process::spawn("octohooks-dispatcher", &app.env_vars());
+    receiver.wait_for("/a", 1, 30).await;
+    first.kill().await.expect("SIGKILL the dispatcher");
+
+    let mut second = octohooks_tests::process::spawn("octohooks-dispatcher", &app.env_vars());
+    let pairs = || -> std::collections::HashSet<(String, String)> {
+        receiver
+            .received()
+            .iter()
+            .map(|r| (r.path.clone(), r.header("webhook-id").to_owned()))
+            .collect()
+    };
+    let all = eventually(60, || async { pairs().len() == 60 }).await;
+    assert!(all, "{} of 60 deliveries arrived", pairs().len());
+    let recorded = eventually(20, || async {
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+            .await
+            == 60
+    })
+    .await;
+    assert!(recorded, "every destination is recorded as delivered");
+    println!(
+        "dispatcher SIGKILL with groups in hand: deliveries=60 arrived={} duplicates={}",
+        pairs().len(),
+        receiver.received().len() - pairs().len()
+    );
+    // Before the queues go, or it declares them again.
+    let _ = second.kill().await;
+    app.stop().await;
+}
