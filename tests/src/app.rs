@@ -1,7 +1,7 @@
 //! `TestApp`: the real API (and, by default, a dispatcher) on port 0 against a database and a
 //! queue of its own, with an environment and its API key ready to use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use octohooks_platform::Settings;
 use reqwest::header::HeaderMap;
@@ -353,6 +353,23 @@ impl TestApp {
             .await;
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
         answer.json
+    }
+
+    /// Sends `count` messages of event type `t` (payload `{"i": n}`) to application `app`, one
+    /// after the other, and returns their ids.
+    pub async fn send_messages(&self, app: &str, count: usize) -> HashSet<String> {
+        let mut ids = HashSet::new();
+        for i in 0..count {
+            let answer = self
+                .post(
+                    &format!("/api/v1/applications/{app}/messages"),
+                    serde_json::json!({"eventType": "t", "payload": {"i": i}}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+            ids.insert(answer.json["id"].as_str().expect("an id").to_owned());
+        }
+        ids
     }
 
     /// Counts rows on the test database: `count(&app, "SELECT count(*) FROM attempts")`.

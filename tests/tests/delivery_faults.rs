@@ -17,21 +17,6 @@ fn unique_ids(receiver: &Receiver) -> HashSet<String> {
         .collect()
 }
 
-async fn post_messages(app: &TestApp, count: usize) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for i in 0..count {
-        let answer = app
-            .post(
-                "/api/v1/applications/app/messages",
-                json!({"eventType": "t", "payload": {"i": i}}),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-        ids.insert(answer.json["id"].as_str().unwrap().to_owned());
-    }
-    ids
-}
-
 fn report(name: &str, accepted: &HashSet<String>, receiver: &Receiver) -> usize {
     let delivered = unique_ids(receiver);
     let total = receiver.received().len();
@@ -57,7 +42,7 @@ async fn a_dispatcher_killed_mid_stream_loses_nothing() {
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
-    let accepted = post_messages(&app, 60).await;
+    let accepted = app.send_messages("app", 60).await;
     let mut first = process::spawn("octohooks-dispatcher", &app.env_vars());
     receiver.wait_for("/hook", 5, 30).await;
     first.kill().await.expect("SIGKILL the dispatcher");
@@ -117,7 +102,7 @@ async fn messages_posted_while_the_broker_is_down_are_delivered_when_it_returns(
         eventually(10, || async { !ready(dispatcher_ready.clone()).await }).await,
         "dispatcher readiness drops"
     );
-    let accepted = post_messages(&app, 25).await;
+    let accepted = app.send_messages("app", 25).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty());
 
@@ -155,7 +140,7 @@ async fn jobs_of_an_api_that_stopped_before_publishing_are_published_by_another_
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
     proxy.cut();
-    let accepted = post_messages(&app, 10).await;
+    let accepted = app.send_messages("app", 10).await;
     assert_eq!(
         app.count("SELECT count(*) FROM outbox").await,
         10,
@@ -188,7 +173,7 @@ async fn sigterm_drain_finishes_and_records_in_flight_deliveries() {
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/slow")}))
         .await;
-    post_messages(&app, 5).await;
+    app.send_messages("app", 5).await;
     receiver.wait_for("/slow", 5, 15).await;
     app.stop_dispatcher().await;
     let received = receiver.received().len() as i64;
@@ -217,7 +202,7 @@ async fn deliveries_whose_job_the_broker_lost_are_requeued() {
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
-    let accepted = post_messages(&app, 3).await;
+    let accepted = app.send_messages("app", 3).await;
     assert!(
         eventually(10, || async {
             app.count("SELECT count(*) FROM outbox").await == 0
@@ -272,7 +257,7 @@ async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
             .await
             .unwrap();
     }
-    let accepted = post_messages(&app, 5).await;
+    let accepted = app.send_messages("app", 5).await;
     // The dispatcher may hold a stale subscription to the deleted queue (RabbitMQ does not
     // always cancel it) and replaces it once it has been idle for 20 s.
     assert!(

@@ -10,21 +10,6 @@ use octohooks_tests::{eventually, process, scrape, series_value, Options, Receiv
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-async fn send(app: &TestApp, application: &str, count: usize) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for i in 0..count {
-        let answer = app
-            .post(
-                &format!("/api/v1/applications/{application}/messages"),
-                json!({"eventType": "t", "payload": {"i": i}}),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-        ids.insert(answer.json["id"].as_str().unwrap().to_owned());
-    }
-    ids
-}
-
 fn delivered(receiver: &Receiver, path: &str) -> HashSet<String> {
     receiver
         .received_on(path)
@@ -58,7 +43,7 @@ async fn small_dispatcher_and_a_hanging_receiver() -> (TestApp, String, Receiver
 async fn healthy_delivery_time(app: &TestApp, receiver: &Receiver) -> Duration {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    let sent = send(app, "healthy", 5).await;
+    let sent = app.send_messages("healthy", 5).await;
     let all = eventually(20, || async { delivered(receiver, "/healthy") == sent }).await;
     assert!(all, "the healthy endpoint got every message");
     started.elapsed()
@@ -76,7 +61,7 @@ async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     app.create_app("capped").await;
     app.create_endpoint("capped", json!({"url": receiver.url("/slow")}))
         .await;
-    let sent = send(&app, "capped", 16).await;
+    let sent = app.send_messages("capped", 16).await;
     let all = eventually(60, || async { delivered(&receiver, "/slow") == sent }).await;
     assert!(all, "every message arrives in the end");
     assert!(
@@ -129,7 +114,7 @@ async fn a_backlog_for_one_endpoint_drains_through_two_dispatchers_under_a_cap_o
     app.create_app("backlog").await;
     app.create_endpoint("backlog", json!({"url": receiver.url("/fast")}))
         .await;
-    let sent = send(&app, "backlog", 800).await;
+    let sent = app.send_messages("backlog", 800).await;
     let published = eventually(30, || async {
         app.count("SELECT count(*) FROM outbox").await == 0
     })
@@ -191,8 +176,8 @@ async fn a_backlog_for_one_capped_endpoint_does_not_hold_back_the_others() {
         app.create_endpoint(application, json!({"url": receiver.url("/")}))
             .await;
     }
-    let backlog = send(&app, "busy", 300).await;
-    let behind = send(&app, "other", 5).await;
+    let backlog = app.send_messages("busy", 300).await;
+    let behind = app.send_messages("other", 5).await;
     let published = eventually(30, || async {
         app.count("SELECT count(*) FROM outbox").await == 0
     })
@@ -239,7 +224,7 @@ async fn a_new_endpoint_gets_two_attempts_until_one_is_answered() {
     app.create_app("new").await;
     app.create_endpoint("new", json!({"url": receiver.url("/slow")}))
         .await;
-    let sent = send(&app, "new", 6).await;
+    let sent = app.send_messages("new", 6).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         receiver.most_at_once(),
@@ -265,7 +250,7 @@ async fn a_rate_limit_spreads_deliveries_across_two_dispatchers() {
         )
         .await;
     assert_eq!(endpoint["rateLimit"], 4);
-    let sent = send(&app, "limited", 20).await;
+    let sent = app.send_messages("limited", 20).await;
     let all = eventually(60, || async { delivered(&receiver, "/limited") == sent }).await;
     assert!(all, "every message arrives in the end");
     let mut times: Vec<Instant> = receiver
@@ -298,7 +283,7 @@ async fn a_hanging_endpoint_does_not_hold_the_slots_of_the_others() {
     let (app, hanging, receiver) = small_dispatcher_and_a_hanging_receiver().await;
     app.create_app("stuck").await;
     app.create_endpoint("stuck", json!({"url": hanging})).await;
-    send(&app, "stuck", 30).await;
+    app.send_messages("stuck", 30).await;
     let waited = healthy_delivery_time(&app, &receiver).await;
     assert!(
         waited < Duration::from_secs(3),
@@ -332,7 +317,7 @@ async fn endpoints_in_a_run_of_failures_share_a_quarter_of_the_slots() {
     )
     .await;
     for i in 0..4 {
-        send(&app, &format!("stuck{i}"), 4).await;
+        app.send_messages(&format!("stuck{i}"), 4).await;
     }
     let waited = healthy_delivery_time(&app, &receiver).await;
     assert!(

@@ -9,7 +9,6 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use octohooks_tests::app::AMQP_URL;
 use octohooks_tests::{eventually, series_value, Options, Receiver, TestApp};
-use reqwest::StatusCode;
 use serde_json::json;
 
 /// Messages waiting in `queue`, as the broker counts them.
@@ -28,18 +27,6 @@ async fn waiting_in(queue: &str) -> u32 {
         .expect("the queue exists");
     let _ = connection.close(200, "bye").await;
     state.message_count()
-}
-
-async fn send(app: &TestApp, count: usize) {
-    for n in 0..count {
-        let answer = app
-            .post(
-                "/api/v1/applications/app/messages",
-                json!({"eventType": "t", "payload": {"n": n}}),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-    }
 }
 
 /// Requests received per path.
@@ -69,7 +56,7 @@ async fn a_fan_out_is_one_broker_message_and_each_endpoint_keeps_its_own_fate() 
     ] {
         app.create_endpoint("app", json!({"url": url})).await;
     }
-    send(&app, 5).await;
+    app.send_messages("app", 5).await;
     let published = eventually(10, || async {
         app.count("SELECT count(*) FROM outbox").await == 0
     })
@@ -134,7 +121,7 @@ async fn a_slow_receiver_is_handed_off_and_its_group_goes_on() {
         .await;
     app.create_endpoint("app", json!({"url": slow.url("/slow")}))
         .await;
-    send(&app, 1).await;
+    app.send_messages("app", 1).await;
     assert_eq!(fast.wait_for("/fast", 1, 10).await.len(), 1);
     let handed_off = eventually(10, || async {
         app.count("SELECT count(*) FROM outbox WHERE deferrals = 1")
@@ -189,7 +176,7 @@ async fn a_dispatcher_killed_with_groups_in_hand_loses_nothing() {
         app.create_endpoint("app", json!({"url": receiver.url(path)}))
             .await;
     }
-    send(&app, 20).await;
+    app.send_messages("app", 20).await;
     let mut first = octohooks_tests::process::spawn("octohooks-dispatcher", &app.env_vars());
     receiver.wait_for("/a", 1, 30).await;
     first.kill().await.expect("SIGKILL the dispatcher");

@@ -20,7 +20,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::group::GroupConfig;
 use crate::link::{self as amqp, AmqpError};
 use crate::topology::{open_channel, Topology};
 
@@ -276,9 +275,7 @@ impl<H: JobHandler> Session<'_, H> {
             delivery,
             park_after,
             first.then(|| self.first_slots.clone()),
-            GroupConfig {
-                hand_off_after: self.config.hand_off_after,
-            },
+            self.config.hand_off_after,
         )
     }
 
@@ -371,12 +368,12 @@ fn requeue_pause(delivery_count: u32) -> Duration {
 async fn run_delivery<H: JobHandler>(
     handler: H,
     delivery: &Delivery,
+    delivery_count: u32,
     park_after: u32,
     slots: Option<Arc<Semaphore>>,
-    config: GroupConfig,
+    hand_off_after: Duration,
 ) -> Disposition {
     let traceparent = amqp::traceparent_of(&delivery.properties);
-    let delivery_count = amqp::delivery_count(&delivery.properties);
     let park = delivery_count >= park_after;
     let carried = match Carried::read(&delivery.data) {
         Ok(carried) => carried,
@@ -394,10 +391,7 @@ async fn run_delivery<H: JobHandler>(
     }
     match carried {
         Carried::Job(job) => {
-            let _slot = match &slots {
-                Some(slots) => slots.clone().acquire_owned().await.ok(),
-                None => None,
-            };
+            let _slot = crate::group::take_slot(slots).await;
             let incoming = Incoming {
                 job,
                 traceparent,
@@ -406,7 +400,7 @@ async fn run_delivery<H: JobHandler>(
             handler.handle(incoming).await
         }
         Carried::Group(group) => {
-            crate::group::run(handler, &group, traceparent, park, slots, config).await
+            crate::group::run(handler, &group, traceparent, park, slots, hand_off_after).await
         }
     }
 }
@@ -417,10 +411,18 @@ async fn handle<H: JobHandler>(
     delivery: Delivery,
     park_after: u32,
     slots: Option<Arc<Semaphore>>,
-    config: GroupConfig,
+    hand_off_after: Duration,
 ) {
     let delivery_count = amqp::delivery_count(&delivery.properties);
-    let disposition = run_delivery(handler, &delivery, park_after, slots, config).await;
+    let disposition = run_delivery(
+        handler,
+        &delivery,
+        delivery_count,
+        park_after,
+        slots,
+        hand_off_after,
+    )
+    .await;
     let result = match disposition {
         Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
         Disposition::Requeue => {

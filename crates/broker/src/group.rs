@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use octohooks_domain::job::{DeliveryJob, JobGroup};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::consumer::{Disposition, Incoming, JobHandler};
@@ -26,13 +26,6 @@ use crate::consumer::{Disposition, Incoming, JobHandler};
 pub const PATIENCE: Duration = Duration::from_secs(2);
 /// When the copy of a job that could not be recorded runs.
 const RECORD_AGAIN_AFTER: Duration = Duration::from_secs(1);
-
-/// What the group runner needs to know beside its jobs.
-#[derive(Debug, Clone, Copy)]
-pub struct GroupConfig {
-    /// When the copy of a job handed off while its attempt runs is due.
-    pub hand_off_after: Duration,
-}
 
 /// A job of the group started (took its slot) or finished.
 enum Progress {
@@ -98,16 +91,22 @@ impl Jobs {
     }
 }
 
+/// A first-attempt slot from `slots`, when the job takes one (waiting for it).
+pub(crate) async fn take_slot(slots: Option<Arc<Semaphore>>) -> Option<OwnedSemaphorePermit> {
+    slots?.acquire_owned().await.ok()
+}
+
 /// Runs a group and says what becomes of its broker message. `slots`: the first-attempt slots
 /// each job takes while it runs; `park`: the broker delivered the group too often, so each job
-/// is parked in the outbox instead.
+/// is parked in the outbox instead; `hand_off_after`: when the copy of a job handed off while
+/// its attempt runs is due.
 pub(crate) async fn run<H: JobHandler>(
     handler: H,
     group: &JobGroup,
     traceparent: Option<String>,
     park: bool,
     slots: Option<Arc<Semaphore>>,
-    config: GroupConfig,
+    hand_off_after: Duration,
 ) -> Disposition {
     let jobs: Vec<DeliveryJob> = group.jobs().collect();
     if park {
@@ -134,10 +133,7 @@ pub(crate) async fn run<H: JobHandler>(
             traceparent.clone(),
         );
         tokio::spawn(async move {
-            let _slot = match slots {
-                Some(slots) => slots.acquire_owned().await.ok(),
-                None => None,
-            };
+            let _slot = take_slot(slots).await;
             let _ = progress.send(Progress::Started(index)).await;
             let incoming = Incoming {
                 job,
@@ -163,7 +159,7 @@ pub(crate) async fn run<H: JobHandler>(
             None => break,
         }
     }
-    let handing = state.to_hand_off(config.hand_off_after);
+    let handing = state.to_hand_off(hand_off_after);
     if handing.is_empty() {
         return Disposition::Ack;
     }

@@ -210,7 +210,7 @@ impl AmqpLink {
             }
             let queue = match &outgoing.carried {
                 Carried::Group(_) => &self.fanout_queue,
-                carried if carried.goes_to_retry_queue() => &self.retry_queue,
+                Carried::Job(job) if job.goes_to_retry_queue() => &self.retry_queue,
                 Carried::Job(_) => &self.queue,
             };
             let confirm = channel

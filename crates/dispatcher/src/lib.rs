@@ -31,15 +31,15 @@ use octohooks_platform::Settings;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A grouped job handed off while its attempt runs is due this long after the attempt's
-/// timeout: by then the attempt is recorded (and the copy dropped), or its dispatcher died
-/// (and the copy runs it).
-const HAND_OFF_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
-
 use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::deliver::Deliverer;
 use crate::fairness::{Fairness, FairnessConfig};
 use crate::http::{Outbound, WebhookClient};
+
+/// A grouped job handed off while its attempt runs is due this long after the attempt's
+/// timeout: by then the attempt is recorded (and the copy dropped), or its dispatcher died
+/// (and the copy runs it).
+const HAND_OFF_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A started dispatcher.
 pub struct Running {

@@ -146,14 +146,6 @@ impl Carried {
         }
     }
 
-    /// Whether it belongs in the retry queue (see [`DeliveryJob::goes_to_retry_queue`]).
-    pub fn goes_to_retry_queue(&self) -> bool {
-        match self {
-            Self::Job(job) => job.goes_to_retry_queue(),
-            Self::Group(_) => false,
-        }
-    }
-
     /// How many jobs it carries.
     pub fn len(&self) -> usize {
         match self {

@@ -34,9 +34,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use endpoint::EndpointState;
+use turns::put_back_delay;
 
 mod endpoint;
 mod grants;
+mod turns;
 
 /// A job for a fast endpoint whose slots other dispatchers hold waits up to this long in the
 /// dispatcher for its share: the holders see it asking at their next renewal (at most
@@ -342,39 +344,7 @@ impl Fairness {
         let state = endpoints
             .entry(endpoint)
             .or_insert_with(|| EndpointState::new(now));
-        let (earliest, pace) = match rate {
-            Some((until_token, pace)) => (now + until_token, pace),
-            None => (now, state.pace(now) / cap),
-        };
-        // A fast endpoint whose slots this dispatcher holds and keeps busy, with as many jobs
-        // waiting here as may: its turns are a good guess, so the jobs put back come back at
-        // the pace it takes them, with no backoff (with one, a backlog for a fast endpoint
-        // drained at a seventh of its pace, its slots idle while the jobs waited out backoffs).
-        let draining =
-            reason == WaitReason::Concurrency && state.in_use > 0 && state.pace(now) <= LOCAL_WAIT;
-        let least_pace = if draining {
-            DRAINING_TURN
-        } else {
-            Duration::from_millis(1)
-        };
-        let turn = state.next_turn.max(earliest) + pace.max(least_pace);
-        state.next_turn = turn.min(now + MAX_WAIT);
-        // A rate limit's turns are exact; a full endpoint's are a guess, hence the backoff (a
-        // fixed short wait let the jobs of a dispatcher refused every slot cycle without end).
-        let backoff = match reason {
-            // Parking for redeliveries has its own fixed wait and never asks for a turn.
-            WaitReason::RateLimit | WaitReason::Redelivered | WaitReason::HandedOff => {
-                Duration::ZERO
-            }
-            WaitReason::Concurrency if draining => Duration::ZERO,
-            WaitReason::Concurrency | WaitReason::FailingEndpoints => {
-                BACKOFF_BASE.saturating_mul(1 << deferrals.min(16))
-            }
-        };
-        let delay = turn
-            .saturating_duration_since(now)
-            .max(backoff)
-            .clamp(MIN_WAIT, MAX_WAIT);
+        let delay = put_back_delay(state, now, cap, reason, rate, deferrals);
         Admission::Wait {
             delay: delay.mul_f64(rand::thread_rng().gen_range(1.0..=1.1)),
             reason,
