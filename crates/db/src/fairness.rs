@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::prepared::prepared;
 use crate::{Conn, DbResult};
 
-/// What [`grant_slots`] answered.
+/// What [`grant_slots`] answered for one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     /// The slots `holder` now holds.
@@ -23,46 +23,96 @@ pub struct Grant {
     pub others_pace_ms: Option<u32>,
 }
 
-/// Sets `holder`'s grant of `endpoint` to as many of `wanted` slots as `cap` leaves beside the
-/// other holders' live grants, never fewer than `keep`, and stores `pace_ms`, the holder's
-/// attempt time to the endpoint if it knows one. The grant lapses after `ttl_ms` unless renewed.
-#[allow(clippy::too_many_arguments)]
+/// One endpoint's ask in [`grant_slots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotAsk {
+    /// The endpoint whose slots are asked for.
+    pub endpoint: Uuid,
+    /// Slots the holder would like to hold.
+    pub wanted: u32,
+    /// Slots the holder keeps whatever the others hold (those in use).
+    pub keep: u32,
+    /// The holder's attempt time to the endpoint in milliseconds, if it knows one.
+    pub pace_ms: Option<u32>,
+}
+
+/// Sets `holder`'s grant of each asked endpoint to as many of `wanted` slots as `cap` leaves
+/// beside the other holders' live grants, never fewer than `keep`, and stores the holder's pace;
+/// one statement for every endpoint (the first message to many new endpoints asks for all of
+/// them at once). A grant lapses after `ttl_ms` unless renewed. Answers in the order asked.
+///
+/// Each endpoint's change holds an advisory lock until the commit, so the asks are made in the
+/// order of their endpoint ids: two holders asking for the same endpoints never wait for each
+/// other in a circle.
 pub async fn grant_slots(
     conn: &mut Conn,
-    endpoint: Uuid,
     holder: Uuid,
-    wanted: u32,
-    keep: u32,
     cap: u32,
     ttl_ms: u32,
-    pace_ms: Option<u32>,
-) -> DbResult<Grant> {
+    asks: &[SlotAsk],
+) -> DbResult<Vec<Grant>> {
     #[derive(QueryableByName)]
     struct Granted {
+        #[diesel(sql_type = Integer)]
+        at: i32,
         #[diesel(sql_type = Integer)]
         granted: i32,
         #[diesel(sql_type = Nullable<Integer>)]
         others_pace_ms: Option<i32>,
     }
     let as_int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-    let row: Granted = prepared(
+    let mut order: Vec<usize> = (0..asks.len()).collect();
+    order.sort_by_key(|&at| asks[at].endpoint);
+    let endpoints: Vec<Uuid> = order.iter().map(|&at| asks[at].endpoint).collect();
+    let wanted: Vec<i32> = order.iter().map(|&at| as_int(asks[at].wanted)).collect();
+    let keep: Vec<i32> = order.iter().map(|&at| as_int(asks[at].keep)).collect();
+    let paces: Vec<i32> = order
+        .iter()
+        .map(|&at| asks[at].pace_ms.map_or(-1, as_int))
+        .collect();
+    let positions: Vec<i32> = order
+        .iter()
+        .map(|&at| i32::try_from(at).unwrap_or(i32::MAX))
+        .collect();
+    // The lateral calls run in the arrays' order, which is the endpoints' order.
+    let rows: Vec<Granted> = prepared(
         diesel::sql_query(
-            "SELECT granted, others_pace_ms FROM octohooks_grant_slots($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT a.at, g.granted, g.others_pace_ms \
+             FROM unnest($1::int[], $2::uuid[], $3::int[], $4::int[], $5::int[]) \
+               AS a(at, endpoint_id, wanted, keep, pace_ms) \
+             CROSS JOIN LATERAL octohooks_grant_slots(a.endpoint_id, $6, a.wanted, a.keep, \
+               $7, $8, nullif(a.pace_ms, -1)) g",
         )
-        .bind::<SqlUuid, _>(endpoint)
+        .bind::<Array<Integer>, _>(&positions)
+        .bind::<Array<SqlUuid>, _>(&endpoints)
+        .bind::<Array<Integer>, _>(&wanted)
+        .bind::<Array<Integer>, _>(&keep)
+        .bind::<Array<Integer>, _>(&paces)
         .bind::<SqlUuid, _>(holder)
-        .bind::<Integer, _>(as_int(wanted))
-        .bind::<Integer, _>(as_int(keep))
         .bind::<Integer, _>(as_int(cap))
-        .bind::<Integer, _>(as_int(ttl_ms))
-        .bind::<Nullable<Integer>, _>(pace_ms.map(as_int)),
+        .bind::<Integer, _>(as_int(ttl_ms)),
     )
-    .get_result(conn)
+    .load(conn)
     .await?;
-    Ok(Grant {
-        slots: u32::try_from(row.granted).unwrap_or(0),
-        others_pace_ms: row.others_pace_ms.and_then(|ms| u32::try_from(ms).ok()),
-    })
+    let mut grants = vec![
+        Grant {
+            slots: 0,
+            others_pace_ms: None,
+        };
+        asks.len()
+    ];
+    for row in rows {
+        if let Some(grant) = usize::try_from(row.at)
+            .ok()
+            .and_then(|at| grants.get_mut(at))
+        {
+            *grant = Grant {
+                slots: u32::try_from(row.granted).unwrap_or(0),
+                others_pace_ms: row.others_pace_ms.and_then(|ms| u32::try_from(ms).ok()),
+            };
+        }
+    }
+    Ok(grants)
 }
 
 /// Renews `holder`'s grants in one statement: each endpoint's grant becomes its new size (never

@@ -1,12 +1,13 @@
 //! The dispatcher's database steps per job, grouped across concurrent jobs: reading what an
-//! attempt needs, recording its outcome, and putting back a job that waits for its turn. One statement per delivery made Postgres the
+//! attempt needs, asking for endpoint slots, recording its outcome, and putting back a job that
+//! waits for its turn. One statement per delivery made Postgres the
 //! bottleneck; now each statement serves every job that was waiting for it, and each job still
 //! gets its own answer before it is acknowledged.
 
 use std::collections::HashSet;
 
 use octohooks_db::deliveries::{self, JobContext, JobKey, ScheduledRecord};
-use octohooks_db::fairness::{self, Deferral};
+use octohooks_db::fairness::{self, Deferral, Grant, SlotAsk};
 use octohooks_db::{pool, DbError, DbPool};
 use octohooks_platform::batch::{Batcher, Limits, Pending};
 use uuid::Uuid;
@@ -77,6 +78,55 @@ impl Recorder {
     /// Records one scheduled attempt; `Ok(false)` when another run of the same job already did.
     pub async fn record(&self, record: ScheduledRecord) -> Answer<bool> {
         self.0.call(record).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+/// Asks Postgres for endpoint slots, the asks of many endpoints per statement: the first
+/// message to many new endpoints brings all their first jobs at once, and each would otherwise
+/// wait for a connection of its own.
+#[derive(Clone)]
+pub struct SlotAsker(Batcher<SlotAsk, Answer<Grant>>);
+
+impl SlotAsker {
+    /// Starts the workers; `holder` names this dispatcher's grants, which hold at most `cap`
+    /// slots per endpoint together with the others' and lapse after `ttl_ms` unless renewed.
+    pub fn start(db: DbPool, holder: Uuid, cap: u32, ttl_ms: u32) -> Self {
+        Self(Batcher::start(LIMITS, move |batch| {
+            ask(db.clone(), holder, cap, ttl_ms, batch)
+        }))
+    }
+
+    /// Sets this dispatcher's grant of one endpoint (see [`fairness::grant_slots`]).
+    pub async fn ask(&self, ask: SlotAsk) -> Answer<Grant> {
+        self.0.call(ask).await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+async fn ask(
+    db: DbPool,
+    holder: Uuid,
+    cap: u32,
+    ttl_ms: u32,
+    batch: Vec<Pending<SlotAsk, Answer<Grant>>>,
+) {
+    let asks: Vec<SlotAsk> = batch.iter().map(|pending| pending.item).collect();
+    let outcome = match pool::connection(&db).await {
+        Ok(mut conn) => fairness::grant_slots(&mut conn, holder, cap, ttl_ms, &asks).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(grants) => {
+            for (pending, grant) in batch.into_iter().zip(grants) {
+                let _ = pending.reply.send(Ok(grant));
+            }
+        }
+        Err(err) => {
+            if let Some(batch) = answer_failure(batch, err) {
+                for pending in batch {
+                    Box::pin(ask(db.clone(), holder, cap, ttl_ms, vec![pending])).await;
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use octohooks_db::{fairness, pool, DbError};
+use octohooks_db::fairness::{self, SlotAsk};
+use octohooks_db::{pool, DbError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -15,7 +16,7 @@ use super::Fairness;
 
 /// How long a grant lasts unless renewed (twenty renewals): also how long the slots of a
 /// dispatcher that died stay taken.
-const GRANT_TTL: Duration = Duration::from_secs(5);
+pub(super) const GRANT_TTL: Duration = Duration::from_secs(5);
 /// How often grants are renewed and shrunk to what is in use: also how soon a holder learns
 /// that another dispatcher asks for slots of its endpoint.
 const RENEW_EVERY: Duration = Duration::from_millis(250);
@@ -65,20 +66,16 @@ impl Fairness {
             .get(&endpoint)
             .and_then(|state| state.own_pace(Instant::now()))
             .map(millis);
-        let grant = {
-            let mut conn = pool::connection(&self.0.db).await?;
-            fairness::grant_slots(
-                &mut conn,
+        let grant = self
+            .0
+            .asker
+            .ask(SlotAsk {
                 endpoint,
-                self.0.holder,
                 wanted,
                 keep,
-                cap,
-                millis(GRANT_TTL),
                 pace_ms,
-            )
-            .await?
-        };
+            })
+            .await?;
         let mut endpoints = self.0.endpoints();
         let state = endpoints
             .entry(endpoint)

@@ -33,6 +33,7 @@ use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use crate::batched::SlotAsker;
 use endpoint::EndpointState;
 use turns::put_back_delay;
 
@@ -184,6 +185,8 @@ pub struct Fairness(Arc<Inner>);
 
 struct Inner {
     db: DbPool,
+    /// Grows this dispatcher's grants, many endpoints per statement.
+    asker: SlotAsker,
     /// Names this dispatcher's grants.
     holder: Uuid,
     config: FairnessConfig,
@@ -201,9 +204,12 @@ impl Inner {
 impl Fairness {
     /// Limits with a fresh holder id; call [`Fairness::run_renewals`] to keep its grants alive.
     pub fn new(db: DbPool, config: FairnessConfig) -> Self {
+        let holder = Uuid::new_v4();
+        let cap = config.max_in_flight.max(1);
         Self(Arc::new(Inner {
+            asker: SlotAsker::start(db.clone(), holder, cap, grants::millis(grants::GRANT_TTL)),
             db,
-            holder: Uuid::new_v4(),
+            holder,
             config,
             failing: Arc::new(Semaphore::new(config.failing_slots.max(1))),
             endpoints: Mutex::default(),
