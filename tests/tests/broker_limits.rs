@@ -1,6 +1,6 @@
-//! The broker's delivery limit never drops a job: a job the dispatcher keeps requeueing (here,
-//! because Postgres is away) moves to the other delivery queue when it reaches the limit, and is
-//! parked in the outbox once the database is back; queues declared by an earlier version,
+//! The broker's delivery limit never drops a job: a job (or a group of a fan-out's jobs) the
+//! dispatcher keeps requeueing (here, because Postgres is away) moves to another delivery queue
+//! when it reaches the limit, and is parked in the outbox once the database is back; queues declared by an earlier version,
 //! without a limit, keep working.
 
 use std::time::Duration;
@@ -13,12 +13,15 @@ use octohooks_tests::{eventually, Options, Receiver, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// An application with one endpoint on a new receiver, and one message sent to it.
-async fn one_message_to_a_receiver(app: &TestApp) -> (Receiver, serde_json::Value) {
+/// An application with an endpoint per path on a new receiver, and one message sent to it
+/// (with several endpoints, its first attempts travel as one group).
+async fn one_message_to_a_receiver(app: &TestApp, paths: &[&str]) -> (Receiver, serde_json::Value) {
     let receiver = Receiver::start().await;
     app.create_app("app").await;
-    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
-        .await;
+    for path in paths {
+        app.create_endpoint("app", json!({"url": receiver.url(path)}))
+            .await;
+    }
     let sent = app
         .post(
             "/api/v1/applications/app/messages",
@@ -31,6 +34,17 @@ async fn one_message_to_a_receiver(app: &TestApp) -> (Receiver, serde_json::Valu
 
 #[tokio::test]
 async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
+    requeued_past_the_delivery_limit(&["/hook"]).await;
+}
+
+#[tokio::test]
+async fn a_group_requeued_past_the_delivery_limit_is_still_delivered_to_each_endpoint() {
+    requeued_past_the_delivery_limit(&["/one", "/two", "/three"]).await;
+}
+
+/// The dispatcher takes the message's jobs but cannot read or record them while Postgres is
+/// away: each is delivered once it returns, parked in the outbox on the way, not attempted twice.
+async fn requeued_past_the_delivery_limit(paths: &[&str]) {
     let proxy = Proxy::start("127.0.0.1:5432").await;
     let mut app = TestApp::spawn_with(Options {
         dispatcher: false,
@@ -42,16 +56,16 @@ async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
         ..Options::default()
     })
     .await;
-    let (receiver, sent) = one_message_to_a_receiver(&app).await;
+    let (receiver, sent) = one_message_to_a_receiver(&app, paths).await;
     let published = eventually(10, || async {
         app.count("SELECT count(*) FROM outbox").await == 0
     })
     .await;
     assert!(published, "the job was not published");
 
-    // The dispatcher takes the job but cannot read or record it: it requeues it, again and
-    // again, until the broker's limit of 2 deliveries is passed (deliveries after about 0, 1,
-    // 3 and 7 seconds).
+    // The dispatcher takes the broker message but cannot read or record its jobs: it requeues
+    // it, again and again, until the broker's limit of 2 deliveries is passed (deliveries after
+    // about 0, 1, 3 and 7 seconds).
     proxy.cut();
     app.start_dispatcher().await;
     tokio::time::sleep(Duration::from_secs(12)).await;
@@ -61,28 +75,32 @@ async fn a_job_requeued_past_the_delivery_limit_is_still_delivered() {
     );
     proxy.restore();
 
-    let got = receiver.wait_for("/hook", 1, 60).await;
-    assert!(!got.is_empty(), "the job was dropped at the delivery limit");
-    assert_eq!(got[0].header("webhook-id"), sent["id"]);
+    for path in paths {
+        let got = receiver.wait_for(path, 1, 60).await;
+        assert!(!got.is_empty(), "{path}: dropped at the delivery limit");
+        assert_eq!(got[0].header("webhook-id"), sent["id"]);
+    }
+    let every = paths.len() as i64;
     let recorded = eventually(10, || async {
         app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
             .await
-            == 1
+            == every
     })
     .await;
     assert!(recorded);
-    // It came back through the outbox, parked, not by luck before the limit.
+    // They came back through the outbox, parked, not by luck before the limit.
     let metrics = app.dispatcher_metrics().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|line| line == "octohooks_deliveries_deferred_total{reason=\"redelivered\"} 1"),
-        "{metrics}"
-    );
+    let parked = format!("octohooks_deliveries_deferred_total{{reason=\"redelivered\"}} {every}");
+    assert!(metrics.lines().any(|line| line == parked), "{metrics}");
     assert_eq!(
         app.count("SELECT count(*) FROM attempts").await,
-        1,
+        every,
         "parking is not an attempt"
+    );
+    assert_eq!(
+        receiver.received().len(),
+        paths.len(),
+        "each endpoint got it once"
     );
     app.stop().await;
 }
@@ -118,7 +136,7 @@ async fn queues_declared_without_a_limit_are_used_as_they_are() {
         ..Options::default()
     })
     .await;
-    let (receiver, _) = one_message_to_a_receiver(&app).await;
+    let (receiver, _) = one_message_to_a_receiver(&app, &["/hook"]).await;
     assert_eq!(receiver.wait_for("/hook", 1, 15).await.len(), 1);
     app.stop().await;
     for name in octohooks_broker::delivery_queues(&queue) {
