@@ -47,19 +47,8 @@ async fn read(db: DbPool, batch: Vec<Pending<JobKey, Answer<Option<JobContext>>>
         Ok(mut conn) => deliveries::job_contexts(&mut conn, &keys).await,
         Err(err) => Err(err),
     };
-    match outcome {
-        Ok(contexts) => {
-            for (pending, context) in batch.into_iter().zip(contexts) {
-                let _ = pending.reply.send(Ok(context));
-            }
-        }
-        Err(err) => {
-            if let Some(batch) = answer_failure(batch, err) {
-                for pending in batch {
-                    Box::pin(read(db.clone(), vec![pending])).await;
-                }
-            }
-        }
+    for pending in answer(batch, outcome) {
+        Box::pin(read(db.clone(), vec![pending])).await;
     }
 }
 
@@ -114,19 +103,8 @@ async fn ask(
         Ok(mut conn) => fairness::grant_slots(&mut conn, holder, cap, ttl_ms, &asks).await,
         Err(err) => Err(err),
     };
-    match outcome {
-        Ok(grants) => {
-            for (pending, grant) in batch.into_iter().zip(grants) {
-                let _ = pending.reply.send(Ok(grant));
-            }
-        }
-        Err(err) => {
-            if let Some(batch) = answer_failure(batch, err) {
-                for pending in batch {
-                    Box::pin(ask(db.clone(), holder, cap, ttl_ms, vec![pending])).await;
-                }
-            }
-        }
+    for pending in answer(batch, outcome) {
+        Box::pin(ask(db.clone(), holder, cap, ttl_ms, vec![pending])).await;
     }
 }
 
@@ -155,19 +133,9 @@ async fn defer(db: DbPool, batch: Vec<Pending<Deferral, Answer<()>>>) {
         Err(err) => Err(err),
     };
     drop(jobs);
-    match outcome {
-        Ok(()) => {
-            for pending in batch {
-                let _ = pending.reply.send(Ok(()));
-            }
-        }
-        Err(err) => {
-            if let Some(batch) = answer_failure(batch, err) {
-                for pending in batch {
-                    Box::pin(defer(db.clone(), vec![pending])).await;
-                }
-            }
-        }
+    let outcome = outcome.map(|()| vec![(); batch.len()]);
+    for pending in answer(batch, outcome) {
+        Box::pin(defer(db.clone(), vec![pending])).await;
     }
 }
 
@@ -192,45 +160,42 @@ async fn record(db: &DbPool, batch: Vec<Pending<ScheduledRecord, Answer<bool>>>)
         Err(err) => Err(err),
     };
     drop(records);
-    match outcome {
-        Ok(recorded) => {
-            for (pending, recorded) in batch.into_iter().zip(recorded) {
-                let _ = pending.reply.send(Ok(recorded));
-            }
-        }
-        Err(err) => {
-            if let Some(batch) = answer_failure(batch, err) {
-                for pending in batch {
-                    Box::pin(record(db, vec![pending])).await;
-                }
-            }
-        }
+    for pending in answer(batch, outcome) {
+        Box::pin(record(db, vec![pending])).await;
     }
 }
 
-/// Answers a failed batch: a lost database fails every item (they run again later), a single
-/// item gets its own error, and a batch of several that failed otherwise is handed back to be
-/// retried one by one, so that one bad item does not fail the others.
-fn answer_failure<T, R>(
+/// Answers every item of a batch from the statement's `outcome` (one answer per item, in
+/// order), and returns the items to run again one by one: none when the statement succeeded,
+/// or when it failed for a lost database (every item fails and runs again later) or for the
+/// batch's only item (which gets its own error); all of them when a batch of several failed
+/// otherwise, so that one bad item does not fail the others.
+fn answer<T, R>(
     batch: Vec<Pending<T, Answer<R>>>,
-    err: DbError,
-) -> Option<Vec<Pending<T, Answer<R>>>> {
-    match err {
-        DbError::Unavailable(cause) => {
+    outcome: Answer<Vec<R>>,
+) -> Vec<Pending<T, Answer<R>>> {
+    match outcome {
+        Ok(answers) => {
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let _ = pending.reply.send(Ok(answer));
+            }
+            Vec::new()
+        }
+        Err(DbError::Unavailable(cause)) => {
             for pending in batch {
                 let _ = pending.reply.send(Err(DbError::Unavailable(cause.clone())));
             }
-            None
+            Vec::new()
         }
-        err if batch.len() == 1 => {
+        Err(err) if batch.len() == 1 => {
             if let Some(pending) = batch.into_iter().next() {
                 let _ = pending.reply.send(Err(err));
             }
-            None
+            Vec::new()
         }
-        err => {
+        Err(err) => {
             tracing::warn!(error = %err, size = batch.len(), "batch failed; running it one by one");
-            Some(batch)
+            batch
         }
     }
 }
