@@ -453,6 +453,10 @@ mod tests {
         assert_eq!(settings.retry_schedule.max_attempts(), 8);
         assert!(!settings.destination_policy.allow_private);
         assert_eq!(settings.delivery_timeout, Duration::from_secs(15));
+        assert_eq!(
+            settings.endpoint_max_in_flight, 8,
+            "one endpoint's attempts are capped unless an operator turns the cap off"
+        );
     }
 
     #[test]
