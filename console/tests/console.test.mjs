@@ -222,6 +222,9 @@ before(async () => {
 after(async () => {
   await context?.close();
   await browser?.close();
+  // The dispatcher keeps its connections to the receiver open (keep-alive): close them, or
+  // `close` waits for them.
+  receiver?.closeAllConnections();
   await new Promise((r) => (receiver ? receiver.close(r) : r()));
 });
 

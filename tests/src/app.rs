@@ -387,6 +387,15 @@ impl TestApp {
         crate::scrape(&self.metrics_base, series).await
     }
 
+    /// Waits until the API publishes first attempts by the express lane (a dispatcher reads it).
+    pub async fn wait_for_express_lane(&self) {
+        let open = crate::eventually(20, || async {
+            self.metric("octohooks_express_lane_open").await == 1.0
+        })
+        .await;
+        assert!(open, "the express lane opens once a dispatcher reads it");
+    }
+
     /// The in-process dispatcher's metrics, as exposed.
     pub async fn dispatcher_metrics(&self) -> String {
         let base = self.dispatcher_base().expect("a dispatcher runs");

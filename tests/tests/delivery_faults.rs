@@ -251,7 +251,11 @@ async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
     .await
     .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    for queue in [app.queue.clone(), format!("{}.retry", app.queue)] {
+    for queue in [
+        app.queue.clone(),
+        format!("{}.retry", app.queue),
+        format!("{}.express", app.queue),
+    ] {
         channel
             .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
             .await

@@ -40,8 +40,13 @@ async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not()
         },
         stop.clone(),
     );
-    let publisher = Publisher::start(db.clone(), link, Arc::new(Metrics::new().unwrap()));
-    let ingest = Ingest::start(db, publisher);
+    let publisher = Publisher::start(
+        db.clone(),
+        link,
+        Arc::new(Metrics::new().unwrap()),
+        octohooks_broker::express::claim(std::time::Duration::from_secs(5)),
+    );
+    let ingest = Ingest::start(db, publisher, true);
 
     let first = message(application_id, "order-1");
     ingest.accept(first.clone(), None, None).await.unwrap();

@@ -1,7 +1,8 @@
 //! Postgres lost between sending a webhook and recording its attempt: the job is requeued, never
 //! acknowledged and dropped. Once the database is back the job runs again, so the receiver may
 //! get the webhook a second time (at-least-once, with the same `webhook-id`), and exactly one
-//! attempt is recorded, for scheduled deliveries and manual resends alike.
+//! attempt is recorded, for scheduled deliveries (which go by the express lane, and move to the
+//! durable queue) and manual resends alike.
 
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ async fn an_attempt_sent_while_postgres_went_away_is_recorded_once_it_is_back() 
     app.create_app("shop").await;
     app.create_endpoint("shop", json!({"uid": "hook", "url": receiver.url("/hook")}))
         .await;
+    // The first attempt goes by the express lane: when its record fails, the job moves to the
+    // durable queue, and its outbox row goes once it is recorded there.
+    app.wait_for_express_lane().await;
     let sent = app
         .post(
             "/api/v1/applications/shop/messages",
@@ -64,6 +68,12 @@ async fn an_attempt_sent_while_postgres_went_away_is_recorded_once_it_is_back() 
 
     // A scheduled delivery whose recording fails.
     cut_postgres_during_request(&proxy, &receiver, "/hook", 1).await;
+    assert_eq!(
+        app.metric("octohooks_jobs_published_total{lane=\"express\"}")
+            .await,
+        1.0,
+        "the first attempt went by the express lane"
+    );
     let recorded = eventually(60, || async {
         recorded_attempts(&app, &message, "scheduled").await.1 == 1
     })
@@ -116,5 +126,10 @@ async fn an_attempt_sent_while_postgres_went_away_is_recorded_once_it_is_back() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(recorded_attempts(&app, &message, "scheduled").await, (1, 1));
     assert_eq!(recorded_attempts(&app, &message, "manual").await, (1, 1));
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        0,
+        "no job is left to publish again"
+    );
     app.stop().await;
 }

@@ -28,12 +28,22 @@ type Pending = octohooks_platform::batch::Pending<Item, Result<(), ApiError>>;
 #[derive(Clone)]
 pub struct Ingest(Batcher<Item, Result<(), ApiError>>);
 
+/// Where a batch's jobs go once committed.
+#[derive(Clone)]
+struct Outlet {
+    publisher: Publisher,
+    /// Whether first attempts may take the express lane (`OCTOHOOKS_EXPRESS_LANE`).
+    express: bool,
+}
+
 impl Ingest {
-    /// Starts the writers.
-    pub fn start(db: DbPool, publisher: Publisher) -> Self {
+    /// Starts the writers; with `express`, first attempts go by the express lane while it is
+    /// open.
+    pub fn start(db: DbPool, publisher: Publisher, express: bool) -> Self {
+        let outlet = Outlet { publisher, express };
         Self(Batcher::start(LIMITS, move |batch| {
-            let (db, publisher) = (db.clone(), publisher.clone());
-            async move { write(&db, &publisher, batch).await }
+            let (db, outlet) = (db.clone(), outlet.clone());
+            async move { write(&db, &outlet, batch).await }
         }))
     }
 
@@ -61,9 +71,9 @@ fn answer_error(err: &DbError) -> ApiError {
     }
 }
 
-async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
+async fn write(db: &DbPool, outlet: &Outlet, batch: Vec<Pending>) {
     if batch.len() > 1 {
-        if let Err(batch) = write_together(db, publisher, batch).await {
+        if let Err(batch) = write_together(db, outlet, batch).await {
             // One bad message (say, its application was deleted meanwhile) must not fail the
             // others: store them one by one. A commit that failed on the wire may have happened
             // after all, so messages already stored are answered as accepted.
@@ -78,12 +88,12 @@ async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
                 if stored.contains(&pending.item.0.id) {
                     let _ = pending.reply.send(Ok(()));
                 } else {
-                    let _ = Box::pin(write_together(db, publisher, vec![pending])).await;
+                    let _ = Box::pin(write_together(db, outlet, vec![pending])).await;
                 }
             }
         }
     } else {
-        let _ = write_together(db, publisher, batch).await;
+        let _ = write_together(db, outlet, batch).await;
     }
 }
 
@@ -102,20 +112,33 @@ async fn stored_before(db: &DbPool, ids: &[uuid::Uuid]) -> Result<Vec<uuid::Uuid
 /// a batch of several, answers nobody and gives the batch back.
 async fn write_together(
     db: &DbPool,
-    publisher: &Publisher,
+    outlet: &Outlet,
     batch: Vec<Pending>,
 ) -> Result<(), Vec<Pending>> {
+    let express_claim = if outlet.express {
+        outlet.publisher.express_claim().await
+    } else {
+        None
+    };
     let messages: Vec<&Message> = batch.iter().map(|pending| &pending.item.0).collect();
     let traces: Vec<Option<&str>> = batch.iter().map(|p| p.item.1.as_deref()).collect();
     let deliver_at: Vec<Option<DateTime<Utc>>> = batch.iter().map(|p| p.item.2).collect();
     let outcome = match pool::connection(db).await {
-        Ok(mut conn) => messages::accept_batch(&mut conn, &messages, &traces, &deliver_at).await,
+        Ok(mut conn) => {
+            let claim = express_claim.unwrap_or(messages::ACCEPT_CLAIM);
+            messages::accept_batch(&mut conn, &messages, &traces, &deliver_at, claim).await
+        }
         Err(err) => Err(err),
     };
     drop((messages, traces));
     match outcome {
         Ok((stored, jobs)) => {
-            publisher.enqueue(jobs, Some(std::time::Instant::now()));
+            let committed = std::time::Instant::now();
+            if express_claim.is_some() {
+                outlet.publisher.enqueue_express(jobs, committed);
+            } else {
+                outlet.publisher.enqueue(jobs, Some(committed));
+            }
             let left_out: Vec<_> = batch
                 .iter()
                 .map(|pending| pending.item.0.id)

@@ -103,8 +103,13 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let metrics_listener = TcpListener::bind(settings.metrics_listen_addr)?;
     let metrics_addr = metrics_listener.local_addr()?;
     let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
-    let publisher = relay::Publisher::start(db.clone(), amqp.clone(), metrics.clone());
-    let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
+    let publisher = relay::Publisher::start(
+        db.clone(),
+        amqp.clone(),
+        metrics.clone(),
+        octohooks_broker::express::claim(settings.delivery_timeout),
+    );
+    let ingest = ingest::Ingest::start(db.clone(), publisher.clone(), settings.express_lane);
     let rate_limiter = std::sync::Arc::new(ratelimit::RateLimiter::new(
         settings.rate_limit_per_second,
         settings.rate_limit_burst,

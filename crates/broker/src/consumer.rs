@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::express;
 use crate::link::{self as amqp, AmqpError};
 use crate::topology::{open_channel, Topology};
 
@@ -59,6 +60,12 @@ pub trait JobHandler: Clone + Send + Sync + 'static {
         traceparent: Option<&str>,
         after: Duration,
     ) -> impl std::future::Future<Output = bool> + Send;
+
+    /// Removes the outbox rows of jobs that came by the express lane and are done (attempted,
+    /// put back, handed off or dropped), which the API left in the outbox in case the lane lost
+    /// them ([`crate::express`]). A row whose removal is lost is published again when its claim
+    /// lapses, and dropped as a duplicate.
+    fn forget(&self, job_ids: Vec<i64>) -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// Longest pause between reconnection attempts.
@@ -204,6 +211,14 @@ impl<H: JobHandler> Session<'_, H> {
         // Groups wait for their jobs' turn at `first_slots`, and a slow job is handed off: as
         // many groups as there are first-attempt slots keep them busy.
         let mut fanouts = consume(&channel, &fanout_queue, &tags[3], first_prefetch).await?;
+        // The express lane on a channel of its own: without it, the durable queues go on.
+        let express_tag = format!("{tag}-express");
+        let express_return = Arc::new(express::Return {
+            channel: channel.clone(),
+            queue: config.topology.queue.clone(),
+        });
+        let mut express =
+            express::subscribe(connection, &config.topology, &express_tag, first_prefetch).await;
         self.connected.store(true, Ordering::Relaxed);
         if first_on_connection {
             tracing::info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming delivery jobs");
@@ -222,6 +237,23 @@ impl<H: JobHandler> Session<'_, H> {
                 () = self.shutdown.cancelled() => break Ok(SubscriptionEnd::Shutdown),
                 next = firsts.next() => { last_first = Instant::now(); (next, true) }
                 next = fanouts.next() => { last_first = Instant::now(); (next, true) }
+                next = express::next(&mut express) => {
+                    last_first = Instant::now();
+                    match next {
+                        Some(Ok(delivery)) => {
+                            self.tracker.spawn(self.handle_express(delivery, express_return.clone()));
+                        }
+                        other => {
+                            // The lane's channel closed, or its queue was deleted: go on
+                            // without it until the watchdog subscribes again.
+                            if let Some(Err(err)) = other {
+                                tracing::warn!(error = %err, "lost the express queue; first attempts come durably");
+                            }
+                            express = None;
+                        }
+                    }
+                    continue;
+                }
                 next = retries.next() => { last_retry = Instant::now(); (next, false) }
                 next = parked.next() => match next {
                     Some(Ok(delivery)) => {
@@ -236,6 +268,9 @@ impl<H: JobHandler> Session<'_, H> {
                     // subscription that has been idle for long.
                     if let Err(err) = still_consuming(&channel, &queues).await {
                         break Err(err);
+                    }
+                    if express.is_none() {
+                        express = express::subscribe(connection, &config.topology, &express_tag, first_prefetch).await;
                     }
                     let idle = last_first.elapsed().max(last_retry.elapsed());
                     if idle >= RESUBSCRIBE_WHEN_IDLE && self.tracker.is_empty() {
@@ -259,7 +294,15 @@ impl<H: JobHandler> Session<'_, H> {
                 }
             }
         };
+        if let Some((lane, _)) = &express {
+            let _ = lane
+                .basic_cancel(&express_tag, BasicCancelOptions::default())
+                .await;
+        }
         self.finish(&ended, &channel, &tags).await;
+        if let Some((lane, _)) = express {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, lane.close(200, "bye")).await;
+        }
         ended
     }
 
@@ -276,6 +319,23 @@ impl<H: JobHandler> Session<'_, H> {
             park_after,
             first.then(|| self.first_slots.clone()),
             self.config.hand_off_after,
+            None,
+        )
+    }
+
+    /// The task that runs one broker message of the express lane.
+    fn handle_express(
+        &self,
+        delivery: Delivery,
+        lane: Arc<express::Return>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        handle(
+            self.handler.clone(),
+            delivery,
+            0,
+            Some(self.first_slots.clone()),
+            self.config.hand_off_after,
+            Some(lane),
         )
     }
 
@@ -312,7 +372,7 @@ impl<H: JobHandler> Session<'_, H> {
 }
 
 /// Starts a consumer of `queue` with its own prefetch (the prefetch applies per consumer).
-async fn consume(
+pub(crate) async fn consume(
     channel: &lapin::Channel,
     queue: &str,
     tag: &str,
@@ -364,31 +424,15 @@ fn requeue_pause(delivery_count: u32) -> Duration {
     Duration::from_secs(1 << delivery_count.min(5)).min(Duration::from_secs(30))
 }
 
-/// Reads a broker message, runs what it carries and says what becomes of it.
+/// Runs what a broker message carries and says what becomes of it.
 async fn run_delivery<H: JobHandler>(
     handler: H,
-    delivery: &Delivery,
-    delivery_count: u32,
-    park_after: u32,
+    carried: Carried,
+    traceparent: Option<String>,
+    park: bool,
     slots: Option<Arc<Semaphore>>,
     hand_off_after: Duration,
 ) -> Disposition {
-    let traceparent = amqp::traceparent_of(&delivery.properties);
-    let park = delivery_count >= park_after;
-    let carried = match Carried::read(&delivery.data) {
-        Ok(carried) => carried,
-        Err(err) => {
-            tracing::error!(error = %err, "dropping a broker message that is no job of this version");
-            return Disposition::Ack;
-        }
-    };
-    if park && park_after > 0 {
-        tracing::warn!(
-            jobs = carried.len(),
-            delivery_count,
-            "the broker delivered this job too often; parking it in the outbox"
-        );
-    }
     match carried {
         Carried::Job(job) => {
             let _slot = crate::group::take_slot(slots).await;
@@ -405,38 +449,87 @@ async fn run_delivery<H: JobHandler>(
     }
 }
 
-/// Runs a broker message and acknowledges or requeues it.
+/// Runs a broker message and acknowledges or requeues it. A job of the express lane
+/// (`express`) is never parked (the lane does not count deliveries): when done, its outbox
+/// rows are forgotten before the ack (also once it was moved); when it cannot be finished, it
+/// moves to its durable queue.
 async fn handle<H: JobHandler>(
     handler: H,
     delivery: Delivery,
     park_after: u32,
     slots: Option<Arc<Semaphore>>,
     hand_off_after: Duration,
+    express: Option<Arc<express::Return>>,
 ) {
     let delivery_count = amqp::delivery_count(&delivery.properties);
+    let traceparent = amqp::traceparent_of(&delivery.properties);
+    let carried = match Carried::read(&delivery.data) {
+        Ok(carried) => carried,
+        Err(err) => {
+            tracing::error!(error = %err, "dropping a broker message that is no job of this version");
+            ack(&delivery).await;
+            return;
+        }
+    };
+    let park = express.is_none() && delivery_count >= park_after;
+    if park && park_after > 0 {
+        tracing::warn!(
+            jobs = carried.len(),
+            delivery_count,
+            "the broker delivered this job too often; parking it in the outbox"
+        );
+    }
+    // A job of the lane, or moved from it, still has its outbox row: removed once done.
+    let forget_on_ack =
+        (express.is_some() || express::was_moved(&delivery.properties)).then(|| carried.job_ids());
+    let express = express.map(|lane| {
+        let target = express::durable_queue(&lane.queue, &carried);
+        (lane, target)
+    });
     let disposition = run_delivery(
-        handler,
-        &delivery,
-        delivery_count,
-        park_after,
+        handler.clone(),
+        carried,
+        traceparent,
+        park,
         slots,
         hand_off_after,
     )
     .await;
-    let result = match disposition {
-        Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
-        Disposition::Requeue => {
+    match (disposition, express) {
+        (Disposition::Ack, _) => {
+            if let Some(job_ids) = forget_on_ack {
+                handler.forget(job_ids).await;
+            }
+            ack(&delivery).await;
+        }
+        (Disposition::Requeue, None) => {
             // Give the database a moment before the job comes around again.
             tokio::time::sleep(requeue_pause(delivery_count)).await;
-            delivery
+            let requeued = delivery
                 .nack(BasicNackOptions {
                     requeue: true,
                     ..BasicNackOptions::default()
                 })
-                .await
+                .await;
+            if let Err(err) = requeued {
+                // The broker will redeliver the job; the dispatcher drops it as a duplicate if needed.
+                tracing::warn!(error = %err, "could not requeue a job");
+            }
         }
-    };
-    if let Err(err) = result {
+        (Disposition::Requeue, Some((lane, target))) => {
+            let properties = delivery.properties.clone();
+            if let Err(err) =
+                express::move_to_durable(&lane.channel, &target, &delivery.data, properties).await
+            {
+                tracing::warn!(error = %err, "could not move an express job to its durable queue; the relay publishes it when its claim lapses");
+            }
+            ack(&delivery).await;
+        }
+    }
+}
+
+async fn ack(delivery: &Delivery) {
+    if let Err(err) = delivery.ack(BasicAckOptions::default()).await {
         // The broker will redeliver the job; the dispatcher drops it as a duplicate if needed.
         tracing::warn!(error = %err, "could not acknowledge a job");
     }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`topology`]: the delivery queues (first attempts, retries, parked, fan-out) and their
 //!   declaration.
+//! - [`express`]: the in-memory lane for first attempts whose outbox rows stay until done.
 //! - [`link`]: the publishing connection, rebuilt with backoff, with confirmed publishes.
 //! - [`relay`]: moves due jobs from the Postgres outbox to RabbitMQ.
 //! - [`outgoing`]: what a set of outbox rows is published as (jobs, and groups of a fan-out).
@@ -13,6 +14,7 @@
 //! - [`timing`]: confirm timeout < accept claim < relay claim, checked at compile time.
 
 pub mod consumer;
+pub mod express;
 pub mod group;
 pub mod link;
 pub mod outgoing;

@@ -11,9 +11,11 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use octohooks_domain::job::Carried;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
+use crate::express;
 use crate::timing::CONFIRM_TIMEOUT;
 use crate::topology::{fanout_queue, open_channel, retry_queue, Topology};
 
@@ -111,7 +113,15 @@ pub fn delivery_count(properties: &BasicProperties) -> u32 {
 struct LinkState {
     channel: RwLock<Option<Channel>>,
     broken: Notify,
+    /// The express lane's channel, in confirm mode, while the broker has the queue.
+    express: RwLock<Option<Channel>>,
+    /// The express lane takes jobs (a dispatcher reads it, it is nearly empty), as last seen.
+    express_open: AtomicBool,
 }
+
+/// How often the supervisor looks at the express queue (and reopens its channel), in watch
+/// intervals.
+const EXPRESS_CHECK_EVERY: u32 = 4;
 
 /// A supervised publishing connection, cheap to clone.
 #[derive(Clone)]
@@ -130,6 +140,8 @@ impl AmqpLink {
             state: Arc::new(LinkState {
                 channel: RwLock::new(None),
                 broken: Notify::new(),
+                express: RwLock::new(None),
+                express_open: AtomicBool::new(false),
             }),
             queue: topology.queue.as_str().into(),
             retry_queue: retry_queue(&topology.queue).into(),
@@ -176,9 +188,17 @@ impl AmqpLink {
             .await
             .clone()
             .ok_or(AmqpError::NotConnected)?;
-        let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, jobs))
-            .await
-            .unwrap_or(Err(AmqpError::Timeout));
+        let route = |carried: &Carried| match carried {
+            Carried::Group(_) => self.fanout_queue.clone(),
+            Carried::Job(job) if job.goes_to_retry_queue() => self.retry_queue.clone(),
+            Carried::Job(_) => self.queue.clone(),
+        };
+        let result = tokio::time::timeout(
+            CONFIRM_TIMEOUT,
+            publish_on(&channel, jobs, route, PERSISTENT),
+        )
+        .await
+        .unwrap_or(Err(AmqpError::Timeout));
         if matches!(result, Err(AmqpError::Unroutable)) {
             // Someone deleted a queue: the new connection declares it again, and the relay
             // publishes the jobs anew.
@@ -193,51 +213,120 @@ impl AmqpLink {
         result
     }
 
-    async fn publish_on(&self, channel: &Channel, jobs: &[Outgoing]) -> Result<(), AmqpError> {
-        let mut confirms = Vec::with_capacity(jobs.len());
-        for outgoing in jobs {
-            let body = outgoing.carried.to_body()?;
-            let mut properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/json".into());
-            if let Some(traceparent) = &outgoing.traceparent {
-                let mut headers = FieldTable::default();
-                headers.insert(
-                    "traceparent".into(),
-                    AMQPValue::LongString(traceparent.as_str().into()),
-                );
-                properties = properties.with_headers(headers);
-            }
-            let queue = match &outgoing.carried {
-                Carried::Group(_) => &self.fanout_queue,
-                Carried::Job(job) if job.goes_to_retry_queue() => &self.retry_queue,
-                Carried::Job(_) => &self.queue,
-            };
-            let confirm = channel
-                .basic_publish(
-                    "",
-                    queue,
-                    // Mandatory: a job that no queue takes comes back instead of vanishing.
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &body,
-                    properties,
-                )
-                .await?;
-            confirms.push(confirm);
-        }
-        for confirm in confirms {
-            match confirm.await? {
-                Confirmation::Ack(Some(_returned)) => return Err(AmqpError::Unroutable),
-                Confirmation::Ack(None) => {}
-                Confirmation::Nack(_) => return Err(AmqpError::Nacked),
-                Confirmation::NotRequested => {}
-            }
-        }
-        Ok(())
+    /// True while the express lane takes jobs: its queue is there, a dispatcher reads it and
+    /// keeps it nearly empty (see [`crate::express`]).
+    pub async fn express_open(&self) -> bool {
+        self.state.express_open.load(Ordering::Relaxed) && self.state.express.read().await.is_some()
     }
+
+    /// Publishes first attempts as transient messages to the express queue and waits for the
+    /// broker's confirms. An error (no lane, a full queue, a broker fault) leaves the jobs to
+    /// be published durably; it closes only the lane, never the durable link.
+    pub async fn publish_express(&self, jobs: &[Outgoing]) -> Result<(), AmqpError> {
+        let channel = self
+            .state
+            .express
+            .read()
+            .await
+            .clone()
+            .ok_or(AmqpError::NotConnected)?;
+        let queue: Arc<str> = express::express_queue(&self.topology.queue).into();
+        let result = tokio::time::timeout(
+            CONFIRM_TIMEOUT,
+            publish_on(&channel, jobs, |_| queue.clone(), TRANSIENT),
+        )
+        .await
+        .unwrap_or(Err(AmqpError::Timeout));
+        if matches!(
+            result,
+            Err(AmqpError::Broker(_) | AmqpError::Timeout | AmqpError::Unroutable)
+        ) {
+            // The supervisor opens the lane again at its next check.
+            *self.state.express.write().await = None;
+        }
+        result
+    }
+}
+
+/// AMQP delivery modes: kept on disk, or in memory only.
+const PERSISTENT: u8 = 2;
+const TRANSIENT: u8 = 1;
+
+/// Publishes `jobs` on `channel` to the queue `route` names for each, and waits for every
+/// confirmation.
+async fn publish_on(
+    channel: &Channel,
+    jobs: &[Outgoing],
+    route: impl Fn(&Carried) -> Arc<str>,
+    delivery_mode: u8,
+) -> Result<(), AmqpError> {
+    let mut confirms = Vec::with_capacity(jobs.len());
+    for outgoing in jobs {
+        let body = outgoing.carried.to_body()?;
+        let mut properties = BasicProperties::default()
+            .with_delivery_mode(delivery_mode)
+            .with_content_type("application/json".into());
+        if let Some(traceparent) = &outgoing.traceparent {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(traceparent.as_str().into()),
+            );
+            properties = properties.with_headers(headers);
+        }
+        let confirm = channel
+            .basic_publish(
+                "",
+                &route(&outgoing.carried),
+                // Mandatory: a job that no queue takes comes back instead of vanishing.
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &body,
+                properties,
+            )
+            .await?;
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        match confirm.await? {
+            Confirmation::Ack(Some(_returned)) => return Err(AmqpError::Unroutable),
+            Confirmation::Ack(None) => {}
+            Confirmation::Nack(_) => return Err(AmqpError::Nacked),
+            Confirmation::NotRequested => {}
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the express lane's channel open and whether it takes jobs fresh; a broker without the
+/// lane (or a cluster whose node holding it is down) leaves it closed.
+async fn check_express(link: &AmqpLink, connection: &Connection) {
+    let queue = &link.topology.queue;
+    let open = link.state.express.read().await.clone();
+    let channel = match open {
+        Some(channel) if channel.status().connected() => Some(channel),
+        _ => match express::open_channel(connection, queue).await {
+            Ok(channel) => match channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+            {
+                Ok(()) => Some(channel),
+                Err(_) => None,
+            },
+            Err(err) => {
+                tracing::debug!(error = %err, "the express queue is not available");
+                None
+            }
+        },
+    };
+    let open = match &channel {
+        Some(channel) => express::is_open(channel, queue).await,
+        None => false,
+    };
+    link.state.express_open.store(open, Ordering::Relaxed);
+    *link.state.express.write().await = channel;
 }
 
 async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
@@ -248,7 +337,12 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
                 tracing::info!(queue = %link.queue, "connected to RabbitMQ");
                 backoff = Duration::from_millis(100);
                 *link.state.channel.write().await = Some(channel.clone());
+                let mut ticks = 0u32;
                 loop {
+                    if ticks.is_multiple_of(EXPRESS_CHECK_EVERY) {
+                        check_express(&link, &connection).await;
+                    }
+                    ticks = ticks.wrapping_add(1);
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = link.state.broken.notified() => {}
@@ -259,6 +353,11 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
                     }
                 }
                 *link.state.channel.write().await = None;
+                link.state.express_open.store(false, Ordering::Relaxed);
+                if let Some(lane) = link.state.express.write().await.take() {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), lane.close(200, "bye")).await;
+                }
                 let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye"))
                     .await;
                 if !shutdown.is_cancelled() {

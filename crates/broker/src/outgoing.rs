@@ -19,8 +19,8 @@ const MOST_GROUPED: usize = 64;
 /// endpoints as [`JobGroup`]s, every other row as a job of its own. A published message with a
 /// trace gets an `outbox.publish` span, and carries that span's context onwards, so a trace
 /// reads request → publish → attempt.
-pub fn to_outgoing(rows: &[OutboxJob]) -> Vec<Outgoing> {
-    let mut outgoing = Vec::with_capacity(rows.len());
+pub fn to_outgoing<'a>(rows: impl IntoIterator<Item = &'a OutboxJob>) -> Vec<Outgoing> {
+    let mut outgoing = Vec::new();
     // First attempts by message, in the order their messages first appear.
     let mut firsts: Vec<(Uuid, Vec<&OutboxJob>)> = Vec::new();
     let mut at: HashMap<Uuid, usize> = HashMap::new();

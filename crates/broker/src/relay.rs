@@ -75,12 +75,16 @@ const STRANDED_SWEEP_EVERY: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Publisher {
     queue: tokio::sync::mpsc::Sender<Handover>,
+    link: AmqpLink,
+    express_claim: Duration,
 }
 
 /// Jobs of one commit and, for first attempts, when it returned.
 struct Handover {
     jobs: Vec<OutboxJob>,
     committed: Option<Instant>,
+    /// Claimed for the express lane's claim: may go by the lane, and then stay in the outbox.
+    express: bool,
 }
 
 /// Handovers waiting at most; beyond that, the relay takes over.
@@ -92,10 +96,18 @@ const PUBLICATIONS_IN_FLIGHT: usize = 4;
 
 impl Publisher {
     /// Starts the publishing task; it stops when every `Publisher` clone is dropped.
-    pub fn start(db: DbPool, link: AmqpLink, metrics: Arc<Metrics>) -> Self {
+    /// `express_claim` is how long a job published by the express lane keeps its claim
+    /// ([`crate::express::claim`]).
+    pub fn start(
+        db: DbPool,
+        link: AmqpLink,
+        metrics: Arc<Metrics>,
+        express_claim: Duration,
+    ) -> Self {
         let (queue, mut handed) = tokio::sync::mpsc::channel::<Handover>(PUBLISHER_BACKLOG);
         let slots = Arc::new(Semaphore::new(PUBLICATIONS_IN_FLIGHT));
         let forget = Forgetter::start(db.clone());
+        let link_for_claims = link.clone();
         tokio::spawn(async move {
             while let Some(first) = handed.recv().await {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -120,17 +132,46 @@ impl Publisher {
                 });
             }
         });
-        Self { queue }
+        Self {
+            queue,
+            link: link_for_claims,
+            express_claim,
+        }
+    }
+
+    /// How long to claim the first attempts of the next commit: the express lane's claim while
+    /// the lane is open (the jobs then go by it, see [`Publisher::enqueue_express`]), `None`
+    /// for the usual claim.
+    pub async fn express_claim(&self) -> Option<Duration> {
+        self.link.express_open().await.then_some(self.express_claim)
     }
 
     /// Hands jobs over for publication; `committed` (when their commit returned) is given for
     /// first attempts, whose stages are measured. Never waits: when the backlog is full the jobs
     /// stay in the outbox and the relay publishes them once their claim lapses.
     pub fn enqueue(&self, jobs: Vec<OutboxJob>, committed: Option<Instant>) {
-        if jobs.is_empty() {
+        self.hand_over(Handover {
+            jobs,
+            committed,
+            express: false,
+        });
+    }
+
+    /// Hands over first attempts whose rows were claimed for [`Publisher::express_claim`]:
+    /// they go by the express lane if it takes them, durably otherwise.
+    pub fn enqueue_express(&self, jobs: Vec<OutboxJob>, committed: Instant) {
+        self.hand_over(Handover {
+            jobs,
+            committed: Some(committed),
+            express: true,
+        });
+    }
+
+    fn hand_over(&self, handover: Handover) {
+        if handover.jobs.is_empty() {
             return;
         }
-        if self.queue.try_send(Handover { jobs, committed }).is_err() {
+        if self.queue.try_send(handover).is_err() {
             tracing::warn!("publisher backlog full; the relay will publish these jobs");
         }
     }
@@ -144,42 +185,75 @@ async fn publish_handed(
     batch: Vec<Handover>,
 ) {
     let started = Instant::now();
-    let mut measured = 0;
     for handover in &batch {
         if let Some(committed) = handover.committed {
             let waited = started.saturating_duration_since(committed);
             for _ in &handover.jobs {
                 metrics.observe_stage(Stage::PublishWait, waited);
             }
-            measured += handover.jobs.len();
         }
     }
-    let rows: Vec<OutboxJob> = batch
+    let measured = |handovers: &[Handover]| -> usize {
+        handovers
+            .iter()
+            .filter(|handover| handover.committed.is_some())
+            .map(|handover| handover.jobs.len())
+            .sum()
+    };
+    let (express, mut durable): (Vec<Handover>, Vec<Handover>) =
+        batch.into_iter().partition(|handover| handover.express);
+    if !express.is_empty() {
+        let rows: Vec<&OutboxJob> = express.iter().flat_map(|h| &h.jobs).collect();
+        let jobs = to_outgoing(rows.iter().copied());
+        match link.publish_express(&jobs).await {
+            Ok(()) => {
+                observe_confirms(metrics, measured(&express), started.elapsed());
+                metrics
+                    .jobs_published
+                    .with_label_values(&["express"])
+                    .inc_by(rows.len() as u64);
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, jobs = rows.len(), "the express lane refused jobs; publishing them durably");
+                durable.extend(express);
+            }
+        }
+    }
+    if durable.is_empty() {
+        return;
+    }
+    let measured = measured(&durable);
+    let rows: Vec<OutboxJob> = durable
         .into_iter()
         .flat_map(|handover| handover.jobs)
         .collect();
     let jobs = to_outgoing(&rows);
     let published = link.publish(&jobs).await;
     if published.is_ok() {
-        let confirmed = started.elapsed();
-        for _ in 0..measured {
-            metrics.observe_stage(Stage::Confirm, confirmed);
-        }
-        forget
-            .confirmed(rows.iter().map(|row| row.id).collect())
-            .await;
+        observe_confirms(metrics, measured, started.elapsed());
+        metrics
+            .jobs_published
+            .with_label_values(&["durable"])
+            .inc_by(rows.len() as u64);
+        forget.forget(rows.iter().map(|row| row.id).collect()).await;
     } else {
         settle(db, &rows, &published).await;
     }
 }
 
-/// Removes confirmed jobs from the outbox, the ids of every publication confirmed meanwhile in
-/// one statement: with several publications in flight, each deleting its own jobs cost a
-/// Postgres round trip and commit per publication. Nothing waits on it: a job whose delete is
-/// late or lost is published again once its claim lapses, and the dispatcher drops the
-/// duplicate.
+fn observe_confirms(metrics: &Metrics, jobs: usize, confirmed: Duration) {
+    for _ in 0..jobs {
+        metrics.observe_stage(Stage::Confirm, confirmed);
+    }
+}
+
+/// Removes jobs from the outbox once they are safe elsewhere (confirmed by the broker, or done
+/// by a dispatcher), the ids handed over meanwhile in one statement: with several publications
+/// in flight, each deleting its own jobs cost a Postgres round trip and commit per publication.
+/// Nothing waits on it: a job whose delete is late or lost is published again once its claim
+/// lapses, and the dispatcher drops the duplicate.
 #[derive(Clone)]
-struct Forgetter {
+pub struct Forgetter {
     queue: tokio::sync::mpsc::Sender<Vec<i64>>,
 }
 
@@ -187,7 +261,8 @@ struct Forgetter {
 const FORGET_BACKLOG: usize = 1024;
 
 impl Forgetter {
-    fn start(db: DbPool) -> Self {
+    /// Starts the task that removes the jobs.
+    pub fn start(db: DbPool) -> Self {
         let (queue, mut confirmed) = tokio::sync::mpsc::channel::<Vec<i64>>(FORGET_BACKLOG);
         tokio::spawn(async move {
             while let Some(mut ids) = confirmed.recv().await {
@@ -210,7 +285,8 @@ impl Forgetter {
         Self { queue }
     }
 
-    async fn confirmed(&self, ids: Vec<i64>) {
+    /// Hands over jobs to remove; waits only while the backlog is full.
+    pub async fn forget(&self, ids: Vec<i64>) {
         if self.queue.send(ids).await.is_err() {
             tracing::warn!("outbox cleaner stopped; published jobs will be published again");
         }

@@ -48,15 +48,17 @@ pub struct Topology {
     pub delivery_limit: u32,
 }
 
-/// Every queue that the topology of `queue` declares: first attempts, retries, parked,
-/// fan-out. Whoever removes a deployment's queues (tests, the bench) removes all of these, or
-/// leaves quorum queues behind that cost the broker memory and time.
-pub fn delivery_queues(queue: &str) -> [String; 4] {
+/// Every queue that the services declare for `queue`: first attempts, retries, parked,
+/// fan-out, and the express lane ([`crate::express`]). Whoever removes a deployment's queues
+/// (tests, the bench) removes all of these, or leaves queues behind that cost the broker memory
+/// and time.
+pub fn delivery_queues(queue: &str) -> [String; 5] {
     [
         queue.to_owned(),
         retry_queue(queue),
         parked_queue(queue),
         fanout_queue(queue),
+        crate::express::express_queue(queue),
     ]
 }
 
@@ -69,9 +71,14 @@ impl Topology {
         }
     }
 
-    /// The queues: first attempts, retries, parked, fan-out.
+    /// The durable queues: first attempts, retries, parked, fan-out.
     pub fn queues(&self) -> [String; 4] {
-        delivery_queues(&self.queue)
+        [
+            self.queue.clone(),
+            retry_queue(&self.queue),
+            parked_queue(&self.queue),
+            fanout_queue(&self.queue),
+        ]
     }
 
     pub(crate) fn arguments(&self, queue: &str) -> FieldTable {

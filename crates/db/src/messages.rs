@@ -16,6 +16,9 @@ use octohooks_domain::status::DestinationStatus;
 /// How long the accepting API process holds its claim on the jobs it publishes itself. If it
 /// dies before publishing, any relay takes the jobs once the claim lapses.
 pub const ACCEPT_CLAIM_SECS: i64 = 10;
+/// [`ACCEPT_CLAIM_SECS`] as a duration, the claim of [`accept_batch`] outside the express lane.
+pub const ACCEPT_CLAIM: std::time::Duration =
+    std::time::Duration::from_secs(ACCEPT_CLAIM_SECS as u64);
 
 /// Accepts many messages in one statement (group commit): the messages whose uid is free are
 /// stored with their destinations and outbox jobs; the others are left out. Returns the ids
@@ -26,6 +29,7 @@ pub async fn accept_batch(
     batch: &[&Message],
     traceparents: &[Option<&str>],
     deliver_at: &[Option<DateTime<Utc>>],
+    claim: std::time::Duration,
 ) -> DbResult<(Vec<Uuid>, Vec<OutboxJob>)> {
     #[derive(QueryableByName)]
     struct Accepted {
@@ -55,7 +59,9 @@ pub async fn accept_batch(
     let payload_expires: Vec<Option<DateTime<Utc>>> =
         batch.iter().map(|m| m.payload_expires).collect();
     let now = crate::stored_now();
-    let claimed_until = now + chrono::Duration::seconds(ACCEPT_CLAIM_SECS);
+    let claimed_until = now
+        + chrono::Duration::from_std(claim)
+            .unwrap_or_else(|_| chrono::Duration::seconds(ACCEPT_CLAIM_SECS));
     let rows: Vec<Accepted> = prepared(
         diesel::sql_query(ACCEPT_BATCH)
             .bind::<Array<SqlUuid>, _>(&ids)

@@ -58,4 +58,8 @@ impl JobHandler for Deliverer {
             }
         }
     }
+
+    async fn forget(&self, job_ids: Vec<i64>) {
+        self.forgetter.forget(job_ids).await;
+    }
 }

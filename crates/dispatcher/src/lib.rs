@@ -117,6 +117,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         recorder: Recorder::start(db.clone()),
         fairness,
         deferrer: Deferrer::start(db.clone()),
+        forgetter: relay::Forgetter::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn({

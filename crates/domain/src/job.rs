@@ -154,6 +154,14 @@ impl Carried {
         }
     }
 
+    /// The outbox ids of the jobs it carries.
+    pub fn job_ids(&self) -> Vec<i64> {
+        match self {
+            Self::Job(job) => vec![job.job_id],
+            Self::Group(group) => group.jobs().map(|job| job.job_id).collect(),
+        }
+    }
+
     /// Never: a group has at least two jobs. (For clippy's `len_without_is_empty`.)
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -41,6 +41,12 @@ pub struct Metrics {
     /// invalidation listener is down), and `forget`: clearings after a change committed.
     pub lookup_cache: IntCounterVec,
     /// Time a message spends in each stage between its request and its recorded attempt, by
+    /// Jobs the API published, by lane: `express` (in memory, their outbox rows kept until a
+    /// dispatcher is done) or `durable`.
+    pub jobs_published: IntCounterVec,
+    /// 1 while the API publishes first attempts by the express lane (a dispatcher reads it and
+    /// keeps it nearly empty), 0 while they go durably.
+    pub express_lane_open: IntGauge,
     /// [`Stage`]: where end-to-end latency goes, read per stage rather than guessed.
     pub pipeline_stage: HistogramVec,
     /// The stage histograms, resolved once, by `Stage as usize`.
@@ -197,6 +203,19 @@ impl Metrics {
         registry.register(Box::new(retries_scheduled.clone()))?;
         registry.register(Box::new(deliveries_exhausted.clone()))?;
         registry.register(Box::new(deliveries_deferred.clone()))?;
+        let jobs_published = IntCounterVec::new(
+            Opts::new(
+                "jobs_published_total",
+                "Delivery jobs the API published, by lane (express or durable)",
+            ),
+            &["lane"],
+        )?;
+        registry.register(Box::new(jobs_published.clone()))?;
+        let express_lane_open = IntGauge::new(
+            "express_lane_open",
+            "1 while first attempts go by the express lane, 0 while they go durably",
+        )?;
+        registry.register(Box::new(express_lane_open.clone()))?;
         registry.register(Box::new(delivery_latency.clone()))?;
         registry.register(Box::new(attempt_duration.clone()))?;
         registry.register(Box::new(attempts_in_flight.clone()))?;
@@ -217,6 +236,8 @@ impl Metrics {
             attempts_in_flight,
             queue_depth,
             lookup_cache,
+            jobs_published,
+            express_lane_open,
             pipeline_stage,
             stages,
         })

@@ -53,6 +53,7 @@ struct RawSettings {
     statement_timeout: String,
     dispatcher_concurrency: u16,
     endpoint_max_in_flight: u32,
+    express_lane: bool,
     task_batch_size: u32,
     dispatcher_worker_threads: usize,
     log_format: String,
@@ -109,6 +110,9 @@ pub struct Settings {
     pub dispatcher_concurrency: u16,
     /// Attempts one endpoint may have running at once, across all dispatchers; 0: no cap.
     pub endpoint_max_in_flight: u32,
+    /// First attempts go by the in-memory express queue while a dispatcher reads it, their
+    /// outbox rows kept until done (see `octohooks_broker::express`); false: always durably.
+    pub express_lane: bool,
     /// Messages a background task (recover, replay) examines per transaction.
     pub task_batch_size: u32,
     /// Threads of the dispatcher's runtime: 1 runs it on one thread, 0 one per core.
@@ -288,6 +292,7 @@ impl Settings {
             db_pool_size: raw.db_pool_size.max(2),
             dispatcher_concurrency: raw.dispatcher_concurrency,
             endpoint_max_in_flight: raw.endpoint_max_in_flight,
+            express_lane: raw.express_lane,
             task_batch_size: raw.task_batch_size,
             dispatcher_worker_threads: raw.dispatcher_worker_threads,
             log_format: raw.log_format,
@@ -456,6 +461,10 @@ mod tests {
         assert_eq!(
             settings.endpoint_max_in_flight, 8,
             "one endpoint's attempts are capped unless an operator turns the cap off"
+        );
+        assert!(
+            settings.express_lane,
+            "first attempts go by the express lane"
         );
     }
 

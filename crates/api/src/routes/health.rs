@@ -14,6 +14,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 /// Prometheus metrics of this API instance, on the metrics listener only.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.refresh_outbox(&state.db).await;
+    state
+        .metrics
+        .express_lane_open
+        .set(i64::from(state.amqp.express_open().await));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -51,6 +51,8 @@ pub struct Deliverer {
     pub fairness: Fairness,
     /// Puts back jobs that wait for their endpoint's turn.
     pub deferrer: Deferrer,
+    /// Removes the outbox rows of express jobs that are done.
+    pub forgetter: octohooks_broker::relay::Forgetter,
 }
 
 impl Deliverer {

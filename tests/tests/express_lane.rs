@@ -1,0 +1,176 @@
+//! The express lane for first attempts (`octohooks_broker::express`): jobs go to an in-memory
+//! queue while a dispatcher reads it, and their outbox rows stay until a dispatcher is done
+//! with them, so a job the lane loses is still delivered; with no dispatcher reading the lane,
+//! jobs go durably as before.
+
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use octohooks_tests::app::AMQP_URL;
+use octohooks_tests::{eventually, Options, Receiver, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const EXPRESS: &str = "octohooks_jobs_published_total{lane=\"express\"}";
+const DURABLE: &str = "octohooks_jobs_published_total{lane=\"durable\"}";
+
+async fn send(app: &TestApp, order: usize) -> String {
+    let sent = app
+        .post(
+            "/api/v1/applications/shop/messages",
+            json!({"eventType": "order.paid", "payload": {"order": order}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    sent.json["id"].as_str().unwrap().to_owned()
+}
+
+async fn shop_with_endpoint(app: &TestApp, receiver: &Receiver) {
+    app.create_app("shop").await;
+    app.create_endpoint("shop", json!({"uid": "hook", "url": receiver.url("/hook")}))
+        .await;
+}
+
+async fn outbox_rows(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM outbox").await
+}
+
+#[tokio::test]
+async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+    app.wait_for_express_lane().await;
+    for order in 0..30 {
+        send(&app, order).await;
+    }
+    let received = receiver.wait_for("/hook", 30, 20).await;
+    assert_eq!(received.len(), 30, "every message arrives");
+    assert_eq!(app.metric(EXPRESS).await, 30.0, "all 30 went by the lane");
+    assert_eq!(app.metric(DURABLE).await, 0.0);
+    assert!(
+        eventually(10, || async { outbox_rows(&app).await == 0 }).await,
+        "the dispatcher removed every express job's outbox row once done"
+    );
+    let attempts = app
+        .count("SELECT count(*) FROM attempts WHERE status = 'success'")
+        .await;
+    assert_eq!(attempts, 30, "one attempt recorded per message");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.received_on("/hook").len(),
+        30,
+        "nothing was sent twice"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_no_dispatcher_reading_the_lane_jobs_go_durably() {
+    let mut app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+    for order in 0..5 {
+        send(&app, order).await;
+    }
+    // Published durably (by the publisher, or by the relay if the broker link was not up yet),
+    // and their rows removed once confirmed.
+    assert!(
+        eventually(20, || async { outbox_rows(&app).await == 0 }).await,
+        "confirmed durable jobs leave the outbox"
+    );
+    assert_eq!(app.metric(EXPRESS).await, 0.0, "nothing went by the lane");
+    app.start_dispatcher().await;
+    assert_eq!(receiver.wait_for("/hook", 5, 20).await.len(), 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
+    // A delivery timeout of 1 s makes the express claim 20 + 2 + 5 = 27 s.
+    let mut app = TestApp::spawn_with(Options {
+        delivery_timeout: "1s".into(),
+        ..Options::api_only()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+
+    // A reader of the lane that takes jobs and acknowledges them without doing anything: what
+    // a broker restart or a lost dispatcher does to an express job.
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let express_queue = format!("{}.express", app.queue);
+    let declared = eventually(10, || async {
+        // A passive declaration of a missing queue closes its channel: one channel per look.
+        let probe = connection.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        probe
+            .queue_declare(&express_queue, passive, FieldTable::default())
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(declared, "the API declares the express queue");
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .basic_qos(100, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut lost = channel
+        .basic_consume(
+            &express_queue,
+            "loses-jobs",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    app.wait_for_express_lane().await;
+    let sent = 3;
+    for order in 0..sent {
+        send(&app, order).await;
+    }
+    assert!(
+        eventually(10, || async { app.metric(EXPRESS).await == sent as f64 }).await,
+        "the jobs went by the lane"
+    );
+    let mut swallowed = 0;
+    while swallowed < sent {
+        let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), lost.next())
+            .await
+            .expect("the lane hands over the jobs")
+            .unwrap()
+            .unwrap();
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        swallowed += 1;
+    }
+    channel.close(200, "bye").await.unwrap();
+    let kept = app
+        .count(
+            "SELECT count(*) FROM outbox \
+             WHERE claimed_until > now() + interval '10 seconds'",
+        )
+        .await;
+    assert_eq!(kept, sent as i64, "the lost jobs' rows stay, claimed");
+
+    app.start_dispatcher().await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(
+        receiver.received_on("/hook").is_empty(),
+        "a lost job waits for its claim to lapse"
+    );
+    let received = receiver.wait_for("/hook", sent, 40).await;
+    assert_eq!(received.len(), sent, "every job the lane lost is delivered");
+    assert!(
+        eventually(10, || async { outbox_rows(&app).await == 0 }).await,
+        "and leaves the outbox"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(receiver.received_on("/hook").len(), sent, "once each");
+    app.stop().await;
+}
