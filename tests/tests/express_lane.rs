@@ -47,11 +47,12 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
     let received = receiver.wait_for("/hook", 30, 20).await;
     assert_eq!(received.len(), 30, "every message arrives");
     assert_eq!(app.metric(EXPRESS).await, 30.0, "all 30 went by the lane");
-    assert_eq!(app.metric(DURABLE).await, 0.0);
+    assert_eq!(app.metric(DURABLE).await, 0.0, "none went durably");
     assert!(
         eventually(10, || async { outbox_rows(&app).await == 0 }).await,
         "the dispatcher removed every express job's outbox row once done"
     );
+
     let attempts = app
         .count("SELECT count(*) FROM attempts WHERE status = 'success'")
         .await;
@@ -62,6 +63,26 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
         30,
         "nothing was sent twice"
     );
+
+    // A fan-out travels as one group, durably: its jobs take slots one by one, which the
+    // lane's claim does not cover.
+    app.create_app("wide").await;
+    for path in ["/a", "/b"] {
+        app.create_endpoint("wide", json!({"url": receiver.url(path)}))
+            .await;
+    }
+    let fanned = app
+        .post(
+            "/api/v1/applications/wide/messages",
+            json!({"eventType": "order.paid", "payload": {"order": "wide"}}),
+        )
+        .await;
+    assert_eq!(fanned.status, StatusCode::ACCEPTED, "{}", fanned.text);
+    assert_eq!(receiver.wait_for("/a", 1, 20).await.len(), 1);
+    assert_eq!(receiver.wait_for("/b", 1, 20).await.len(), 1);
+    assert_eq!(app.metric(DURABLE).await, 2.0, "the group went durably");
+    assert_eq!(app.metric(EXPRESS).await, 30.0);
+    assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
     app.stop().await;
 }
 
@@ -70,16 +91,20 @@ async fn with_no_dispatcher_reading_the_lane_jobs_go_durably() {
     let mut app = TestApp::spawn_with(Options::api_only()).await;
     let receiver = Receiver::start().await;
     shop_with_endpoint(&app, &receiver).await;
+    app.wait_ready().await;
     for order in 0..5 {
         send(&app, order).await;
     }
-    // Published durably (by the publisher, or by the relay if the broker link was not up yet),
-    // and their rows removed once confirmed.
     assert!(
-        eventually(20, || async { outbox_rows(&app).await == 0 }).await,
-        "confirmed durable jobs leave the outbox"
+        eventually(10, || async { app.metric(DURABLE).await == 5.0 }).await,
+        "the jobs were published durably"
     );
     assert_eq!(app.metric(EXPRESS).await, 0.0, "nothing went by the lane");
+    assert_eq!(app.metric("octohooks_express_lane_open").await, 0.0);
+    assert!(
+        eventually(10, || async { outbox_rows(&app).await == 0 }).await,
+        "confirmed durable jobs leave the outbox"
+    );
     app.start_dispatcher().await;
     assert_eq!(receiver.wait_for("/hook", 5, 20).await.len(), 5);
     app.stop().await;
@@ -87,7 +112,7 @@ async fn with_no_dispatcher_reading_the_lane_jobs_go_durably() {
 
 #[tokio::test]
 async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
-    // A delivery timeout of 1 s makes the express claim 20 + 2 + 5 = 27 s.
+    // A delivery timeout of 1 s makes the express claim 10 + 10 + 2 + 5 = 27 s.
     let mut app = TestApp::spawn_with(Options {
         delivery_timeout: "1s".into(),
         ..Options::api_only()
@@ -173,4 +198,87 @@ async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(receiver.received_on("/hook").len(), sent, "once each");
     app.stop().await;
+}
+
+/// Holds every first-attempt slot of a dispatcher with three slow attempts, then sends one
+/// message by the lane: it must leave the lane for the durable queue, and its outbox row go,
+/// before a slot frees. `slow_by_lane`: the slow attempts came by the lane too, so they also
+/// fill the lane's prefetch and the job waits in the lane; otherwise (a fan-out, which goes
+/// durably) the job waits in the dispatcher for a slot.
+async fn a_job_that_cannot_run_soon_leaves_the_lane(slow_by_lane: bool) {
+    // Three first-attempt slots (a quarter of 4 goes to retries).
+    let app = TestApp::spawn_with(
+        Options {
+            delivery_timeout: "30s".into(),
+            ..Options::default()
+        }
+        .with_vars(&[("OCTOHOOKS_DISPATCHER_CONCURRENCY", "4")]),
+    )
+    .await;
+    let slow = Receiver::start().await;
+    slow.delay(std::time::Duration::from_secs(14));
+    let fast = Receiver::start().await;
+    shop_with_endpoint(&app, &fast).await;
+    let slow_apps: Vec<String> = if slow_by_lane {
+        vec!["slow-1".into(), "slow-2".into(), "slow-3".into()]
+    } else {
+        vec!["slow".into()]
+    };
+    for (index, app_uid) in slow_apps.iter().enumerate() {
+        app.create_app(app_uid).await;
+        let endpoints = if slow_by_lane { 1 } else { 3 };
+        for endpoint in 0..endpoints {
+            let path = format!("/{index}-{endpoint}");
+            app.create_endpoint(app_uid, json!({"url": slow.url(&path)}))
+                .await;
+        }
+    }
+    app.wait_for_express_lane().await;
+    for app_uid in &slow_apps {
+        let sent = app
+            .post(
+                &format!("/api/v1/applications/{app_uid}/messages"),
+                json!({"eventType": "order.paid", "payload": {}}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    }
+    assert!(
+        eventually(10, || async { slow.received().len() == 3 }).await,
+        "the slow receivers hold every slot"
+    );
+    let by_lane = if slow_by_lane { 3.0 } else { 0.0 };
+    assert_eq!(app.metric(EXPRESS).await, by_lane);
+    let message = send(&app, 1).await;
+    assert!(
+        eventually(5, || async { app.metric(EXPRESS).await == by_lane + 1.0 }).await,
+        "the message goes by the lane"
+    );
+    let row = format!("SELECT count(*) FROM outbox WHERE message_id = '{message}'");
+    assert_eq!(
+        app.count(&row).await,
+        1,
+        "the express job keeps its row while it waits"
+    );
+    // After 10 s (in the lane, or for a slot) the job moves to the durable queue, and its row
+    // goes, before any slot frees (14 s).
+    assert!(
+        eventually(13, || async { app.count(&row).await == 0 }).await,
+        "the waiting job left the lane and its row"
+    );
+    assert!(fast.received().is_empty(), "no slot was free yet");
+    assert_eq!(fast.wait_for("/hook", 1, 20).await.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(fast.received().len(), 1, "delivered once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_express_job_waiting_for_a_slot_moves_to_the_durable_queue() {
+    a_job_that_cannot_run_soon_leaves_the_lane(false).await;
+}
+
+#[tokio::test]
+async fn an_express_job_no_dispatcher_takes_in_time_moves_to_the_durable_queue() {
+    a_job_that_cannot_run_soon_leaves_the_lane(true).await;
 }

@@ -90,11 +90,12 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     }
     octohooks_db::pool::close_idle_connections(&db);
     let shutdown = CancellationToken::new();
-    let amqp = AmqpLink::start(
-        settings.amqp_url.clone(),
-        octohooks_broker::Topology::of(&settings),
-        shutdown.clone(),
-    );
+    let topology = octohooks_broker::Topology::of(&settings);
+    let amqp = if settings.express_lane {
+        AmqpLink::start_with_lane(settings.amqp_url.clone(), topology, shutdown.clone())
+    } else {
+        AmqpLink::start(settings.amqp_url.clone(), topology, shutdown.clone())
+    };
     tokio::spawn(relay::run(db.clone(), amqp.clone(), shutdown.clone()));
     tokio::spawn(expire_idempotency_keys(db.clone(), shutdown.clone()));
 

@@ -84,6 +84,9 @@ pub struct ConsumerConfig {
     /// When the copy of a grouped job handed off to the outbox runs (see [`crate::group`]):
     /// after the longest an attempt can take, and some.
     pub hand_off_after: Duration,
+    /// The process's publishing link: express jobs that cannot run move to their durable queue
+    /// through it.
+    pub link: crate::link::AmqpLink,
 }
 
 impl ConsumerConfig {
@@ -214,8 +217,7 @@ impl<H: JobHandler> Session<'_, H> {
         // The express lane on a channel of its own: without it, the durable queues go on.
         let express_tag = format!("{tag}-express");
         let express_return = Arc::new(express::Return {
-            channel: channel.clone(),
-            queue: config.topology.queue.clone(),
+            link: config.link.clone(),
         });
         let mut express =
             express::subscribe(connection, &config.topology, &express_tag, first_prefetch).await;
@@ -449,10 +451,8 @@ async fn run_delivery<H: JobHandler>(
     }
 }
 
-/// Runs a broker message and acknowledges or requeues it. A job of the express lane
-/// (`express`) is never parked (the lane does not count deliveries): when done, its outbox
-/// rows are forgotten before the ack (also once it was moved); when it cannot be finished, it
-/// moves to its durable queue.
+/// Runs a broker message and acknowledges or requeues it; a message of the express lane
+/// (`express`) goes to [`run_express`].
 async fn handle<H: JobHandler>(
     handler: H,
     delivery: Delivery,
@@ -471,7 +471,20 @@ async fn handle<H: JobHandler>(
             return;
         }
     };
-    let park = express.is_none() && delivery_count >= park_after;
+    if let Some(lane) = express {
+        let run = ExpressRun {
+            carried,
+            traceparent,
+            slots,
+            hand_off_after,
+        };
+        run_express(handler, &delivery, run, &lane).await;
+        return;
+    }
+    if express::left_the_lane(&delivery.properties) {
+        handler.forget(carried.job_ids()).await;
+    }
+    let park = delivery_count >= park_after;
     if park && park_after > 0 {
         tracing::warn!(
             jobs = carried.len(),
@@ -479,30 +492,11 @@ async fn handle<H: JobHandler>(
             "the broker delivered this job too often; parking it in the outbox"
         );
     }
-    // A job of the lane, or moved from it, still has its outbox row: removed once done.
-    let forget_on_ack =
-        (express.is_some() || express::was_moved(&delivery.properties)).then(|| carried.job_ids());
-    let express = express.map(|lane| {
-        let target = express::durable_queue(&lane.queue, &carried);
-        (lane, target)
-    });
-    let disposition = run_delivery(
-        handler.clone(),
-        carried,
-        traceparent,
-        park,
-        slots,
-        hand_off_after,
-    )
-    .await;
-    match (disposition, express) {
-        (Disposition::Ack, _) => {
-            if let Some(job_ids) = forget_on_ack {
-                handler.forget(job_ids).await;
-            }
-            ack(&delivery).await;
-        }
-        (Disposition::Requeue, None) => {
+    let disposition =
+        run_delivery(handler, carried, traceparent, park, slots, hand_off_after).await;
+    match disposition {
+        Disposition::Ack => ack(&delivery).await,
+        Disposition::Requeue => {
             // Give the database a moment before the job comes around again.
             tokio::time::sleep(requeue_pause(delivery_count)).await;
             let requeued = delivery
@@ -516,16 +510,70 @@ async fn handle<H: JobHandler>(
                 tracing::warn!(error = %err, "could not requeue a job");
             }
         }
-        (Disposition::Requeue, Some((lane, target))) => {
-            let properties = delivery.properties.clone();
-            if let Err(err) =
-                express::move_to_durable(&lane.channel, &target, &delivery.data, properties).await
-            {
-                tracing::warn!(error = %err, "could not move an express job to its durable queue; the relay publishes it when its claim lapses");
-            }
-            ack(&delivery).await;
-        }
     }
+}
+
+/// An express message and what running it needs.
+struct ExpressRun {
+    carried: Carried,
+    traceparent: Option<String>,
+    slots: Option<Arc<Semaphore>>,
+    hand_off_after: Duration,
+}
+
+/// Runs a message of the express lane, whose jobs still have their outbox rows: once done, the
+/// rows are forgotten, then the message acknowledged. A job that gets no first-attempt slot
+/// within [`express::SLOT_WAIT`], or whose outcome could not be recorded, moves to its durable
+/// queue (confirmed) and is forgotten likewise; the lane counts no deliveries, so nothing is
+/// parked from it.
+async fn run_express<H: JobHandler>(
+    handler: H,
+    delivery: &Delivery,
+    run: ExpressRun,
+    lane: &express::Return,
+) {
+    let ExpressRun {
+        carried,
+        traceparent,
+        slots,
+        hand_off_after,
+    } = run;
+    let job_ids = carried.job_ids();
+    // A single job takes its slot here, within the wait; a group (which the API does not send
+    // by the lane) takes one per job as it runs.
+    let (slot, slots) = match &carried {
+        Carried::Job(_) => {
+            match tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await {
+                Ok(slot) => (slot, None),
+                Err(_) => {
+                    if express::move_to_durable(&lane.link, carried, traceparent).await {
+                        handler.forget(job_ids).await;
+                    }
+                    ack(delivery).await;
+                    return;
+                }
+            }
+        }
+        Carried::Group(_) => (None, slots),
+    };
+    let disposition = run_delivery(
+        handler.clone(),
+        carried.clone(),
+        traceparent.clone(),
+        false,
+        slots,
+        hand_off_after,
+    )
+    .await;
+    drop(slot);
+    let done = match disposition {
+        Disposition::Ack => true,
+        Disposition::Requeue => express::move_to_durable(&lane.link, carried, traceparent).await,
+    };
+    if done {
+        handler.forget(job_ids).await;
+    }
+    ack(delivery).await;
 }
 
 async fn ack(delivery: &Delivery) {

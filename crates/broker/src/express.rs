@@ -4,29 +4,32 @@
 //! A job published to a quorum queue is confirmed, and handed to a consumer, only after the
 //! queue's Raft log reached the disk: a second durable write, one after Postgres's commit, on
 //! the path of every message. The express lane skips it without giving up a promise. The API
-//! claims a first attempt's outbox row for [`claim`] (longer than the job can take from
-//! publication to acknowledgement), publishes it as a transient message to the express queue,
-//! and leaves the row where it is. The dispatcher that acknowledges the job removes the row
-//! ([`crate::consumer::JobHandler::forget`]). Whatever loses the job on the way (a broker
-//! restart, a dispatcher that dies, a message that waited past [`TTL`]) leaves the row, whose
-//! claim lapses, and the relay publishes it durably like any other.
+//! claims a single first attempt's outbox row for [`claim`] (longer than the job can take from
+//! publication to acknowledgement by the lane), publishes it as a transient message to the
+//! express queue, and leaves the row where it is. The dispatcher that acknowledges the job
+//! removes the row ([`crate::consumer::JobHandler::forget`]). A job that cannot run soon
+//! leaves the lane for the durable first-attempt queue: after [`SLOT_WAIT`] without a slot
+//! ([`move_to_durable`]), or after [`TTL`] in the lane (the broker dead-letters it there, see
+//! [`left_the_lane`]); its row goes once it is there. Whatever loses a job on the way (a broker
+//! restart) leaves the row, whose claim lapses, and the relay publishes it durably.
 //!
-//! The lane is used only while a dispatcher consumes it: dispatchers of the version before it
-//! (during a rolling upgrade) never read it, and with none consuming, the API publishes to the
-//! durable queues as before. A full express queue refuses a publish (`reject-publish`), and the
-//! API publishes those jobs durably instead, so a backlog never builds up in memory.
+//! The lane is used only while a dispatcher consumes it and it is nearly empty: dispatchers of
+//! the version before it (during a rolling upgrade) never read it, and with none consuming, the
+//! API publishes to the durable queues as before. A full express queue refuses a publish
+//! (`reject-publish`), and the API publishes those jobs durably instead, so a backlog never
+//! builds up in memory.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{Channel, Connection};
 use octohooks_domain::job::Carried;
 
-use crate::link::AmqpError;
-use crate::topology::{fanout_queue, Topology};
+use crate::link::{AmqpError, AmqpLink, Outgoing};
+use crate::topology::Topology;
 
 /// The express queue of the deployment whose first-attempt queue is `queue`.
 pub fn express_queue(queue: &str) -> String {
@@ -42,29 +45,46 @@ pub const MOST_WAITING: i64 = 1_000;
 /// new jobs go durably, in order behind the backlog.
 pub const OPEN_BELOW: u32 = 100;
 
-/// How long a job may wait in the express queue; the broker drops it after that, and the relay
-/// publishes its row once the claim lapsed.
-pub const TTL: Duration = Duration::from_secs(20);
+/// How long a job may wait in the express queue; the broker then moves it to the durable
+/// first-attempt queue.
+pub const TTL: Duration = Duration::from_secs(10);
 
-/// Extra time in an express claim beyond the queue's wait and two delivery timeouts: slot
-/// waits, the context read and the record.
+/// How long an express job waits in a dispatcher for a first-attempt slot; after that it moves
+/// to its durable queue, so that no express job outlives its claim behind busy slots.
+pub const SLOT_WAIT: Duration = Duration::from_secs(10);
+
+/// Extra time in an express claim beyond the waits and two delivery timeouts: the context read,
+/// the endpoint's turn and the record.
 const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 
 /// How long the API claims an express job's outbox row: the longest the job can wait in the
-/// queue, then twice the longest attempt, and a margin. A relay publishes the row again only
-/// after that, so a job still being attempted is never published twice; a job the lane lost
-/// arrives that much later.
+/// queue and for a slot, then twice the longest attempt, and a margin. A relay publishes the
+/// row again only after that, so a job still being attempted is not published twice; a job the
+/// lane lost arrives that much later.
 pub fn claim(delivery_timeout: Duration) -> Duration {
-    TTL + delivery_timeout * 2 + CLAIM_MARGIN
+    TTL + SLOT_WAIT + delivery_timeout * 2 + CLAIM_MARGIN
 }
 
 const _: () = assert!(
-    TTL.as_secs() + CLAIM_MARGIN.as_secs() > crate::timing::ACCEPT_CLAIM_SECS as u64,
+    TTL.as_secs() + SLOT_WAIT.as_secs() + CLAIM_MARGIN.as_secs()
+        > crate::timing::ACCEPT_CLAIM_SECS as u64,
     "an express claim is never shorter than the accepting API's claim"
 );
 
-fn arguments() -> FieldTable {
+/// The lane's arguments: bounded, refusing publishes when full, and moving a job that waited
+/// past [`TTL`] (no dispatcher took it: their prefetch is full of slow attempts) to the durable
+/// first-attempt `queue`, where the dispatcher that receives it forgets its row
+/// ([`left_the_lane`]).
+fn arguments(queue: &str) -> FieldTable {
     let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(queue.into()),
+    );
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("classic".into()),
@@ -93,7 +113,7 @@ pub async fn open_channel(connection: &Connection, queue: &str) -> Result<Channe
                 durable: true,
                 ..QueueDeclareOptions::default()
             },
-            arguments(),
+            arguments(queue),
         )
         .await?;
     Ok(channel)
@@ -115,59 +135,50 @@ pub async fn is_open(channel: &Channel, queue: &str) -> bool {
         .is_ok_and(|state| state.consumer_count() > 0 && state.message_count() < OPEN_BELOW)
 }
 
-/// The durable queue an express broker message would have gone to: groups to the fan-out
-/// queue, single jobs to the first-attempt queue.
-pub fn durable_queue(queue: &str, carried: &Carried) -> String {
-    match carried {
-        Carried::Group(_) => fanout_queue(queue),
-        Carried::Job(_) => queue.to_owned(),
+/// Moves an express job that cannot be run now (no slot in time, or its outcome could not be
+/// recorded) to the durable queue it would have taken, with the broker's confirm, as the API
+/// publishes any job; the caller then forgets its outbox row, and the job comes back with the
+/// broker's delivery count and parking like any other. False if it could not be published: the
+/// row stays, and the relay publishes it when its claim lapses.
+pub async fn move_to_durable(
+    link: &AmqpLink,
+    carried: Carried,
+    traceparent: Option<String>,
+) -> bool {
+    let moved = link
+        .publish(&[Outgoing {
+            carried,
+            traceparent,
+        }])
+        .await;
+    if let Err(err) = &moved {
+        tracing::warn!(error = %err, "could not move an express job to its durable queue; the relay publishes it when its claim lapses");
     }
+    moved.is_ok()
 }
 
-/// The header that marks a job moved from the lane to a durable queue: its outbox row is still
-/// there, and whoever acknowledges it removes the row as for a job of the lane.
-const MOVED_HEADER: &str = "octohooks-express-row";
-
-/// Whether a broker message is a job moved from the lane (see [`move_to_durable`]).
-pub fn was_moved(properties: &BasicProperties) -> bool {
+/// Whether a broker message of a durable queue is a job the lane moved there (it waited past
+/// [`TTL`]): its outbox row is still there, and goes as soon as a dispatcher holds the job, now
+/// safe in a durable queue.
+pub fn left_the_lane(properties: &lapin::BasicProperties) -> bool {
     properties
         .headers()
         .as_ref()
-        .is_some_and(|headers| headers.inner().contains_key(MOVED_HEADER))
+        .and_then(|headers| headers.inner().get("x-first-death-queue"))
+        .is_some_and(|queue| match queue {
+            AMQPValue::LongString(name) => name.to_string().ends_with(".express"),
+            _ => false,
+        })
 }
 
-/// Moves an express job that could not be finished (its outcome could not be recorded) to
-/// `target`, its [`durable_queue`], on `channel`, so that it comes back with the broker's
-/// delivery count and parking like any other, marked so that its outbox row goes once it is
-/// done. Unconfirmed: if this publish is lost, the job's outbox row is still there and the
-/// relay publishes it when its claim lapses.
-pub async fn move_to_durable(
-    channel: &Channel,
-    target: &str,
-    body: &[u8],
-    properties: BasicProperties,
-) -> Result<(), AmqpError> {
-    let mut headers = properties.headers().clone().unwrap_or_default();
-    headers.insert(MOVED_HEADER.into(), AMQPValue::Boolean(true));
-    let properties = properties.with_headers(headers);
-    channel
-        .basic_publish(
-            "",
-            target,
-            BasicPublishOptions::default(),
-            body,
-            properties.with_delivery_mode(2),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Where an express job that cannot be finished goes: the durable queue it would have taken,
-/// published on the consumer's channel.
+/// Where an express job that cannot be run goes: the dispatcher's publishing link.
 pub(crate) struct Return {
-    pub(crate) channel: Channel,
-    pub(crate) queue: String,
+    pub(crate) link: AmqpLink,
 }
+
+/// Longest wait for a subscription to the lane: a broker node that does not answer must not hold
+/// up the consumer's other queues.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A dispatcher's subscription to the lane: its channel and its consumer.
 pub(crate) type Subscription = (Channel, lapin::Consumer);
@@ -187,10 +198,14 @@ pub(crate) async fn subscribe(
         let consumer = crate::consumer::consume(&lane, &queue, tag, prefetch).await?;
         Ok::<_, AmqpError>((lane, consumer))
     };
-    match subscribed.await {
-        Ok(subscribed) => Some(subscribed),
-        Err(err) => {
+    match tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed).await {
+        Ok(Ok(subscribed)) => Some(subscribed),
+        Ok(Err(err)) => {
             tracing::warn!(error = %err, "cannot consume the express queue; first attempts come durably");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the express queue did not answer in time; first attempts come durably");
             None
         }
     }
@@ -214,6 +229,6 @@ mod tests {
     fn a_claim_outlasts_the_queue_wait_and_two_attempts() {
         let claim = claim(Duration::from_secs(15));
         assert_eq!(claim, Duration::from_secs(55));
-        assert!(claim > TTL + Duration::from_secs(30));
+        assert!(claim > TTL + SLOT_WAIT + Duration::from_secs(30));
     }
 }

@@ -131,11 +131,28 @@ pub struct AmqpLink {
     queue: Arc<str>,
     retry_queue: Arc<str>,
     fanout_queue: Arc<str>,
+    /// Keeps the express lane open (the API's link, with `OCTOHOOKS_EXPRESS_LANE`).
+    lane: bool,
 }
 
 impl AmqpLink {
     /// Starts the supervisor; it runs until `shutdown` is cancelled.
     pub fn start(url: String, topology: Topology, shutdown: CancellationToken) -> Self {
+        Self::start_inner(url, topology, false, shutdown)
+    }
+
+    /// [`AmqpLink::start`], and keeps the express lane ready for
+    /// [`AmqpLink::publish_express`].
+    pub fn start_with_lane(url: String, topology: Topology, shutdown: CancellationToken) -> Self {
+        Self::start_inner(url, topology, true, shutdown)
+    }
+
+    fn start_inner(
+        url: String,
+        topology: Topology,
+        lane: bool,
+        shutdown: CancellationToken,
+    ) -> Self {
         let link = Self {
             state: Arc::new(LinkState {
                 channel: RwLock::new(None),
@@ -147,6 +164,7 @@ impl AmqpLink {
             retry_queue: retry_queue(&topology.queue).into(),
             fanout_queue: fanout_queue(&topology.queue).into(),
             topology: Arc::new(topology),
+            lane,
         };
         tokio::spawn(supervise(link.clone(), url, shutdown));
         link
@@ -193,12 +211,12 @@ impl AmqpLink {
             Carried::Job(job) if job.goes_to_retry_queue() => self.retry_queue.clone(),
             Carried::Job(_) => self.queue.clone(),
         };
-        let result = tokio::time::timeout(
-            CONFIRM_TIMEOUT,
-            publish_on(&channel, jobs, route, PERSISTENT),
-        )
-        .await
-        .unwrap_or(Err(AmqpError::Timeout));
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        let result = match publish_each(&channel, jobs, route, PERSISTENT, deadline).await {
+            (_, Some(err)) => Err(err),
+            (taken, None) if taken.iter().all(|taken| *taken) => Ok(()),
+            (_, None) => Err(AmqpError::Nacked),
+        };
         if matches!(result, Err(AmqpError::Unroutable)) {
             // Someone deleted a queue: the new connection declares it again, and the relay
             // publishes the jobs anew.
@@ -220,31 +238,90 @@ impl AmqpLink {
     }
 
     /// Publishes first attempts as transient messages to the express queue and waits for the
-    /// broker's confirms. An error (no lane, a full queue, a broker fault) leaves the jobs to
-    /// be published durably; it closes only the lane, never the durable link.
-    pub async fn publish_express(&self, jobs: &[Outgoing]) -> Result<(), AmqpError> {
-        let channel = self
-            .state
-            .express
-            .read()
-            .await
-            .clone()
-            .ok_or(AmqpError::NotConnected)?;
+    /// broker's confirms; says which jobs the lane took. The others (refused by a full lane,
+    /// returned, unconfirmed) are to be published durably. A broker fault closes only the lane,
+    /// never the durable link.
+    pub async fn publish_express(&self, jobs: &[Outgoing]) -> Vec<bool> {
+        let Some(channel) = self.state.express.read().await.clone() else {
+            return vec![false; jobs.len()];
+        };
         let queue: Arc<str> = express::express_queue(&self.topology.queue).into();
-        let result = tokio::time::timeout(
-            CONFIRM_TIMEOUT,
-            publish_on(&channel, jobs, |_| queue.clone(), TRANSIENT),
-        )
-        .await
-        .unwrap_or(Err(AmqpError::Timeout));
-        if matches!(
-            result,
-            Err(AmqpError::Broker(_) | AmqpError::Timeout | AmqpError::Unroutable)
-        ) {
-            // The supervisor opens the lane again at its next check.
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        let (taken, fault) =
+            publish_each(&channel, jobs, |_| queue.clone(), TRANSIENT, deadline).await;
+        if let Some(err) = fault {
+            tracing::debug!(error = %err, "the express lane failed; the supervisor opens it again");
             *self.state.express.write().await = None;
         }
-        result
+        taken
+    }
+}
+
+/// Publishes `jobs` on `channel`, each to the queue `route` names, and waits for every
+/// confirmation until `deadline`; says which the broker took, and the fault that stopped it,
+/// if any. A refusal of one job (a full queue) leaves the others taken.
+async fn publish_each(
+    channel: &Channel,
+    jobs: &[Outgoing],
+    route: impl Fn(&Carried) -> Arc<str>,
+    delivery_mode: u8,
+    deadline: tokio::time::Instant,
+) -> (Vec<bool>, Option<AmqpError>) {
+    let mut taken = vec![false; jobs.len()];
+    let mut confirms = Vec::with_capacity(jobs.len());
+    for (index, outgoing) in jobs.iter().enumerate() {
+        let sent = async {
+            let body = outgoing.carried.to_body()?;
+            let properties = message_properties(outgoing, delivery_mode);
+            let confirm = channel
+                .basic_publish(
+                    "",
+                    &route(&outgoing.carried),
+                    // Mandatory: a job that no queue takes comes back instead of vanishing.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &body,
+                    properties,
+                )
+                .await?;
+            Ok::<_, AmqpError>(confirm)
+        };
+        match tokio::time::timeout_at(deadline, sent).await {
+            Ok(Ok(confirm)) => confirms.push((index, confirm)),
+            Ok(Err(err)) => return (taken, Some(err)),
+            Err(_) => return (taken, Some(AmqpError::Timeout)),
+        }
+    }
+    for (index, confirm) in confirms {
+        match tokio::time::timeout_at(deadline, confirm).await {
+            Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => taken[index] = true,
+            Ok(Ok(Confirmation::Ack(Some(_)))) => return (taken, Some(AmqpError::Unroutable)),
+            Ok(Ok(Confirmation::Nack(_))) => {}
+            Ok(Err(err)) => return (taken, Some(err.into())),
+            Err(_) => return (taken, Some(AmqpError::Timeout)),
+        }
+    }
+    (taken, None)
+}
+
+/// What every published job carries besides its body: delivery mode, content type and its
+/// trace context.
+fn message_properties(outgoing: &Outgoing, delivery_mode: u8) -> BasicProperties {
+    let properties = BasicProperties::default()
+        .with_delivery_mode(delivery_mode)
+        .with_content_type("application/json".into());
+    match &outgoing.traceparent {
+        Some(traceparent) => {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(traceparent.as_str().into()),
+            );
+            properties.with_headers(headers)
+        }
+        None => properties,
     }
 }
 
@@ -252,78 +329,39 @@ impl AmqpLink {
 const PERSISTENT: u8 = 2;
 const TRANSIENT: u8 = 1;
 
-/// Publishes `jobs` on `channel` to the queue `route` names for each, and waits for every
-/// confirmation.
-async fn publish_on(
-    channel: &Channel,
-    jobs: &[Outgoing],
-    route: impl Fn(&Carried) -> Arc<str>,
-    delivery_mode: u8,
-) -> Result<(), AmqpError> {
-    let mut confirms = Vec::with_capacity(jobs.len());
-    for outgoing in jobs {
-        let body = outgoing.carried.to_body()?;
-        let mut properties = BasicProperties::default()
-            .with_delivery_mode(delivery_mode)
-            .with_content_type("application/json".into());
-        if let Some(traceparent) = &outgoing.traceparent {
-            let mut headers = FieldTable::default();
-            headers.insert(
-                "traceparent".into(),
-                AMQPValue::LongString(traceparent.as_str().into()),
-            );
-            properties = properties.with_headers(headers);
-        }
-        let confirm = channel
-            .basic_publish(
-                "",
-                &route(&outgoing.carried),
-                // Mandatory: a job that no queue takes comes back instead of vanishing.
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &body,
-                properties,
-            )
-            .await?;
-        confirms.push(confirm);
-    }
-    for confirm in confirms {
-        match confirm.await? {
-            Confirmation::Ack(Some(_returned)) => return Err(AmqpError::Unroutable),
-            Confirmation::Ack(None) => {}
-            Confirmation::Nack(_) => return Err(AmqpError::Nacked),
-            Confirmation::NotRequested => {}
-        }
-    }
-    Ok(())
-}
+/// Longest wait for one look at the express lane: a broker node that does not answer must not
+/// hold up the supervisor.
+const EXPRESS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keeps the express lane's channel open and whether it takes jobs fresh; a broker without the
-/// lane (or a cluster whose node holding it is down) leaves it closed.
+/// lane (or a cluster whose node holding it is down or unreachable) leaves it closed.
 async fn check_express(link: &AmqpLink, connection: &Connection) {
     let queue = &link.topology.queue;
     let open = link.state.express.read().await.clone();
-    let channel = match open {
-        Some(channel) if channel.status().connected() => Some(channel),
-        _ => match express::open_channel(connection, queue).await {
-            Ok(channel) => match channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-            {
-                Ok(()) => Some(channel),
-                Err(_) => None,
-            },
-            Err(err) => {
-                tracing::debug!(error = %err, "the express queue is not available");
-                None
+    let look = async {
+        let channel = match open {
+            Some(channel) if channel.status().connected() => channel,
+            _ => {
+                let channel = express::open_channel(connection, queue).await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+                channel
             }
-        },
+        };
+        let open = express::is_open(&channel, queue).await;
+        Ok::<_, AmqpError>((channel, open))
     };
-    let open = match &channel {
-        Some(channel) => express::is_open(channel, queue).await,
-        None => false,
+    let (channel, open) = match tokio::time::timeout(EXPRESS_CHECK_TIMEOUT, look).await {
+        Ok(Ok((channel, open))) => (Some(channel), open),
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "the express queue is not available");
+            (None, false)
+        }
+        Err(_) => {
+            tracing::debug!("the express queue did not answer in time");
+            (None, false)
+        }
     };
     link.state.express_open.store(open, Ordering::Relaxed);
     *link.state.express.write().await = channel;
@@ -339,7 +377,7 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
                 *link.state.channel.write().await = Some(channel.clone());
                 let mut ticks = 0u32;
                 loop {
-                    if ticks.is_multiple_of(EXPRESS_CHECK_EVERY) {
+                    if link.lane && ticks.is_multiple_of(EXPRESS_CHECK_EVERY) {
                         check_express(&link, &connection).await;
                     }
                     ticks = ticks.wrapping_add(1);

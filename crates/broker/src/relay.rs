@@ -16,7 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use octohooks_platform::metrics::{Metrics, Stage};
 
-use crate::link::{AmqpError, AmqpLink};
+use std::collections::HashSet;
+
+use octohooks_domain::job::Carried;
+
+use crate::link::{AmqpError, AmqpLink, Outgoing};
 use crate::outgoing::to_outgoing;
 use crate::timing::RELAY_CLAIM_SECS;
 
@@ -193,40 +197,30 @@ async fn publish_handed(
             }
         }
     }
-    let measured = |handovers: &[Handover]| -> usize {
-        handovers
-            .iter()
-            .filter(|handover| handover.committed.is_some())
-            .map(|handover| handover.jobs.len())
-            .sum()
-    };
-    let (express, mut durable): (Vec<Handover>, Vec<Handover>) =
+    let (express, durable): (Vec<Handover>, Vec<Handover>) =
         batch.into_iter().partition(|handover| handover.express);
-    if !express.is_empty() {
-        let rows: Vec<&OutboxJob> = express.iter().flat_map(|h| &h.jobs).collect();
-        let jobs = to_outgoing(rows.iter().copied());
-        match link.publish_express(&jobs).await {
-            Ok(()) => {
-                observe_confirms(metrics, measured(&express), started.elapsed());
-                metrics
-                    .jobs_published
-                    .with_label_values(&["express"])
-                    .inc_by(rows.len() as u64);
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, jobs = rows.len(), "the express lane refused jobs; publishing them durably");
-                durable.extend(express);
-            }
-        }
-    }
-    if durable.is_empty() {
-        return;
-    }
-    let measured = measured(&durable);
-    let rows: Vec<OutboxJob> = durable
+    let measured = measured_jobs(&durable);
+    let mut durable_rows: Vec<OutboxJob> = durable
         .into_iter()
         .flat_map(|handover| handover.jobs)
         .collect();
+    if !express.is_empty() {
+        let express_measured = measured_jobs(&express);
+        let rows: Vec<OutboxJob> = express.into_iter().flat_map(|h| h.jobs).collect();
+        let (taken, refused) = publish_by_lane(link, rows).await;
+        if taken > 0 {
+            metrics
+                .jobs_published
+                .with_label_values(&["express"])
+                .inc_by(taken as u64);
+        }
+        observe_confirms(metrics, express_measured, started.elapsed());
+        durable_rows.extend(refused);
+    }
+    if durable_rows.is_empty() {
+        return;
+    }
+    let rows = durable_rows;
     let jobs = to_outgoing(&rows);
     let published = link.publish(&jobs).await;
     if published.is_ok() {
@@ -239,6 +233,37 @@ async fn publish_handed(
     } else {
         settle(db, &rows, &published).await;
     }
+}
+
+/// Jobs of `handovers` whose stages are measured (first attempts).
+fn measured_jobs(handovers: &[Handover]) -> usize {
+    handovers
+        .iter()
+        .filter(|handover| handover.committed.is_some())
+        .map(|handover| handover.jobs.len())
+        .sum()
+}
+
+/// Publishes by the express lane what it carries, single first attempts (a fan-out's group
+/// goes durably: its jobs take slots one by one, which the lane's claim does not cover); returns
+/// how many the lane took, and the rows to publish durably instead.
+async fn publish_by_lane(link: &AmqpLink, rows: Vec<OutboxJob>) -> (usize, Vec<OutboxJob>) {
+    let singles: Vec<Outgoing> = to_outgoing(&rows)
+        .into_iter()
+        .filter(|outgoing| matches!(outgoing.carried, Carried::Job(_)))
+        .collect();
+    let taken = link.publish_express(&singles).await;
+    let mut settled: HashSet<i64> = HashSet::new();
+    for (outgoing, taken) in singles.iter().zip(&taken) {
+        if *taken {
+            settled.extend(outgoing.carried.job_ids());
+        }
+    }
+    let refused = rows
+        .into_iter()
+        .filter(|row| !settled.contains(&row.id))
+        .collect();
+    (settled.len(), refused)
 }
 
 fn observe_confirms(metrics: &Metrics, jobs: usize, confirmed: Duration) {
@@ -260,14 +285,40 @@ pub struct Forgetter {
 /// Confirmed ids waiting for their delete, in batches, at most.
 const FORGET_BACKLOG: usize = 1024;
 
+/// Ids whose delete failed (the database was away) and is tried again, at most; beyond, they
+/// are published again when their claim lapses and dropped as duplicates.
+const FORGET_RETRY_MOST: usize = 100_000;
+/// Pause before a failed delete is tried again.
+const FORGET_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 impl Forgetter {
-    /// Starts the task that removes the jobs.
+    /// Starts the task that removes the jobs. A delete that fails is tried again, with what
+    /// arrives meanwhile, once a second: a job moved out of the express lane while the database
+    /// is away would otherwise be published again.
     pub fn start(db: DbPool) -> Self {
-        let (queue, mut confirmed) = tokio::sync::mpsc::channel::<Vec<i64>>(FORGET_BACKLOG);
+        let (queue, mut handed) = tokio::sync::mpsc::channel::<Vec<i64>>(FORGET_BACKLOG);
         tokio::spawn(async move {
-            while let Some(mut ids) = confirmed.recv().await {
-                while ids.len() < PUBLISH_BATCH {
-                    match confirmed.try_recv() {
+            let mut failed: Vec<i64> = Vec::new();
+            loop {
+                let retrying = !failed.is_empty();
+                let mut ids = if retrying {
+                    tokio::time::sleep(FORGET_RETRY_AFTER).await;
+                    std::mem::take(&mut failed)
+                } else {
+                    match handed.recv().await {
+                        Some(ids) => ids,
+                        None => break,
+                    }
+                };
+                // While the database is away, take in everything handed over meanwhile, so
+                // that those handing over never wait.
+                let most = if retrying {
+                    FORGET_RETRY_MOST
+                } else {
+                    PUBLISH_BATCH
+                };
+                while ids.len() < most {
+                    match handed.try_recv() {
                         Ok(more) => ids.extend(more),
                         Err(_) => break,
                     }
@@ -277,8 +328,15 @@ impl Forgetter {
                     Err(err) => Err(err),
                 };
                 if let Err(err) = removed {
-                    tracing::warn!(error = %err, jobs = ids.len(),
-                        "could not remove published jobs from the outbox; they will be published again");
+                    if ids.len() > FORGET_RETRY_MOST {
+                        tracing::warn!(error = %err, jobs = ids.len() - FORGET_RETRY_MOST,
+                            "could not remove jobs from the outbox; they will be published again");
+                        ids.truncate(FORGET_RETRY_MOST);
+                    } else {
+                        tracing::debug!(error = %err, jobs = ids.len(),
+                            "could not remove jobs from the outbox; trying again");
+                    }
+                    failed = ids;
                 }
             }
         });

@@ -126,6 +126,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
             topology: Topology::of(&settings),
             prefetch: settings.dispatcher_concurrency,
             hand_off_after: settings.delivery_timeout + HAND_OFF_MARGIN,
+            link: link.clone(),
         };
         let consuming = consuming.clone();
         let shutdown = shutdown.clone();

@@ -40,13 +40,13 @@ pub struct Metrics {
     /// API-key and application lookups by result (`hit`, `miss`, `bypass` while the
     /// invalidation listener is down), and `forget`: clearings after a change committed.
     pub lookup_cache: IntCounterVec,
-    /// Time a message spends in each stage between its request and its recorded attempt, by
-    /// Jobs the API published, by lane: `express` (in memory, their outbox rows kept until a
-    /// dispatcher is done) or `durable`.
+    /// Jobs the API's publisher published, by lane: `express` (in memory, their outbox rows
+    /// kept until a dispatcher is done) or `durable`.
     pub jobs_published: IntCounterVec,
     /// 1 while the API publishes first attempts by the express lane (a dispatcher reads it and
     /// keeps it nearly empty), 0 while they go durably.
     pub express_lane_open: IntGauge,
+    /// Time a message spends in each stage between its request and its recorded attempt, by
     /// [`Stage`]: where end-to-end latency goes, read per stage rather than guessed.
     pub pipeline_stage: HistogramVec,
     /// The stage histograms, resolved once, by `Stage as usize`.
