@@ -199,13 +199,14 @@ async fn publish_handed(
     }
     let (express, durable): (Vec<Handover>, Vec<Handover>) =
         batch.into_iter().partition(|handover| handover.express);
-    let measured = measured_jobs(&durable);
+    let mut measured = measured_jobs(&durable);
     let mut durable_rows: Vec<OutboxJob> = durable
         .into_iter()
         .flat_map(|handover| handover.jobs)
         .collect();
     if !express.is_empty() {
-        let express_measured = measured_jobs(&express);
+        // Express handovers are first attempts, all measured: those the lane took now, the
+        // others with the durable publication.
         let rows: Vec<OutboxJob> = express.into_iter().flat_map(|h| h.jobs).collect();
         let (taken, refused) = publish_by_lane(link, rows).await;
         if taken > 0 {
@@ -213,8 +214,9 @@ async fn publish_handed(
                 .jobs_published
                 .with_label_values(&["express"])
                 .inc_by(taken as u64);
+            observe_confirms(metrics, taken, started.elapsed());
         }
-        observe_confirms(metrics, express_measured, started.elapsed());
+        measured += refused.len();
         durable_rows.extend(refused);
     }
     if durable_rows.is_empty() {
