@@ -545,33 +545,44 @@ async fn run_express<H: JobHandler>(
         Carried::Job(_) => {
             match tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await {
                 Ok(slot) => (slot, None),
-                Err(_) => {
-                    if express::move_to_durable(&lane.link, carried, traceparent).await {
-                        handler.forget(job_ids).await;
-                    }
-                    ack(delivery).await;
-                    return;
-                }
+                Err(_) => return leave_lane(&handler, delivery, lane, job_ids).await,
             }
         }
         Carried::Group(_) => (None, slots),
     };
     let disposition = run_delivery(
         handler.clone(),
-        carried.clone(),
-        traceparent.clone(),
+        carried,
+        traceparent,
         false,
         slots,
         hand_off_after,
     )
     .await;
     drop(slot);
-    let done = match disposition {
-        Disposition::Ack => true,
-        Disposition::Requeue => express::move_to_durable(&lane.link, carried, traceparent).await,
-    };
-    if done {
-        handler.forget(job_ids).await;
+    match disposition {
+        Disposition::Ack => {
+            handler.forget(job_ids).await;
+            ack(delivery).await;
+        }
+        Disposition::Requeue => leave_lane(&handler, delivery, lane, job_ids).await,
+    }
+}
+
+/// Moves an express message's job to its durable queue, forgets its rows once it is there, and
+/// acknowledges the message. The job is read again from the message: only this rare path needs
+/// it after it ran.
+async fn leave_lane<H: JobHandler>(
+    handler: &H,
+    delivery: &Delivery,
+    lane: &express::Return,
+    job_ids: Vec<i64>,
+) {
+    if let Ok(carried) = Carried::read(&delivery.data) {
+        let traceparent = amqp::traceparent_of(&delivery.properties);
+        if express::move_to_durable(&lane.link, carried, traceparent).await {
+            handler.forget(job_ids).await;
+        }
     }
     ack(delivery).await;
 }

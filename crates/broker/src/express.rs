@@ -166,7 +166,7 @@ pub fn left_the_lane(properties: &lapin::BasicProperties) -> bool {
         .as_ref()
         .and_then(|headers| headers.inner().get("x-first-death-queue"))
         .is_some_and(|queue| match queue {
-            AMQPValue::LongString(name) => name.to_string().ends_with(".express"),
+            AMQPValue::LongString(name) => name.as_bytes().ends_with(b".express"),
             _ => false,
         })
 }

@@ -131,6 +131,7 @@ pub struct AmqpLink {
     queue: Arc<str>,
     retry_queue: Arc<str>,
     fanout_queue: Arc<str>,
+    express_queue: Arc<str>,
     /// Keeps the express lane open (the API's link, with `OCTOHOOKS_EXPRESS_LANE`).
     lane: bool,
 }
@@ -163,6 +164,7 @@ impl AmqpLink {
             queue: topology.queue.as_str().into(),
             retry_queue: retry_queue(&topology.queue).into(),
             fanout_queue: fanout_queue(&topology.queue).into(),
+            express_queue: express::express_queue(&topology.queue).into(),
             topology: Arc::new(topology),
             lane,
         };
@@ -245,10 +247,15 @@ impl AmqpLink {
         let Some(channel) = self.state.express.read().await.clone() else {
             return vec![false; jobs.len()];
         };
-        let queue: Arc<str> = express::express_queue(&self.topology.queue).into();
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
-        let (taken, fault) =
-            publish_each(&channel, jobs, |_| queue.clone(), TRANSIENT, deadline).await;
+        let (taken, fault) = publish_each(
+            &channel,
+            jobs,
+            |_| self.express_queue.clone(),
+            TRANSIENT,
+            deadline,
+        )
+        .await;
         if let Some(err) = fault {
             tracing::debug!(error = %err, "the express lane failed; the supervisor opens it again");
             *self.state.express.write().await = None;
