@@ -43,6 +43,10 @@ pub struct Incoming {
     /// The broker delivered it too often, or it comes from the parked queue: move it to the
     /// outbox rather than attempting it.
     pub park: bool,
+    /// It came by the express lane and still has its outbox row: a handler that answers
+    /// [`Disposition::Ack`] has removed that row (with the attempt's record when there is one,
+    /// in the same commit, else by [`JobHandler::forget`]).
+    pub express: bool,
 }
 
 /// What runs each job; cloned into the task of every job.
@@ -61,10 +65,11 @@ pub trait JobHandler: Clone + Send + Sync + 'static {
         after: Duration,
     ) -> impl std::future::Future<Output = bool> + Send;
 
-    /// Removes the outbox rows of jobs that came by the express lane and are done (attempted,
-    /// put back, handed off or dropped), which the API left in the outbox in case the lane lost
-    /// them ([`crate::express`]). A row whose removal is lost is published again when its claim
-    /// lapses, and dropped as a duplicate.
+    /// Removes the outbox rows of jobs that came by the express lane and are done without a
+    /// record that removed them (put back, handed off, dropped, moved to the durable queue),
+    /// which the API left in the outbox in case the lane lost them ([`crate::express`]). A row
+    /// whose removal is lost is published again when its claim lapses, and dropped as a
+    /// duplicate.
     fn forget(&self, job_ids: Vec<i64>) -> impl std::future::Future<Output = ()> + Send;
 }
 
@@ -442,6 +447,7 @@ async fn run_delivery<H: JobHandler>(
                 job,
                 traceparent,
                 park,
+                express: false,
             };
             handler.handle(incoming).await
         }
@@ -522,10 +528,11 @@ struct ExpressRun {
 }
 
 /// Runs a message of the express lane, whose jobs still have their outbox rows: once done, the
-/// rows are forgotten, then the message acknowledged. A job that gets no first-attempt slot
-/// within [`express::SLOT_WAIT`], or whose outcome could not be recorded, moves to its durable
-/// queue (confirmed) and is forgotten likewise; the lane counts no deliveries, so nothing is
-/// parked from it.
+/// rows are removed (a single job's by its handler, with its record: [`Incoming::express`]),
+/// then the message acknowledged. A job that gets no first-attempt slot within
+/// [`express::SLOT_WAIT`], or whose outcome could not be recorded, moves to its durable queue
+/// (confirmed) and is forgotten likewise; the lane counts no deliveries, so nothing is parked
+/// from it.
 async fn run_express<H: JobHandler>(
     handler: H,
     delivery: &Delivery,
@@ -539,27 +546,38 @@ async fn run_express<H: JobHandler>(
         hand_off_after,
     } = run;
     let job_ids = carried.job_ids();
-    // A single job takes its slot here, within the wait; a group (which the API does not send
-    // by the lane) takes one per job as it runs.
-    let (slot, slots) = match &carried {
-        Carried::Job(_) => {
-            match tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await {
-                Ok(slot) => (slot, None),
-                Err(_) => return leave_lane(&handler, delivery, lane, job_ids).await,
+    let disposition = match carried {
+        // A single job takes its slot here, within the wait.
+        Carried::Job(job) => {
+            let taken =
+                tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await;
+            let Ok(_slot) = taken else {
+                return leave_lane(&handler, delivery, lane, job_ids).await;
+            };
+            let incoming = Incoming {
+                job,
+                traceparent,
+                park: false,
+                express: true,
+            };
+            match handler.handle(incoming).await {
+                Disposition::Ack => return ack(delivery).await,
+                Disposition::Requeue => Disposition::Requeue,
             }
         }
-        Carried::Group(_) => (None, slots),
+        // A group (which the API does not send by the lane) takes a slot per job as it runs.
+        group @ Carried::Group(_) => {
+            run_delivery(
+                handler.clone(),
+                group,
+                traceparent,
+                false,
+                slots,
+                hand_off_after,
+            )
+            .await
+        }
     };
-    let disposition = run_delivery(
-        handler.clone(),
-        carried,
-        traceparent,
-        false,
-        slots,
-        hand_off_after,
-    )
-    .await;
-    drop(slot);
     match disposition {
         Disposition::Ack => {
             handler.forget(job_ids).await;

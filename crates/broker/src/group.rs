@@ -115,6 +115,7 @@ pub(crate) async fn run<H: JobHandler>(
                 job,
                 traceparent: traceparent.clone(),
                 park: true,
+                express: false,
             })
         }))
         .await;
@@ -139,6 +140,7 @@ pub(crate) async fn run<H: JobHandler>(
                 job,
                 traceparent,
                 park: false,
+                express: false,
             };
             let disposition = handler.handle(incoming).await;
             let _ = progress.send(Progress::Done(index, disposition)).await;

@@ -95,8 +95,10 @@ struct Handover {
 const PUBLISHER_BACKLOG: usize = 4096;
 /// Jobs per publication batch, at most.
 const PUBLISH_BATCH: usize = 1000;
-/// Publications awaiting their confirmation at once.
-const PUBLICATIONS_IN_FLIGHT: usize = 4;
+/// Publications awaiting their confirmation at once. Under load a confirmation can take tens of
+/// milliseconds; at 4, jobs committed meanwhile waited for a free publication (a p99 of 14 ms
+/// before their own publish began, at 8 closed-loop clients), at 16 about 1 ms.
+const PUBLICATIONS_IN_FLIGHT: usize = 16;
 
 impl Publisher {
     /// Starts the publishing task; it stops when every `Publisher` clone is dropped.

@@ -19,6 +19,7 @@ impl JobHandler for Deliverer {
             job,
             traceparent,
             park,
+            express,
         } = incoming;
         if park {
             return self.park(&job, traceparent.as_deref()).await;
@@ -35,7 +36,7 @@ impl JobHandler for Deliverer {
         if let Some(trace_id) = telemetry::trace_id(&span) {
             span.record("trace_id", trace_id);
         }
-        self.run(&job, traceparent.as_deref())
+        self.run(&job, traceparent.as_deref(), express)
             .instrument(span)
             .await
     }

@@ -39,6 +39,10 @@ pub struct ScheduledRecord {
     pub outcome: ScheduledOutcome,
     /// Trace context carried on to the retry job.
     pub traceparent: Option<String>,
+    /// Removes the job's outbox row (`attempt.job_id`) in the same commit: a job of the express
+    /// lane keeps its row until it is done, and its record is when it is done, whether or not
+    /// another run recorded it first. One commit fewer per delivery than a separate delete.
+    pub remove_job: bool,
 }
 
 /// Records many scheduled attempts in one statement (one round trip, one commit): for each, the
@@ -88,6 +92,11 @@ pub async fn record_scheduled(
         .collect();
     let traces: Vec<Option<&str>> = records.iter().map(|r| r.traceparent.as_deref()).collect();
     let job_ids: Vec<Option<i64>> = records.iter().map(|r| r.attempt.job_id).collect();
+    let removed: Vec<i64> = records
+        .iter()
+        .filter(|r| r.remove_job)
+        .filter_map(|r| r.attempt.job_id)
+        .collect();
     let recorded: Vec<Recorded> = prepared(
         diesel::sql_query(RECORD_SCHEDULED)
             .bind::<Array<SqlUuid>, _>(&message_ids)
@@ -103,7 +112,8 @@ pub async fn record_scheduled(
             .bind::<Array<Text>, _>(&responses)
             .bind::<Array<BigInt>, _>(&durations)
             .bind::<Array<Nullable<Text>>, _>(&traces)
-            .bind::<Array<Nullable<BigInt>>, _>(&job_ids),
+            .bind::<Array<Nullable<BigInt>>, _>(&job_ids)
+            .bind::<Array<BigInt>, _>(&removed),
     )
     .load(conn)
     .await?;
@@ -217,6 +227,7 @@ retry AS ( \
   SELECT r.message_id, r.endpoint_id, r.attempts_before + 1, 'scheduled', r.next_attempt, \
     r.traceparent \
   FROM r JOIN upd USING (message_id, endpoint_id) WHERE r.next_attempt IS NOT NULL), \
+done AS (DELETE FROM outbox WHERE id = ANY($15::bigint[])), \
 ",
     operational_events!(),
     " \

@@ -56,27 +56,37 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// Runs one job.
-    pub async fn run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Disposition {
-        match self.try_run(job, traceparent).await {
-            Ok(()) => Disposition::Ack,
+    /// Runs one job. A job of the express lane (`express`) leaves with its outbox row removed
+    /// when it is acknowledged: with its record, or on its own when nothing was recorded.
+    pub async fn run(
+        &self,
+        job: &DeliveryJob,
+        traceparent: Option<&str>,
+        express: bool,
+    ) -> Disposition {
+        let (disposition, row_removed) = match self.try_run(job, traceparent, express).await {
+            Ok(row_removed) => (Disposition::Ack, row_removed),
             Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
                     "could not read or record a delivery; it will run again");
-                Disposition::Requeue
+                (Disposition::Requeue, false)
             }
             Err(DbError::Query(diesel::result::Error::DatabaseError(_, info))) => {
                 // A permanent refusal would fail the same way on every run: do not loop.
                 tracing::error!(error = %info.message(), message_id = %job.message_id,
                     endpoint_id = %job.endpoint_id, "dropping a job whose outcome cannot be recorded");
-                Disposition::Ack
+                (Disposition::Ack, false)
             }
             Err(err) => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
                     "could not read or record a delivery; it will run again");
-                Disposition::Requeue
+                (Disposition::Requeue, false)
             }
+        };
+        if express && disposition == Disposition::Ack && !row_removed {
+            self.forgetter.forget(vec![job.job_id]).await;
         }
+        disposition
     }
 
     /// Puts a job that the broker keeps redelivering back into the outbox, due in
@@ -96,17 +106,24 @@ impl Deliverer {
         }
     }
 
-    async fn try_run(&self, job: &DeliveryJob, traceparent: Option<&str>) -> Result<(), DbError> {
+    /// Runs the job; true when its record also removed its outbox row (`remove_row`).
+    async fn try_run(
+        &self,
+        job: &DeliveryJob,
+        traceparent: Option<&str>,
+        remove_row: bool,
+    ) -> Result<bool, DbError> {
         let received = (std::time::Instant::now(), Utc::now());
         // Only first attempts count in the stage histograms: a retry waited on purpose.
         let first_attempt = job.trigger == TriggerType::Scheduled && job.attempt == 0;
         if let Some(Admission::Wait { delay, reason }) =
             self.fairness.known_full(job.endpoint_id, job.deferrals)
         {
-            return self.defer(job, traceparent, delay, reason).await;
+            self.defer(job, traceparent, delay, reason).await?;
+            return Ok(false);
         }
         let Some(context) = self.context_to_run(job).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let slot = match self
             .fairness
@@ -120,7 +137,8 @@ impl Deliverer {
         {
             Admission::Go(slot) => slot,
             Admission::Wait { delay, reason } => {
-                return self.defer(job, traceparent, delay, reason).await;
+                self.defer(job, traceparent, delay, reason).await?;
+                return Ok(false);
             }
         };
         if first_attempt {
@@ -147,13 +165,20 @@ impl Deliverer {
         tracing::info!(message_id = %job.message_id, endpoint_id = %job.endpoint_id,
             status = exchange.status, success, duration_ms = exchange.duration.as_millis() as u64,
             "delivery attempt");
-        if self
-            .record(job, traceparent, &context, &exchange, first_attempt)
-            .await?
-        {
+        let record = self
+            .record(
+                job,
+                traceparent,
+                &context,
+                &exchange,
+                first_attempt,
+                remove_row,
+            )
+            .await?;
+        if record.recorded {
             self.note_health(job, &context, &exchange).await?;
         }
-        Ok(())
+        Ok(record.row_removed)
     }
 
     /// The job's context, or `None` when there is nothing to attempt: the message or endpoint

@@ -19,9 +19,17 @@ use crate::http::Exchange;
 /// Longest wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
+/// What recording an attempt did.
+pub(super) struct Recorded {
+    /// The attempt was recorded (not already, by another run of the job).
+    pub recorded: bool,
+    /// The job's outbox row went in the same commit.
+    pub row_removed: bool,
+}
+
 impl Deliverer {
-    /// Records the attempt (and, for a scheduled one, its outcome); false when another
-    /// dispatcher had already recorded it.
+    /// Records the attempt (and, for a scheduled one, its outcome, removing the job's outbox
+    /// row with it when `remove_row`).
     pub(super) async fn record(
         &self,
         job: &DeliveryJob,
@@ -29,7 +37,8 @@ impl Deliverer {
         context: &JobContext,
         exchange: &Exchange,
         first_attempt: bool,
-    ) -> Result<bool, DbError> {
+        remove_row: bool,
+    ) -> Result<Recorded, DbError> {
         let success = exchange.succeeded();
         let attempt = Attempt {
             id: octohooks_domain::new_id(),
@@ -48,6 +57,10 @@ impl Deliverer {
             TriggerType::Manual => {
                 let mut conn = pool::connection(&self.db).await?;
                 deliveries::record_manual(&mut conn, &attempt).await?;
+                return Ok(Recorded {
+                    recorded: true,
+                    row_removed: false,
+                });
             }
             TriggerType::Scheduled => {
                 let outcome = self.outcome(job.attempt + 1, success, exchange);
@@ -60,6 +73,7 @@ impl Deliverer {
                         attempts_before: i32::try_from(job.attempt).unwrap_or(i32::MAX),
                         outcome,
                         traceparent: traceparent.map(str::to_owned),
+                        remove_job: remove_row,
                     })
                     .await?;
                 if first_attempt {
@@ -68,7 +82,10 @@ impl Deliverer {
                 }
                 if !recorded {
                     tracing::debug!(message_id = %job.message_id, "attempt already recorded elsewhere");
-                    return Ok(false);
+                    return Ok(Recorded {
+                        recorded: false,
+                        row_removed: remove_row,
+                    });
                 }
                 match outcome {
                     ScheduledOutcome::Delivered => {
@@ -80,7 +97,10 @@ impl Deliverer {
                 }
             }
         }
-        Ok(true)
+        Ok(Recorded {
+            recorded: true,
+            row_removed: remove_row,
+        })
     }
 
     /// Keeps the endpoint's health up to date after a recorded attempt. Only attempts that
