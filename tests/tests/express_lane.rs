@@ -1,7 +1,7 @@
 //! The express lane for first attempts (`octohooks_broker::express`): jobs go to an in-memory
 //! queue while a dispatcher reads it, and their outbox rows stay until a dispatcher is done
 //! with them, so a job the lane loses is still delivered; with no dispatcher reading the lane,
-//! jobs go durably as before.
+//! or the lane turned off (`OCTOHOOKS_EXPRESS_LANE=false`), jobs go durably as before.
 
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
@@ -82,6 +82,27 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
     assert_eq!(receiver.wait_for("/b", 1, 20).await.len(), 1);
     assert_eq!(app.metric(DURABLE).await, 2.0, "the group went durably");
     assert_eq!(app.metric(EXPRESS).await, 30.0);
+    assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_lane_turned_off_jobs_go_durably_though_a_dispatcher_reads_it() {
+    let app =
+        TestApp::spawn_with(Options::default().with_vars(&[("OCTOHOOKS_EXPRESS_LANE", "false")]))
+            .await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+    app.wait_ready().await;
+    // Longer than the API takes to see the lane open when it may use it.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for order in 0..5 {
+        send(&app, order).await;
+    }
+    assert_eq!(receiver.wait_for("/hook", 5, 20).await.len(), 5);
+    assert_eq!(app.metric(DURABLE).await, 5.0, "the jobs went durably");
+    assert_eq!(app.metric(EXPRESS).await, 0.0, "nothing went by the lane");
+    assert_eq!(app.metric("octohooks_express_lane_open").await, 0.0);
     assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
     app.stop().await;
 }

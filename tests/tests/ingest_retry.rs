@@ -46,7 +46,7 @@ async fn a_message_stored_by_an_earlier_try_is_accepted_and_a_taken_uid_is_not()
         Arc::new(Metrics::new().unwrap()),
         octohooks_broker::express::claim(std::time::Duration::from_secs(5)),
     );
-    let ingest = Ingest::start(db, publisher, true);
+    let ingest = Ingest::start(db, publisher);
 
     let first = message(application_id, "order-1");
     ingest.accept(first.clone(), None, None).await.unwrap();

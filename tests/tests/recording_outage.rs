@@ -55,7 +55,7 @@ async fn an_attempt_sent_while_postgres_went_away_is_recorded_once_it_is_back() 
     app.create_endpoint("shop", json!({"uid": "hook", "url": receiver.url("/hook")}))
         .await;
     // The first attempt goes by the express lane: when its record fails, the job moves to the
-    // durable queue, and its outbox row goes once it is recorded there.
+    // durable queue, and its outbox row goes once it is there.
     app.wait_for_express_lane().await;
     let sent = app
         .post(

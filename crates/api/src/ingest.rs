@@ -28,22 +28,13 @@ type Pending = octohooks_platform::batch::Pending<Item, Result<(), ApiError>>;
 #[derive(Clone)]
 pub struct Ingest(Batcher<Item, Result<(), ApiError>>);
 
-/// Where a batch's jobs go once committed.
-#[derive(Clone)]
-struct Outlet {
-    publisher: Publisher,
-    /// Whether first attempts may take the express lane (`OCTOHOOKS_EXPRESS_LANE`).
-    express: bool,
-}
-
 impl Ingest {
-    /// Starts the writers; with `express`, first attempts go by the express lane while it is
-    /// open.
-    pub fn start(db: DbPool, publisher: Publisher, express: bool) -> Self {
-        let outlet = Outlet { publisher, express };
+    /// Starts the writers. First attempts go by the express lane while the publisher's link
+    /// has it open (never with `OCTOHOOKS_EXPRESS_LANE=false`).
+    pub fn start(db: DbPool, publisher: Publisher) -> Self {
         Self(Batcher::start(LIMITS, move |batch| {
-            let (db, outlet) = (db.clone(), outlet.clone());
-            async move { write(&db, &outlet, batch).await }
+            let (db, publisher) = (db.clone(), publisher.clone());
+            async move { write(&db, &publisher, batch).await }
         }))
     }
 
@@ -71,9 +62,9 @@ fn answer_error(err: &DbError) -> ApiError {
     }
 }
 
-async fn write(db: &DbPool, outlet: &Outlet, batch: Vec<Pending>) {
+async fn write(db: &DbPool, publisher: &Publisher, batch: Vec<Pending>) {
     if batch.len() > 1 {
-        if let Err(batch) = write_together(db, outlet, batch).await {
+        if let Err(batch) = write_together(db, publisher, batch).await {
             // One bad message (say, its application was deleted meanwhile) must not fail the
             // others: store them one by one. A commit that failed on the wire may have happened
             // after all, so messages already stored are answered as accepted.
@@ -88,12 +79,12 @@ async fn write(db: &DbPool, outlet: &Outlet, batch: Vec<Pending>) {
                 if stored.contains(&pending.item.0.id) {
                     let _ = pending.reply.send(Ok(()));
                 } else {
-                    let _ = Box::pin(write_together(db, outlet, vec![pending])).await;
+                    let _ = Box::pin(write_together(db, publisher, vec![pending])).await;
                 }
             }
         }
     } else {
-        let _ = write_together(db, outlet, batch).await;
+        let _ = write_together(db, publisher, batch).await;
     }
 }
 
@@ -112,14 +103,10 @@ async fn stored_before(db: &DbPool, ids: &[uuid::Uuid]) -> Result<Vec<uuid::Uuid
 /// a batch of several, answers nobody and gives the batch back.
 async fn write_together(
     db: &DbPool,
-    outlet: &Outlet,
+    publisher: &Publisher,
     batch: Vec<Pending>,
 ) -> Result<(), Vec<Pending>> {
-    let express_claim = if outlet.express {
-        outlet.publisher.express_claim().await
-    } else {
-        None
-    };
+    let express_claim = publisher.express_claim().await;
     let messages: Vec<&Message> = batch.iter().map(|pending| &pending.item.0).collect();
     let traces: Vec<Option<&str>> = batch.iter().map(|p| p.item.1.as_deref()).collect();
     let deliver_at: Vec<Option<DateTime<Utc>>> = batch.iter().map(|p| p.item.2).collect();
@@ -135,9 +122,9 @@ async fn write_together(
         Ok((stored, jobs)) => {
             let committed = std::time::Instant::now();
             if express_claim.is_some() {
-                outlet.publisher.enqueue_express(jobs, committed);
+                publisher.enqueue_express(jobs, committed);
             } else {
-                outlet.publisher.enqueue(jobs, Some(committed));
+                publisher.enqueue(jobs, Some(committed));
             }
             let left_out: Vec<_> = batch
                 .iter()

@@ -110,7 +110,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         metrics.clone(),
         octohooks_broker::express::claim(settings.delivery_timeout),
     );
-    let ingest = ingest::Ingest::start(db.clone(), publisher.clone(), settings.express_lane);
+    let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
     let rate_limiter = std::sync::Arc::new(ratelimit::RateLimiter::new(
         settings.rate_limit_per_second,
         settings.rate_limit_burst,

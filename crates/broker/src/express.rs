@@ -6,8 +6,9 @@
 //! the path of every message. The express lane skips it without giving up a promise. The API
 //! claims a single first attempt's outbox row for [`claim`] (longer than the job can take from
 //! publication to acknowledgement by the lane), publishes it as a transient message to the
-//! express queue, and leaves the row where it is. The dispatcher that acknowledges the job
-//! removes the row ([`crate::consumer::JobHandler::forget`]). A job that cannot run soon
+//! express queue, and leaves the row where it is. The dispatcher removes the row when it is
+//! done with the job: with the attempt's record, in the same commit, or else through
+//! [`crate::consumer::JobHandler::forget`]. A job that cannot run soon
 //! leaves the lane for the durable first-attempt queue: after [`SLOT_WAIT`] without a slot
 //! ([`move_to_durable`]), or after [`TTL`] in the lane (the broker dead-letters it there, see
 //! [`left_the_lane`]); its row goes once it is there. Whatever loses a job on the way (a broker
@@ -169,11 +170,6 @@ pub fn left_the_lane(properties: &lapin::BasicProperties) -> bool {
             AMQPValue::LongString(name) => name.as_bytes().ends_with(b".express"),
             _ => false,
         })
-}
-
-/// Where an express job that cannot be run goes: the dispatcher's publishing link.
-pub(crate) struct Return {
-    pub(crate) link: AmqpLink,
 }
 
 /// Longest wait for a subscription to the lane: a broker node that does not answer must not hold

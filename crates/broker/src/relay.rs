@@ -6,19 +6,16 @@
 //! outbox only after the broker confirmed it, so a crash at any point leads to a second
 //! publication, never to a lost job.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
+use octohooks_domain::job::Carried;
+use octohooks_platform::metrics::{Metrics, Stage};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-
-use octohooks_platform::metrics::{Metrics, Stage};
-
-use std::collections::HashSet;
-
-use octohooks_domain::job::Carried;
 
 use crate::link::{AmqpError, AmqpLink, Outgoing};
 use crate::outgoing::to_outgoing;

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::{Disposition, Incoming, JobHandler};
 use crate::express;
 use crate::link as amqp;
+use crate::link::AmqpLink;
 use crate::topology::Topology;
 
 /// Deliveries of one broker message after which its job is parked in the outbox: half the
@@ -55,14 +56,15 @@ async fn run_delivery<H: JobHandler>(
 }
 
 /// Runs a broker message and acknowledges or requeues it; a message of the express lane
-/// (`express`) goes to [`run_express`].
+/// (`express`: the link that moves its job to the durable queue if need be) goes to
+/// [`run_express`].
 pub(super) async fn handle<H: JobHandler>(
     handler: H,
     delivery: Delivery,
     park_after: u32,
     slots: Option<Arc<Semaphore>>,
     hand_off_after: Duration,
-    express: Option<Arc<express::Return>>,
+    express: Option<AmqpLink>,
 ) {
     let delivery_count = amqp::delivery_count(&delivery.properties);
     let traceparent = amqp::traceparent_of(&delivery.properties);
@@ -74,14 +76,14 @@ pub(super) async fn handle<H: JobHandler>(
             return;
         }
     };
-    if let Some(lane) = express {
+    if let Some(link) = express {
         let run = ExpressRun {
             carried,
             traceparent,
             slots,
             hand_off_after,
         };
-        run_express(handler, &delivery, run, &lane).await;
+        run_express(handler, &delivery, run, &link).await;
         return;
     }
     if express::left_the_lane(&delivery.properties) {
@@ -134,7 +136,7 @@ async fn run_express<H: JobHandler>(
     handler: H,
     delivery: &Delivery,
     run: ExpressRun,
-    lane: &express::Return,
+    link: &AmqpLink,
 ) {
     let ExpressRun {
         carried,
@@ -149,7 +151,7 @@ async fn run_express<H: JobHandler>(
             let taken =
                 tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await;
             let Ok(_slot) = taken else {
-                return leave_lane(&handler, delivery, lane, job_ids).await;
+                return leave_lane(&handler, delivery, link, job_ids).await;
             };
             let incoming = Incoming {
                 job,
@@ -180,7 +182,7 @@ async fn run_express<H: JobHandler>(
             handler.forget(job_ids).await;
             ack(delivery).await;
         }
-        Disposition::Requeue => leave_lane(&handler, delivery, lane, job_ids).await,
+        Disposition::Requeue => leave_lane(&handler, delivery, link, job_ids).await,
     }
 }
 
@@ -190,12 +192,12 @@ async fn run_express<H: JobHandler>(
 async fn leave_lane<H: JobHandler>(
     handler: &H,
     delivery: &Delivery,
-    lane: &express::Return,
+    link: &AmqpLink,
     job_ids: Vec<i64>,
 ) {
     if let Ok(carried) = Carried::read(&delivery.data) {
         let traceparent = amqp::traceparent_of(&delivery.properties);
-        if express::move_to_durable(&lane.link, carried, traceparent).await {
+        if express::move_to_durable(link, carried, traceparent).await {
             handler.forget(job_ids).await;
         }
     }

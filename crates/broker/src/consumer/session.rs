@@ -104,9 +104,6 @@ impl<H: JobHandler> Session<'_, H> {
         let mut fanouts = consume(&channel, &fanout_queue, &tags[3], first_prefetch).await?;
         // The express lane on a channel of its own: without it, the durable queues go on.
         let express_tag = format!("{tag}-express");
-        let express_return = Arc::new(express::Return {
-            link: config.link.clone(),
-        });
         let mut express =
             express::subscribe(connection, &config.topology, &express_tag, first_prefetch).await;
         self.connected.store(true, Ordering::Relaxed);
@@ -131,7 +128,7 @@ impl<H: JobHandler> Session<'_, H> {
                     last_first = Instant::now();
                     match next {
                         Some(Ok(delivery)) => {
-                            self.tracker.spawn(self.handle_express(delivery, express_return.clone()));
+                            self.tracker.spawn(self.handle_express(delivery));
                         }
                         other => {
                             // The lane's channel closed, or its queue was deleted: go on
@@ -185,9 +182,8 @@ impl<H: JobHandler> Session<'_, H> {
             }
         };
         if let Some((lane, _)) = &express {
-            let _ = lane
-                .basic_cancel(&express_tag, BasicCancelOptions::default())
-                .await;
+            let cancel = lane.basic_cancel(&express_tag, BasicCancelOptions::default());
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await;
         }
         self.finish(&ended, &channel, &tags).await;
         if let Some((lane, _)) = express {
@@ -217,7 +213,6 @@ impl<H: JobHandler> Session<'_, H> {
     fn handle_express(
         &self,
         delivery: Delivery,
-        lane: Arc<express::Return>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         handle(
             self.handler.clone(),
@@ -225,7 +220,7 @@ impl<H: JobHandler> Session<'_, H> {
             0,
             Some(self.first_slots.clone()),
             self.config.hand_off_after,
-            Some(lane),
+            Some(self.config.link.clone()),
         )
     }
 
