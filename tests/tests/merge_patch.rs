@@ -2,6 +2,7 @@
 //! through the real API: only the given fields change, objects merge key by key, `null`
 //! clears, and what a `PUT` would refuse is refused with nothing changed.
 
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use octohooks_tests::app::{Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -140,6 +141,69 @@ async fn patching_an_endpoint_merges_headers_and_clears_with_null() {
     assert_eq!(
         (&emptied["headers"], &emptied["uid"]),
         (&json!({}), &Value::Null)
+    );
+    app.stop().await;
+}
+
+/// The dispatcher disables a failing endpoint while a PATCH and a PUT of other fields wait for
+/// its row: both apply to the endpoint as disabled, and neither writes `enabled: true` back.
+#[tokio::test]
+async fn a_change_racing_an_automatic_disable_keeps_the_endpoint_disabled() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"url": "https://hooks.example/a", "uid": "ep", "description": "first"}),
+    )
+    .await;
+    let path = "/api/v1/applications/shop/endpoints/ep";
+    // The automatic disable, caught after it changed the row and before it committed.
+    let mut disabling = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .expect("a connection");
+    disabling
+        .batch_execute(
+            "BEGIN; UPDATE endpoints SET enabled = false, disabled_reason = 'failing' \
+             WHERE uid = 'ep'",
+        )
+        .await
+        .expect("the disable");
+    let put_body = json!({"url": "https://hooks.example/b", "description": "first"});
+    let key = app.api_key.clone();
+    let (patched, put, ()) = tokio::join!(
+        patch(&app, path, json!({"description": "second"})),
+        app.request(
+            Method::PUT,
+            path,
+            Some(&key),
+            Some(put_body.to_string()),
+            &[("content-type", "application/json")]
+        ),
+        async {
+            // Long enough for both requests to read the endpoint and wait for its lock.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            disabling.batch_execute("COMMIT").await.expect("commit");
+        },
+    );
+    assert_eq!(patched.0, StatusCode::OK, "{}", patched.1);
+    assert_eq!(put.status, StatusCode::OK, "{}", put.json);
+    assert_eq!(
+        patched.1["enabled"], false,
+        "the PATCH kept the disable: {}",
+        patched.1
+    );
+    assert_eq!(
+        put.json["enabled"], false,
+        "the PUT kept the disable: {}",
+        put.json
+    );
+    let stored = app.get(path).await.json;
+    assert_eq!(stored["enabled"], false, "{stored}");
+    assert_eq!(stored["url"], "https://hooks.example/b");
+    assert_eq!(
+        app.text("SELECT disabled_reason FROM endpoints WHERE uid = 'ep'")
+            .await,
+        "failing"
     );
     app.stop().await;
 }

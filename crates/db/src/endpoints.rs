@@ -10,7 +10,7 @@ use crate::models::{Endpoint, EndpointSecretRow};
 use crate::operational;
 use crate::schema::{endpoint_secrets, endpoints};
 use crate::scope::{AppScope, Scoped};
-use crate::{Conn, DbResult, IdOrUid};
+use crate::{Conn, DbError, DbResult, IdOrUid};
 use octohooks_domain::operational::OperationalEventType;
 
 /// Finds an endpoint of the application by id or uid; `NotFound` otherwise.
@@ -123,36 +123,72 @@ pub struct EndpointChanges {
     pub rate_limit: Option<i32>,
 }
 
-/// Replaces an endpoint's fields and raises the operational events the change makes (see
-/// [`operational::changes`]), in one transaction. The row is locked first, so that the events
-/// compare against what the change really replaced.
-pub async fn update(
+/// Why [`update`] changed nothing.
+#[derive(Debug)]
+pub enum UpdateRefused<E> {
+    /// The database failed or refused the change (a uid taken, say).
+    Db(DbError),
+    /// `build` refused the change it was asked to make of the stored endpoint.
+    Rejected(E),
+}
+
+/// Changes an endpoint and raises the operational events the change makes (see
+/// [`operational::changes`]), in one transaction. The row is locked first and `build` makes the
+/// change from the row as locked, so that a field the caller left alone keeps its stored value
+/// even when the dispatcher changed it a moment ago (an automatic disable is never written
+/// back as enabled), and the events compare against what the change really replaced.
+pub async fn update<E, F>(
     conn: &mut Conn,
     endpoint: &Scoped<Endpoint>,
-    changes: &EndpointChanges,
-) -> DbResult<Endpoint> {
-    let id = endpoint.id;
-    conn.transaction(|conn| {
-        async move {
-            let before = endpoints::table
-                .find(id)
-                .select(Endpoint::as_select())
-                .for_no_key_update()
-                .first(conn)
-                .await?;
-            let after = diesel::update(endpoints::table.find(id))
-                .set(changes)
-                .returning(Endpoint::as_returning())
-                .get_result(conn)
-                .await?;
-            for (event, extra) in operational::changes(&before, &after) {
-                operational::endpoint_event(conn, &after, event, extra).await?;
-            }
-            Ok(after)
+    build: F,
+) -> Result<Endpoint, UpdateRefused<E>>
+where
+    E: Send,
+    F: FnOnce(Endpoint) -> Result<EndpointChanges, E> + Send,
+{
+    /// The transaction's error: it must come from diesel's, and carry `build`'s refusal.
+    enum Failed<E> {
+        Db(DbError),
+        Rejected(E),
+    }
+    impl<E> From<diesel::result::Error> for Failed<E> {
+        fn from(err: diesel::result::Error) -> Self {
+            Self::Db(err.into())
         }
-        .scope_boxed()
+    }
+    impl<E> From<DbError> for Failed<E> {
+        fn from(err: DbError) -> Self {
+            Self::Db(err)
+        }
+    }
+    let id = endpoint.id;
+    let changed = conn
+        .transaction(|conn| {
+            async move {
+                let before = endpoints::table
+                    .find(id)
+                    .select(Endpoint::as_select())
+                    .for_no_key_update()
+                    .first(conn)
+                    .await?;
+                let changes = build(before.clone()).map_err(Failed::Rejected)?;
+                let after = diesel::update(endpoints::table.find(id))
+                    .set(&changes)
+                    .returning(Endpoint::as_returning())
+                    .get_result(conn)
+                    .await?;
+                for (event, extra) in operational::changes(&before, &after) {
+                    operational::endpoint_event(conn, &after, event, extra).await?;
+                }
+                Ok(after)
+            }
+            .scope_boxed()
+        })
+        .await;
+    changed.map_err(|failed| match failed {
+        Failed::Db(err) => UpdateRefused::Db(err),
+        Failed::Rejected(err) => UpdateRefused::Rejected(err),
     })
-    .await
 }
 
 /// Stored secrets that do not begin with `sealed_prefix`: written in plaintext, before an

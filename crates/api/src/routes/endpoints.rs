@@ -301,7 +301,8 @@ pub async fn update_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::connection(&state.db).await?;
     let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
-    store_update(&mut conn, &endpoint, &body, scoped.operational).await
+    let build = |stored| endpoint_changes(&body, stored, scoped.operational);
+    store_update(&mut conn, &endpoint, build).await
 }
 
 /// What `null` means in a `PATCH` of an endpoint.
@@ -338,6 +339,16 @@ pub async fn patch_endpoint(
     }
     let mut conn = pool::connection(&state.db).await?;
     let endpoint = find_endpoint(&mut conn, scoped.app, &path.endpoint).await?;
+    // The patch applies to the endpoint as stored when the change is made, under its lock.
+    let build = |stored: models::Endpoint| {
+        let body = merge_patch::apply(patch_target(&stored), patch, ENDPOINT_NULLS)?;
+        endpoint_changes(&body, stored, scoped.operational)
+    };
+    store_update(&mut conn, &endpoint, build).await
+}
+
+/// The endpoint as the JSON document a merge patch applies to.
+fn patch_target(endpoint: &models::Endpoint) -> serde_json::Value {
     let mut current = serde_json::json!({
         "url": endpoint.url,
         "uid": endpoint.uid,
@@ -353,23 +364,34 @@ pub async fn patch_endpoint(
     if !endpoint.name.is_empty() {
         current["name"] = endpoint.name.clone().into();
     }
-    let body: EndpointUpdate = merge_patch::apply(current, patch, ENDPOINT_NULLS)?;
-    store_update(&mut conn, &endpoint, &body, scoped.operational).await
+    current
+}
+
+/// The change `body` makes of the endpoint as `stored`; operational endpoints take only
+/// operational event types.
+fn endpoint_changes(
+    body: &EndpointUpdate,
+    stored: models::Endpoint,
+    operational: bool,
+) -> Result<EndpointChanges, ApiError> {
+    let changes = parse_changes(body, stored)?;
+    if operational {
+        check_operational(&changes.event_types, &changes.channels)?;
+    }
+    Ok(changes)
 }
 
 async fn store_update(
     conn: &mut octohooks_db::Conn,
     endpoint: &Scoped<models::Endpoint>,
-    body: &EndpointUpdate,
-    operational: bool,
+    build: impl FnOnce(models::Endpoint) -> Result<EndpointChanges, ApiError> + Send,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = parse_changes(body, (**endpoint).clone())?;
-    if operational {
-        check_operational(&changes.event_types, &changes.channels)?;
-    }
-    let updated = store::update(conn, endpoint, &changes)
+    let updated = store::update(conn, endpoint, build)
         .await
-        .map_err(conflict_as("uid"))?;
+        .map_err(|refused| match refused {
+            store::UpdateRefused::Db(err) => conflict_as("uid")(err),
+            store::UpdateRefused::Rejected(err) => err,
+        })?;
     Ok(HttpResponse::Ok().json(EndpointOut::from(updated)))
 }
 
