@@ -103,6 +103,9 @@ async function shoot(page, name) {
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: width === 1280 ? 900 : 844 });
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
+    // Nothing makes the page wider than the screen: a phone would scroll sideways into blank.
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= width, `${name}: the page is ${scrollWidth} px wide at ${width} px`);
   }
   if (size) await page.setViewportSize(size);
 }
