@@ -11,6 +11,8 @@ pub struct Sent {
     pub latencies: Vec<Duration>,
     /// When each accepted message's request started, by message id.
     pub started: HashMap<String, Instant>,
+    /// How long each accepted message's request took, by message id.
+    pub accepted_after: HashMap<String, Duration>,
     /// Requests that did not answer 202.
     pub errors: u64,
 }
@@ -79,6 +81,7 @@ fn record(sent: &Mutex<Sent>, outcome: Option<(String, Instant, Duration)>) {
         match outcome {
             Some((id, started, latency)) => {
                 sent.latencies.push(latency);
+                sent.accepted_after.insert(id.clone(), latency);
                 sent.started.insert(id, started);
             }
             None => sent.errors += 1,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::process::Child;
 
 use crate::cpu;
-use crate::load::{self, Poster};
+use crate::load::{self, Poster, Sent};
 use crate::phases::{end_to_end, wait_for, Run};
 use crate::services::Environment;
 use crate::stages;
@@ -74,6 +74,7 @@ pub async fn e2e_under_load(
             "accepted and delivered while sending",
         ),
     ];
+    rows.extend(slowest_split(&title, &sent, run, &path));
     rows.extend(stages::breakdown(&title, &before, &after));
     rows.extend(cpu::per_delivery(
         &title,
@@ -82,6 +83,53 @@ pub async fn e2e_under_load(
         delivered,
     ));
     Ok(rows)
+}
+
+/// Where the slowest 1 % of the messages spent their time: before the API answered 202 (the
+/// commit) and after it (publication, the broker, the dispatcher and the send). The stage
+/// histograms tell each stage's own tail, not which of them the slowest messages met.
+fn slowest_split(title: &str, sent: &Sent, run: &Run<'_>, path: &str) -> Vec<Row> {
+    let mut split: Vec<(Duration, Duration)> = sent
+        .started
+        .iter()
+        .filter_map(|(id, started)| {
+            let total = run
+                .arrivals
+                .at(path, id)?
+                .saturating_duration_since(*started);
+            let accept = *sent.accepted_after.get(id)?;
+            Some((total, accept))
+        })
+        .collect();
+    if split.is_empty() {
+        return Vec::new();
+    }
+    split.sort_unstable_by_key(|(total, _)| std::cmp::Reverse(*total));
+    let slowest = &split[..split.len().div_ceil(100)];
+    let mean_ms = |part: &dyn Fn(&(Duration, Duration)) -> Duration| {
+        slowest.iter().map(|s| part(s).as_secs_f64()).sum::<f64>() * 1000.0 / slowest.len() as f64
+    };
+    let mut accepts: Vec<Duration> = split.iter().map(|(_, accept)| *accept).collect();
+    vec![
+        Row::new(
+            format!("{title}: POST to 202, p99"),
+            quantile_ms(&mut accepts, 0.99),
+            "ms",
+            "",
+        ),
+        Row::new(
+            format!("{title}: slowest 1 %, POST to 202"),
+            mean_ms(&|(_, accept)| *accept),
+            "ms",
+            format!("mean of the {} slowest end to end", slowest.len()),
+        ),
+        Row::new(
+            format!("{title}: slowest 1 %, 202 to receiver"),
+            mean_ms(&|(total, accept)| total.saturating_sub(*accept)),
+            "ms",
+            "",
+        ),
+    ]
 }
 
 /// Endpoints of the fan-out application.
