@@ -127,6 +127,7 @@ pub struct TestApp {
     client: reqwest::Client,
     api: actix_web::dev::ServerHandle,
     api_shutdown: CancellationToken,
+    api_broker: octohooks_broker::AmqpLink,
     dispatcher: Option<Dispatcher>,
 }
 
@@ -176,6 +177,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             api,
             api_shutdown: running.shutdown,
+            api_broker: running.broker,
             dispatcher: None,
         };
         if options.dispatcher {
@@ -417,6 +419,9 @@ impl TestApp {
         self.stop_dispatcher().await;
         self.api.stop(false).await;
         self.api_shutdown.cancel();
+        self.api_broker
+            .stopped(std::time::Duration::from_secs(3))
+            .await;
         if let Ok(connection) =
             lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default()).await
         {
@@ -426,6 +431,7 @@ impl TestApp {
                         .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
                         .await;
                 }
+                let _ = channel.close(200, "bye").await;
             }
             let _ = connection.close(200, "bye").await;
         }

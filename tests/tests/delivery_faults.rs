@@ -356,3 +356,78 @@ async fn a_job_delivered_twice_is_attempted_once() {
     );
     app.stop().await;
 }
+
+/// Both binaries stop on SIGTERM, as a rollout asks them to, and log no error while they do:
+/// an operator reads an ERROR line at every deploy as something to look into.
+#[tokio::test]
+async fn the_binaries_stop_on_sigterm_with_no_error_in_their_logs() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let vars = app.env_vars();
+    let started = |name: &str, listen: (&str, u16)| {
+        process::command(name, &vars)
+            .env(listen.0, format!("127.0.0.1:{}", listen.1))
+            .env("OCTOHOOKS_LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect(name)
+    };
+    let dispatcher = started(
+        "octohooks-dispatcher",
+        ("OCTOHOOKS_DISPATCHER_LISTEN_ADDR", process::free_port()),
+    );
+    let port = process::free_port();
+    let api = started("octohooks-api", ("OCTOHOOKS_LISTEN_ADDR", port));
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = eventually(30, || async {
+        reqwest::get(format!("{base}/health/ready"))
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
+    assert!(ready, "the API process became ready");
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let answer = client
+            .post(format!("{base}/api/v1/applications/app/messages"))
+            .bearer_auth(&app.api_key)
+            .json(&json!({"eventType": "invoice.paid", "payload": {"n": 1}}))
+            .send()
+            .await
+            .expect("a message posted");
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    }
+    receiver.wait_for("/hook", 3, 15).await;
+    for child in [&dispatcher, &api] {
+        let pid = child.id().expect("still running").to_string();
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(signalled.success());
+    }
+    for (name, child) in [("dispatcher", dispatcher), ("API", api)] {
+        let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("it stops within its grace period")
+            .expect("its output");
+        assert!(output.status.success(), "the {name} exits cleanly");
+        let logs = [output.stdout, output.stderr].concat();
+        let logs = String::from_utf8_lossy(&logs);
+        let errors: Vec<&str> = logs
+            .lines()
+            .filter(|line| line.contains(r#""level":"ERROR""#))
+            .collect();
+        eprintln!("LOGS {name}: {logs}");
+        assert!(errors.is_empty(), "the {name} logged errors: {errors:#?}");
+        assert!(
+            logs.contains("SIGTERM"),
+            "the {name} logged its stop: {logs}"
+        );
+    }
+    app.stop().await;
+}

@@ -54,6 +54,8 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// Cancel to stop the relay, the janitor and the broker link.
     pub shutdown: CancellationToken,
+    /// The broker link, to wait for its close after `shutdown`.
+    pub broker: AmqpLink,
 }
 
 /// Secrets stored before the encryption key was configured stay readable in the database, and
@@ -137,7 +139,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         ingest,
         publisher,
         db,
-        amqp,
+        amqp: amqp.clone(),
         settings,
         metrics,
     };
@@ -170,6 +172,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         metrics_addr,
         server,
         shutdown,
+        broker: amqp,
     })
 }
 

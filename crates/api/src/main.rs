@@ -56,6 +56,10 @@ async fn main() -> anyhow::Result<()> {
             // actix stops the server gracefully on SIGTERM/SIGINT; then stop the rest.
             running.server.await?;
             running.shutdown.cancel();
+            running
+                .broker
+                .stopped(std::time::Duration::from_secs(3))
+                .await;
             telemetry.shutdown();
             Ok(())
         }

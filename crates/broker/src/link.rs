@@ -64,6 +64,23 @@ pub async fn connect(url: &str, topology: &Topology) -> Result<(Connection, Chan
     Ok((connection, channel))
 }
 
+/// Closes `connection` and waits for the client's IO thread to end, each for at most 2 s. The
+/// thread does its last turn after the broker acknowledged the close; a process that exits
+/// while it runs has it log errors about the runtime going away.
+pub async fn close_connection(connection: Connection, reason: &str) {
+    const LIMIT: Duration = Duration::from_secs(2);
+    let _ = tokio::time::timeout(LIMIT, connection.close(200, reason)).await;
+    // `run` joins the IO thread, a blocking wait: on a thread of its own, not the runtime's
+    // blocking pool, which a runtime waits for when it shuts down (a broker that never
+    // answers would then hold up the process's exit).
+    let (joined, join) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = connection.run();
+        let _ = joined.send(());
+    });
+    let _ = tokio::time::timeout(LIMIT, join).await;
+}
+
 /// A job, or a group of them, to publish with the trace context it carries in the
 /// `traceparent` message header.
 #[derive(Debug, Clone)]
@@ -117,6 +134,8 @@ struct LinkState {
     express: RwLock<Option<Channel>>,
     /// The express lane takes jobs (a dispatcher reads it, it is nearly empty), as last seen.
     express_open: AtomicBool,
+    /// Cancelled once the supervisor has closed its channels and connection after shutdown.
+    stopped: CancellationToken,
 }
 
 /// How often the supervisor looks at the express queue (and reopens its channel), in watch
@@ -160,6 +179,7 @@ impl AmqpLink {
                 broken: Notify::new(),
                 express: RwLock::new(None),
                 express_open: AtomicBool::new(false),
+                stopped: CancellationToken::new(),
             }),
             queue: topology.queue.as_str().into(),
             retry_queue: retry_queue(&topology.queue).into(),
@@ -170,6 +190,13 @@ impl AmqpLink {
         };
         tokio::spawn(supervise(link.clone(), url, shutdown));
         link
+    }
+
+    /// Waits, up to `limit`, until the supervisor has closed its channels and its connection
+    /// after shutdown. A process that exits before leaves the broker an abrupt disconnect, and
+    /// the AMQP client logs errors about its runtime going away.
+    pub async fn stopped(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.state.stopped.cancelled()).await;
     }
 
     /// True while a confirmed channel to the broker is open.
@@ -403,8 +430,11 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(2), lane.close(200, "bye")).await;
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye"))
-                    .await;
+                if channel.status().connected() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), channel.close(200, "bye"))
+                        .await;
+                }
+                close_connection(connection, "bye").await;
                 if !shutdown.is_cancelled() {
                     tracing::warn!("lost the RabbitMQ connection; reconnecting");
                 }
@@ -419,6 +449,7 @@ async fn supervise(link: AmqpLink, url: String, shutdown: CancellationToken) {
             }
         }
     }
+    link.state.stopped.cancel();
 }
 
 async fn open_confirmed(

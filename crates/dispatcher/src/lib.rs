@@ -22,6 +22,7 @@ pub mod tasks;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use octohooks_broker::consumer::{self as broker_consumer, ConsumerConfig};
@@ -39,7 +40,7 @@ use crate::http::{Outbound, WebhookClient};
 /// A grouped job handed off while its attempt runs is due this long after the attempt's
 /// timeout: by then the attempt is recorded (and the copy dropped), or its dispatcher died
 /// (and the copy runs it).
-const HAND_OFF_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+const HAND_OFF_MARGIN: Duration = Duration::from_secs(10);
 
 /// A started dispatcher.
 pub struct Running {
@@ -60,6 +61,9 @@ struct Health {
     link: AmqpLink,
     consuming: Arc<AtomicBool>,
 }
+
+/// Longest wait at shutdown for the publishing link to close its connection.
+const LINK_CLOSE_LIMIT: Duration = Duration::from_secs(3);
 
 /// Connects and starts consuming; binds the health server on `dispatcher_listen_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<Running> {
@@ -130,9 +134,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         };
         let consuming = consuming.clone();
         let shutdown = shutdown.clone();
+        let link = link.clone();
         async move {
             broker_consumer::run(config, deliverer, consuming, shutdown).await;
             background.cancel();
+            link.stopped(LINK_CLOSE_LIMIT).await;
         }
     });
 

@@ -73,7 +73,7 @@ impl<H: JobHandler> Session<'_, H> {
         } else {
             "reconnecting"
         };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason)).await;
+        crate::link::close_connection(connection, reason).await;
         result
     }
 
@@ -246,6 +246,9 @@ impl<H: JobHandler> Session<'_, H> {
                 self.tracker.close();
                 self.tracker.wait().await;
                 tracing::info!("drained");
+                // Closed before the connection, so that the connection's close finds no channel
+                // still open (the client logs that as an error).
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "bye")).await;
             }
             Ok(SubscriptionEnd::Resubscribe) => {
                 let _ =
