@@ -586,3 +586,77 @@ async fn portal_tokens_see_the_stats_and_tasks_of_their_own_application_only() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+/// The retention sweep deletes a message while a replay is about to queue it: the replay leaves
+/// that message out and goes on with the rest, where the delivery's foreign key used to fail the
+/// whole task.
+#[tokio::test]
+async fn a_replay_racing_the_removal_of_one_of_its_messages_queues_the_others() {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    use octohooks_db::tasks::{self, BatchOutcome};
+
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("app").await;
+    app.create_endpoint(
+        "app",
+        json!({"url": "https://hooks.example/ep", "uid": "ep"}),
+    )
+    .await;
+    let sent = send(&app, "app", "invoice.paid", 3).await;
+    app.create_endpoint(
+        "app",
+        json!({"url": "https://hooks.example/late", "uid": "late"}),
+    )
+    .await;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let task = app
+        .post(
+            "/api/v1/applications/app/endpoints/late/replay-missing",
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!(task.status, StatusCode::ACCEPTED, "{}", task.text);
+
+    // The removal, caught after it deleted the message and before it committed.
+    let mut removing = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .expect("a connection");
+    removing
+        .batch_execute(&format!(
+            "BEGIN; DELETE FROM messages WHERE id = '{}'",
+            sent[0]
+        ))
+        .await
+        .expect("the removal");
+    let db = octohooks_db::pool::build_pool(
+        &app.database_url,
+        &octohooks_db::pool::PoolOptions::default(),
+    )
+    .expect("a pool");
+    let mut runner = octohooks_db::pool::connection(&db)
+        .await
+        .expect("a connection");
+    let claimed = tasks::claim_next(&mut runner, 60)
+        .await
+        .expect("claim")
+        .expect("the replay task");
+    let (outcome, ()) = tokio::join!(tasks::run_batch(&mut runner, claimed.id, 100, 60), async {
+        // Long enough for the batch to reach the deleted message's row and wait for it.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        removing.batch_execute("COMMIT").await.expect("commit");
+    });
+    assert!(
+        matches!(outcome, Ok(BatchOutcome::Finished)),
+        "the batch ran to the end: {outcome:?}"
+    );
+    let done = finished(&app, &task.json, 5).await;
+    assert_eq!(done["messagesQueued"], 2, "{done}");
+    let late_destinations = app
+        .count(
+            "SELECT count(*) FROM message_destinations d JOIN endpoints e \
+             ON e.id = d.endpoint_id WHERE e.uid = 'late'",
+        )
+        .await;
+    assert_eq!(late_destinations, 2);
+    app.stop().await;
+}

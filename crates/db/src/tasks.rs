@@ -290,16 +290,20 @@ queued AS ( \
 /// Replay: for each message that endpoint $5 has no delivery of, whose event type and channels
 /// its filters take, and that is not another endpoint's example (send-example), a new pending
 /// delivery and its first scheduled job, as the fan-out at acceptance makes them (so it is
-/// retried like any other).
+/// retried like any other). The chosen messages are locked (`KEY SHARE`) before their
+/// deliveries are inserted: one the retention sweep deletes meanwhile is left out, where its
+/// delivery's foreign key would have failed the whole task.
 const REPLAY_BATCH: &str = concat!(
     scanned!(),
     "chosen AS ( \
-  SELECT w.id FROM in_window w JOIN endpoints e ON e.id = $5 \
-  WHERE NOT w.example \
-    AND (cardinality(e.event_types) = 0 OR w.event_type = ANY(e.event_types)) \
-    AND (cardinality(e.channels) = 0 OR e.channels && w.channels) \
-    AND NOT EXISTS (SELECT 1 FROM message_destinations d \
-                    WHERE d.message_id = w.id AND d.endpoint_id = $5)), \
+  SELECT m.id FROM messages m WHERE m.id IN ( \
+    SELECT w.id FROM in_window w JOIN endpoints e ON e.id = $5 \
+    WHERE NOT w.example \
+      AND (cardinality(e.event_types) = 0 OR w.event_type = ANY(e.event_types)) \
+      AND (cardinality(e.channels) = 0 OR e.channels && w.channels) \
+      AND NOT EXISTS (SELECT 1 FROM message_destinations d \
+                      WHERE d.message_id = w.id AND d.endpoint_id = $5)) \
+  FOR KEY SHARE OF m), \
 dest AS ( \
   INSERT INTO message_destinations (message_id, endpoint_id, status, next_attempt, updated) \
   SELECT id, $5, 'pending', now(), now() FROM chosen \
