@@ -303,3 +303,87 @@ async fn an_express_job_waiting_for_a_slot_moves_to_the_durable_queue() {
 async fn an_express_job_no_dispatcher_takes_in_time_moves_to_the_durable_queue() {
     a_job_that_cannot_run_soon_leaves_the_lane(true).await;
 }
+
+/// The dispatcher's count of job contexts from `source` (`carried` or `read`).
+async fn contexts(app: &TestApp, source: &str) -> f64 {
+    let base = app.dispatcher_base().expect("a dispatcher runs");
+    let series = format!("octohooks_job_contexts_total{{source=\"{source}\"}}");
+    octohooks_tests::scrape(&base, &series).await
+}
+
+/// A first attempt by the lane carries what it needs, read with the message's commit: the
+/// dispatcher reads nothing before sending, and the request is the one a read would have made
+/// (the body, the custom header, a signature by each secret of a rotation). A payload too large
+/// to carry goes by the lane without it, and is read.
+#[tokio::test]
+async fn the_lane_carries_what_a_first_attempt_needs_and_the_request_is_the_same() {
+    use octohooks_domain::signing::EndpointSecret;
+    use reqwest::Method;
+
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("shop").await;
+    app.create_endpoint(
+        "shop",
+        json!({"uid": "hook", "url": receiver.url("/hook"), "headers": {"X-Shop": "eu-1"}}),
+    )
+    .await;
+    let secret = || async {
+        let answer = app
+            .get("/api/v1/applications/shop/endpoints/hook/secret")
+            .await;
+        EndpointSecret::parse("key", answer.json["key"].as_str().unwrap()).unwrap()
+    };
+    let old = secret().await;
+    let rotated = app
+        .call(
+            Method::POST,
+            "/api/v1/applications/shop/endpoints/hook/secret/rotate",
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::NO_CONTENT);
+    let new = secret().await;
+    app.wait_for_express_lane().await;
+    for order in 0..5 {
+        send(&app, order).await;
+    }
+    let got = receiver.wait_for("/hook", 5, 20).await;
+    let mut orders: Vec<i64> = got
+        .iter()
+        .map(|request| {
+            assert!(request.signed_by(&old) && request.signed_by(&new));
+            assert_eq!(request.header("x-shop"), "eu-1");
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            body["order"].as_i64().expect("the payload as sent")
+        })
+        .collect();
+    orders.sort_unstable();
+    assert_eq!(orders, vec![0, 1, 2, 3, 4]);
+    assert_eq!(app.metric(EXPRESS).await, 5.0, "all went by the lane");
+    assert_eq!(
+        contexts(&app, "carried").await,
+        5.0,
+        "each carried its context"
+    );
+    assert_eq!(contexts(&app, "read").await, 0.0, "none was read");
+
+    let large = "x".repeat(70 * 1024);
+    let sent = app
+        .post(
+            "/api/v1/applications/shop/messages",
+            json!({"eventType": "order.paid", "payload": {"note": large}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let got = receiver.wait_for("/hook", 6, 20).await;
+    let last = got
+        .iter()
+        .find(|request| request.body.len() > 70 * 1024)
+        .expect("the large payload arrived");
+    assert!(last.signed_by(&new));
+    assert_eq!(app.metric(EXPRESS).await, 6.0, "it went by the lane too");
+    assert_eq!(contexts(&app, "read").await, 1.0, "its context was read");
+    assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
+    app.stop().await;
+}

@@ -113,18 +113,20 @@ async fn write_together(
     let outcome = match pool::connection(db).await {
         Ok(mut conn) => {
             let claim = express_claim.unwrap_or(messages::ACCEPT_CLAIM);
-            messages::accept_batch(&mut conn, &messages, &traces, &deliver_at, claim).await
+            let carry = express_claim.is_some();
+            messages::accept_batch(&mut conn, &messages, &traces, &deliver_at, claim, carry).await
         }
         Err(err) => Err(err),
     };
     drop((messages, traces));
     match outcome {
-        Ok((stored, jobs)) => {
+        Ok(accepted) => {
             let committed = std::time::Instant::now();
+            let stored = accepted.stored;
             if express_claim.is_some() {
-                publisher.enqueue_express(jobs, committed);
+                publisher.enqueue_express(accepted.jobs, accepted.contexts, committed);
             } else {
-                publisher.enqueue(jobs, Some(committed));
+                publisher.enqueue(accepted.jobs, Some(committed));
             }
             let left_out: Vec<_> = batch
                 .iter()

@@ -13,6 +13,9 @@ use crate::services::Environment;
 use crate::stages;
 use crate::stats::{quantile_ms, Row};
 
+/// The dispatcher's counter of jobs put back to wait for their endpoint's turn.
+const PUT_BACK: &str = "octohooks_deliveries_deferred_total";
+
 /// End-to-end latency with `clients` closed-loop clients (each sends its next message as soon
 /// as the previous one was accepted), `count` messages to one endpoint; latency from just
 /// before the POST to the receiver's arrival. `services` are the base URLs whose stage
@@ -30,6 +33,7 @@ pub async fn e2e_under_load(
         .await?;
     let poster = Poster::new(run.api, run.key, &uid, 400);
     let before = stages::scrape(services).await;
+    let put_back_before = stages::counter_sum(services, PUT_BACK).await;
     let cpu_before = cpu::snapshot();
     let started = Instant::now();
     let sent = load::closed_loop_count(&poster, clients, count).await;
@@ -45,6 +49,7 @@ pub async fn e2e_under_load(
     // The dispatcher observes `record` after the receiver answered.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = stages::scrape(services).await;
+    let put_back = stages::counter_sum(services, PUT_BACK).await - put_back_before;
     let mut latencies = end_to_end(&sent, run.arrivals, &path);
     let title = format!("e2e, {clients} closed-loop clients");
     let delivered = latencies.len();
@@ -72,6 +77,12 @@ pub async fn e2e_under_load(
             sent.started.len() as f64 / sending.as_secs_f64(),
             "msg/s",
             "accepted and delivered while sending",
+        ),
+        Row::new(
+            format!("{title}: jobs put back"),
+            put_back,
+            "jobs",
+            "to wait for their endpoint's turn, by the dispatcher",
         ),
     ];
     rows.extend(slowest_split(&title, &sent, run, &path));

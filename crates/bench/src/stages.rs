@@ -43,6 +43,25 @@ pub async fn scrape(bases: &[String]) -> Snapshot {
     snapshot
 }
 
+/// The sum over every series of the counter `name` (all its labels) across the services.
+pub async fn counter_sum(bases: &[String], name: &str) -> f64 {
+    let mut sum = 0.0;
+    for base in bases {
+        let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
+            continue;
+        };
+        let Ok(text) = response.text().await else {
+            continue;
+        };
+        sum += text
+            .lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    sum
+}
+
 impl Snapshot {
     fn add(&mut self, text: &str) {
         for line in text.lines() {

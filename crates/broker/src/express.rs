@@ -143,9 +143,11 @@ pub async fn is_open(channel: &Channel, queue: &str) -> bool {
 /// row stays, and the relay publishes it when its claim lapses.
 pub async fn move_to_durable(
     link: &AmqpLink,
-    carried: Carried,
+    mut carried: Carried,
     traceparent: Option<String>,
 ) -> bool {
+    // The durable copy is read like any other: no context, and no copy of the secrets on disk.
+    carried.forget_context();
     let moved = link
         .publish(&[Outgoing {
             carried,

@@ -68,6 +68,7 @@ fn to_job(row: &OutboxJob) -> DeliveryJob {
         attempt: u32::try_from(row.attempt).unwrap_or(0),
         trigger: row.trigger_type,
         deferrals: u32::try_from(row.deferrals).unwrap_or(0),
+        context: None,
     }
 }
 

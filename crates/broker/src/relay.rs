@@ -6,13 +6,13 @@
 //! outbox only after the broker confirmed it, so a crash at any point leads to a second
 //! publication, never to a lost job.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
-use octohooks_domain::job::Carried;
+use octohooks_domain::job::{Carried, CarriedContext};
 use octohooks_platform::metrics::{Metrics, Stage};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +86,8 @@ struct Handover {
     committed: Option<Instant>,
     /// Claimed for the express lane's claim: may go by the lane, and then stay in the outbox.
     express: bool,
+    /// What the express lane carries with each job that has it, by job id.
+    contexts: HashMap<i64, CarriedContext>,
 }
 
 /// Handovers waiting at most; beyond that, the relay takes over.
@@ -157,16 +159,24 @@ impl Publisher {
             jobs,
             committed,
             express: false,
+            contexts: HashMap::new(),
         });
     }
 
     /// Hands over first attempts whose rows were claimed for [`Publisher::express_claim`]:
-    /// they go by the express lane if it takes them, durably otherwise.
-    pub fn enqueue_express(&self, jobs: Vec<OutboxJob>, committed: Instant) {
+    /// they go by the express lane if it takes them, with the `contexts` read for them
+    /// (by job id), and durably otherwise, without.
+    pub fn enqueue_express(
+        &self,
+        jobs: Vec<OutboxJob>,
+        contexts: HashMap<i64, CarriedContext>,
+        committed: Instant,
+    ) {
         self.hand_over(Handover {
             jobs,
             committed: Some(committed),
             express: true,
+            contexts,
         });
     }
 
@@ -206,8 +216,13 @@ async fn publish_handed(
     if !express.is_empty() {
         // Express handovers are first attempts, all measured: those the lane took now, the
         // others with the durable publication.
-        let rows: Vec<OutboxJob> = express.into_iter().flat_map(|h| h.jobs).collect();
-        let (taken, refused) = publish_by_lane(link, rows).await;
+        let mut rows = Vec::new();
+        let mut contexts = HashMap::new();
+        for handover in express {
+            rows.extend(handover.jobs);
+            contexts.extend(handover.contexts);
+        }
+        let (taken, refused) = publish_by_lane(link, rows, contexts).await;
         if taken > 0 {
             metrics
                 .jobs_published
@@ -247,12 +262,22 @@ fn measured_jobs(handovers: &[Handover]) -> usize {
 
 /// Publishes by the express lane what it carries, single first attempts (a fan-out's group
 /// goes durably: its jobs take slots one by one, which the lane's claim does not cover); returns
-/// how many the lane took, and the rows to publish durably instead.
-async fn publish_by_lane(link: &AmqpLink, rows: Vec<OutboxJob>) -> (usize, Vec<OutboxJob>) {
-    let singles: Vec<Outgoing> = to_outgoing(&rows)
+/// how many the lane took, and the rows to publish durably instead. Each job travels with its
+/// context from `contexts` when it has one.
+async fn publish_by_lane(
+    link: &AmqpLink,
+    rows: Vec<OutboxJob>,
+    mut contexts: HashMap<i64, CarriedContext>,
+) -> (usize, Vec<OutboxJob>) {
+    let mut singles: Vec<Outgoing> = to_outgoing(&rows)
         .into_iter()
         .filter(|outgoing| matches!(outgoing.carried, Carried::Job(_)))
         .collect();
+    for outgoing in &mut singles {
+        if let Carried::Job(job) = &mut outgoing.carried {
+            job.context = contexts.remove(&job.job_id).map(Box::new);
+        }
+    }
     let taken = link.publish_express(&singles).await;
     let mut settled: HashSet<i64> = HashSet::new();
     for (outgoing, taken) in singles.iter().zip(&taken) {

@@ -1,8 +1,12 @@
 //! Messages: acceptance with fan-out into the outbox in one statement, and reads.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -11,6 +15,7 @@ use crate::prepared::prepared;
 use crate::schema::{message_destinations, messages};
 use crate::scope::{AppScope, Scoped};
 use crate::{Conn, DbResult, IdOrUid};
+use octohooks_domain::job::CarriedContext;
 use octohooks_domain::status::DestinationStatus;
 
 /// How long the accepting API process holds its claim on the jobs it publishes itself. If it
@@ -20,17 +25,36 @@ pub const ACCEPT_CLAIM_SECS: i64 = 10;
 pub const ACCEPT_CLAIM: std::time::Duration =
     std::time::Duration::from_secs(ACCEPT_CLAIM_SECS as u64);
 
+/// Payloads up to this size travel with their job on the express lane (see [`AcceptedBatch`]);
+/// a larger one is read by the dispatcher, so that the lane's messages stay small.
+pub const CARRIED_PAYLOAD_MAX: usize = 64 * 1024;
+
+/// What [`accept_batch`] stored.
+#[derive(Debug, Default)]
+pub struct AcceptedBatch {
+    /// The ids stored, sorted.
+    pub stored: Vec<Uuid>,
+    /// Their jobs, already claimed by the caller.
+    pub jobs: Vec<OutboxJob>,
+    /// When asked (`carry`), what the first attempt of each single-destination message needs,
+    /// by job id, read in the same statement: the express lane carries it so that the
+    /// dispatcher starts the attempt without reading Postgres. None for an endpoint with a
+    /// client certificate (its key stays in Postgres) or a payload over
+    /// [`CARRIED_PAYLOAD_MAX`].
+    pub contexts: HashMap<i64, CarriedContext>,
+}
+
 /// Accepts many messages in one statement (group commit): the messages whose uid is free are
-/// stored with their destinations and outbox jobs; the others are left out. Returns the ids
-/// stored (sorted) and their jobs (already claimed by the caller). One prepared statement and one commit
-/// per batch, whatever the number of messages or endpoints.
+/// stored with their destinations and outbox jobs; the others are left out. One prepared
+/// statement and one commit per batch, whatever the number of messages or endpoints.
 pub async fn accept_batch(
     conn: &mut Conn,
     batch: &[&Message],
     traceparents: &[Option<&str>],
     deliver_at: &[Option<DateTime<Utc>>],
     claim: std::time::Duration,
-) -> DbResult<(Vec<Uuid>, Vec<OutboxJob>)> {
+    carry: bool,
+) -> DbResult<AcceptedBatch> {
     #[derive(QueryableByName)]
     struct Accepted {
         #[diesel(sql_type = SqlUuid)]
@@ -41,9 +65,19 @@ pub async fn accept_batch(
         endpoint_id: Option<Uuid>,
         #[diesel(sql_type = Nullable<Text>)]
         traceparent: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        url: Option<String>,
+        #[diesel(sql_type = Nullable<Jsonb>)]
+        headers: Option<serde_json::Value>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        failing_since: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Integer>)]
+        rate_limit: Option<i32>,
+        #[diesel(sql_type = Nullable<Array<Text>>)]
+        secrets: Option<Vec<String>>,
     }
     if batch.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(AcceptedBatch::default());
     }
     let ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
     let apps: Vec<Uuid> = batch.iter().map(|m| m.application_id).collect();
@@ -75,15 +109,37 @@ pub async fn accept_batch(
             .bind::<Timestamptz, _>(now)
             .bind::<Timestamptz, _>(claimed_until)
             .bind::<Array<Nullable<Timestamptz>>, _>(deliver_at)
-            .bind::<Array<Nullable<Timestamptz>>, _>(&payload_expires),
+            .bind::<Array<Nullable<Timestamptz>>, _>(&payload_expires)
+            .bind::<diesel::sql_types::Bool, _>(carry),
     )
     .load(conn)
     .await?;
+    let by_id: HashMap<Uuid, &Message> = batch.iter().map(|m| (m.id, *m)).collect();
     let mut stored = Vec::with_capacity(batch.len());
     let mut jobs = Vec::with_capacity(rows.len());
+    let mut contexts = HashMap::new();
     for row in rows {
         if stored.last() != Some(&row.message_id) {
             stored.push(row.message_id);
+        }
+        let message = by_id.get(&row.message_id);
+        if let (Some(id), Some(url), Some(headers), Some(secrets), Some(message)) =
+            (row.job_id, row.url, row.headers, row.secrets, message)
+        {
+            if message.payload.len() <= CARRIED_PAYLOAD_MAX {
+                contexts.insert(
+                    id,
+                    CarriedContext {
+                        payload: message.payload.clone(),
+                        accepted_us: message.created.timestamp_micros(),
+                        url,
+                        headers,
+                        failing_since_us: row.failing_since.map(|at| at.timestamp_micros()),
+                        rate_limit: row.rate_limit,
+                        secrets,
+                    },
+                );
+            }
         }
         if let (Some(id), Some(endpoint_id)) = (row.job_id, row.endpoint_id) {
             jobs.push(OutboxJob {
@@ -101,14 +157,20 @@ pub async fn accept_batch(
     // Sorted, so callers can binary-search it.
     stored.sort_unstable();
     stored.dedup();
-    Ok((stored, jobs))
+    Ok(AcceptedBatch {
+        stored,
+        jobs,
+        contexts,
+    })
 }
 
 /// The group commit statement: messages, then the destinations the endpoints' filters choose,
 /// then one outbox job per destination, claimed by the caller unless the message asked to be
 /// delivered later (`deliverAt`: the job is then due at that time, and the relay publishes it).
 /// Rows come ordered by message, one per claimed job (or one with no job for a message that no
-/// endpoint takes, or that waits).
+/// endpoint takes, or that waits). With $13, the job of a message that has only one also comes
+/// with what its attempt needs of its endpoint, read as this statement sees it (the context
+/// the dispatcher would otherwise read a moment later).
 const ACCEPT_BATCH: &str = "\
 WITH m AS ( \
   SELECT id, application_id, uid, event_type, channels, payload, created, traceparent, \
@@ -139,8 +201,19 @@ jobs AS ( \
          CASE WHEN m.due > $9 THEN NULL ELSE $10 END, m.traceparent \
   FROM dest JOIN m ON m.id = dest.message_id \
   RETURNING id, message_id, endpoint_id, traceparent, claimed_until) \
-SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.traceparent \
-FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until IS NOT NULL \
+SELECT stored.id AS message_id, j.id AS job_id, j.endpoint_id, j.traceparent, \
+  c.url, c.headers, c.failing_since, c.rate_limit, c.secrets \
+FROM stored \
+LEFT JOIN (SELECT jobs.*, count(*) OVER (PARTITION BY jobs.message_id) AS jobs_of_message \
+           FROM jobs WHERE jobs.claimed_until IS NOT NULL) j ON j.message_id = stored.id \
+LEFT JOIN LATERAL ( \
+  SELECT e.url, e.headers, e.failing_since, e.rate_limit, \
+    ARRAY(SELECT s.secret FROM endpoint_secrets s \
+          WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
+          ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets \
+  FROM endpoints e \
+  WHERE $13 AND j.jobs_of_message = 1 AND e.id = j.endpoint_id \
+    AND e.client_certificate IS NULL) c ON true \
 ORDER BY stored.id";
 
 /// Stores `message` for `endpoint` alone, whatever the endpoint's filters (an example sent on

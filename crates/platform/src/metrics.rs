@@ -46,6 +46,9 @@ pub struct Metrics {
     /// 1 while the API publishes first attempts by the express lane (a dispatcher reads it and
     /// keeps it nearly empty), 0 while they go durably.
     pub express_lane_open: IntGauge,
+    /// Where the dispatcher got what an attempt needs: `carried` by the express lane with the
+    /// job, or `read` from Postgres.
+    pub job_contexts: IntCounterVec,
     /// Time a message spends in each stage between its request and its recorded attempt, by
     /// [`Stage`]: where end-to-end latency goes, read per stage rather than guessed.
     pub pipeline_stage: HistogramVec,
@@ -216,6 +219,14 @@ impl Metrics {
             "1 while first attempts go by the express lane, 0 while they go durably",
         )?;
         registry.register(Box::new(express_lane_open.clone()))?;
+        let job_contexts = IntCounterVec::new(
+            Opts::new(
+                "job_contexts_total",
+                "What attempts need, by source: carried with the job, or read from Postgres",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(job_contexts.clone()))?;
         registry.register(Box::new(delivery_latency.clone()))?;
         registry.register(Box::new(attempt_duration.clone()))?;
         registry.register(Box::new(attempts_in_flight.clone()))?;
@@ -238,6 +249,7 @@ impl Metrics {
             lookup_cache,
             jobs_published,
             express_lane_open,
+            job_contexts,
             pipeline_stage,
             stages,
         })

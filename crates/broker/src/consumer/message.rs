@@ -68,7 +68,7 @@ pub(super) async fn handle<H: JobHandler>(
 ) {
     let delivery_count = amqp::delivery_count(&delivery.properties);
     let traceparent = amqp::traceparent_of(&delivery.properties);
-    let carried = match Carried::read(&delivery.data) {
+    let mut carried = match Carried::read(&delivery.data) {
         Ok(carried) => carried,
         Err(err) => {
             tracing::error!(error = %err, "dropping a broker message that is no job of this version");
@@ -76,6 +76,12 @@ pub(super) async fn handle<H: JobHandler>(
             return;
         }
     };
+    if express.is_none() || delivery.redelivered {
+        // A carried context is trusted on the express lane's first delivery only: a copy
+        // dead-lettered from the lane, or delivered again, may be older than its endpoint's
+        // last change, and is read afresh.
+        carried.forget_context();
+    }
     if let Some(link) = express {
         let run = ExpressRun {
             carried,

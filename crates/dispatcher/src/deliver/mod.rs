@@ -18,6 +18,7 @@ use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::fairness::{Admission, Fairness, WaitReason};
 use crate::http::WebhookClient;
 
+mod carried;
 mod outcome;
 mod request;
 
@@ -181,16 +182,24 @@ impl Deliverer {
         Ok(record.row_removed)
     }
 
-    /// The job's context, or `None` when there is nothing to attempt: the message or endpoint
-    /// is gone, the job is a duplicate or already attempted, the message's payload was expunged
+    /// The job's context (the one it carries while fresh, else read), or `None` when there is
+    /// nothing to attempt: the message or endpoint is gone, the job is a duplicate or already attempted, the message's payload was expunged
     /// (nothing is left to send), or the endpoint is disabled (then a scheduled delivery is
     /// marked failed).
     async fn context_to_run(&self, job: &DeliveryJob) -> Result<Option<JobContext>, DbError> {
+        if let Some(context) = carried::usable(job, Utc::now()) {
+            self.metrics
+                .job_contexts
+                .with_label_values(&["carried"])
+                .inc();
+            return Ok(Some(context));
+        }
         let key = JobKey {
             message_id: job.message_id,
             endpoint_id: job.endpoint_id,
             job_id: job.job_id,
         };
+        self.metrics.job_contexts.with_label_values(&["read"]).inc();
         let Some(context) = self.contexts.read(key).await? else {
             tracing::debug!(message_id = %job.message_id, "message or endpoint gone; dropping job");
             return Ok(None);
