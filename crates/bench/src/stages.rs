@@ -32,25 +32,28 @@ const ORDER: [&str; 7] = [
 pub async fn scrape(bases: &[String]) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for base in bases {
-        let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
-            continue;
-        };
-        let Ok(text) = response.text().await else {
-            continue;
-        };
-        snapshot.add(&text);
+        if let Some(text) = metrics_text(base).await {
+            snapshot.add(&text);
+        }
     }
     snapshot
+}
+
+/// A service's `/metrics`, or `None` when it does not answer.
+async fn metrics_text(base: &str) -> Option<String> {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
 }
 
 /// The sum over every series of the counter `name` (all its labels) across the services.
 pub async fn counter_sum(bases: &[String], name: &str) -> f64 {
     let mut sum = 0.0;
     for base in bases {
-        let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
-            continue;
-        };
-        let Ok(text) = response.text().await else {
+        let Some(text) = metrics_text(base).await else {
             continue;
         };
         sum += text

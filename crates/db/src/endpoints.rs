@@ -132,6 +132,19 @@ pub enum UpdateRefused<E> {
     Rejected(E),
 }
 
+// The transaction's error type must come from diesel's.
+impl<E> From<diesel::result::Error> for UpdateRefused<E> {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Db(err.into())
+    }
+}
+
+impl<E> From<DbError> for UpdateRefused<E> {
+    fn from(err: DbError) -> Self {
+        Self::Db(err)
+    }
+}
+
 /// Changes an endpoint and raises the operational events the change makes (see
 /// [`operational::changes`]), in one transaction. The row is locked first and `build` makes the
 /// change from the row as locked, so that a field the caller left alone keeps its stored value
@@ -146,49 +159,29 @@ where
     E: Send,
     F: FnOnce(Endpoint) -> Result<EndpointChanges, E> + Send,
 {
-    /// The transaction's error: it must come from diesel's, and carry `build`'s refusal.
-    enum Failed<E> {
-        Db(DbError),
-        Rejected(E),
-    }
-    impl<E> From<diesel::result::Error> for Failed<E> {
-        fn from(err: diesel::result::Error) -> Self {
-            Self::Db(err.into())
-        }
-    }
-    impl<E> From<DbError> for Failed<E> {
-        fn from(err: DbError) -> Self {
-            Self::Db(err)
-        }
-    }
     let id = endpoint.id;
-    let changed = conn
-        .transaction(|conn| {
-            async move {
-                let before = endpoints::table
-                    .find(id)
-                    .select(Endpoint::as_select())
-                    .for_no_key_update()
-                    .first(conn)
-                    .await?;
-                let changes = build(before.clone()).map_err(Failed::Rejected)?;
-                let after = diesel::update(endpoints::table.find(id))
-                    .set(&changes)
-                    .returning(Endpoint::as_returning())
-                    .get_result(conn)
-                    .await?;
-                for (event, extra) in operational::changes(&before, &after) {
-                    operational::endpoint_event(conn, &after, event, extra).await?;
-                }
-                Ok(after)
+    conn.transaction(|conn| {
+        async move {
+            let before = endpoints::table
+                .find(id)
+                .select(Endpoint::as_select())
+                .for_no_key_update()
+                .first(conn)
+                .await?;
+            let changes = build(before.clone()).map_err(UpdateRefused::Rejected)?;
+            let after = diesel::update(endpoints::table.find(id))
+                .set(&changes)
+                .returning(Endpoint::as_returning())
+                .get_result(conn)
+                .await?;
+            for (event, extra) in operational::changes(&before, &after) {
+                operational::endpoint_event(conn, &after, event, extra).await?;
             }
-            .scope_boxed()
-        })
-        .await;
-    changed.map_err(|failed| match failed {
-        Failed::Db(err) => UpdateRefused::Db(err),
-        Failed::Rejected(err) => UpdateRefused::Rejected(err),
+            Ok(after)
+        }
+        .scope_boxed()
     })
+    .await
 }
 
 /// Stored secrets that do not begin with `sealed_prefix`: written in plaintext, before an

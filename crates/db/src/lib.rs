@@ -19,6 +19,20 @@
 //! - [`retention`]: history and payloads removed after their time, in small batches.
 //! - [`scope`]: the application scope that endpoint, message and attempt queries require.
 
+/// The active signing secrets of the endpoint `$endpoint` (an SQL expression), current first:
+/// the one definition of which secrets sign, shared by every statement that reads them for an
+/// attempt.
+macro_rules! active_secrets {
+    ($endpoint:literal) => {
+        concat!(
+            "ARRAY(SELECT s.secret FROM endpoint_secrets s WHERE s.endpoint_id = ",
+            $endpoint,
+            " AND (s.expires IS NULL OR s.expires > now()) \
+             ORDER BY s.expires IS NOT NULL, s.created DESC)"
+        )
+    };
+}
+
 pub mod applications;
 pub mod attempts;
 pub mod client_identities;

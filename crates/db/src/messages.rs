@@ -176,8 +176,8 @@ pub async fn accept_batch(
 /// with the first: the planner joined such a step anew for every job of a batch, reading every
 /// endpoint and its secrets each time (a batch of 16 messages to 20 endpoints took 3.5 times as
 /// long), or compared every job with every context.
-const ACCEPT_BATCH: &str = "\
-WITH m AS ( \
+const ACCEPT_BATCH: &str = concat!(
+    "WITH m AS ( \
   SELECT id, application_id, uid, event_type, channels, payload, created, traceparent, \
          greatest(coalesce(deliver_at, $9), $9) AS due, payload_expires \
   FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
@@ -216,12 +216,12 @@ SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.tracep
 FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until IS NOT NULL \
 UNION ALL \
 SELECT single.message_id, single.id, e.id, NULL, e.url, e.headers, e.failing_since, \
-  e.rate_limit, \
-  ARRAY(SELECT s.secret FROM endpoint_secrets s \
-        WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
-        ORDER BY s.expires IS NOT NULL, s.created DESC) \
+  e.rate_limit, ",
+    active_secrets!("e.id"),
+    " \
 FROM single JOIN endpoints e ON e.id = single.endpoint_id \
-WHERE e.client_certificate IS NULL";
+WHERE e.client_certificate IS NULL"
+);
 
 /// Stores `message` for `endpoint` alone, whatever the endpoint's filters (an example sent on
 /// purpose): the message, marked as an example (replay never sends it elsewhere), its one

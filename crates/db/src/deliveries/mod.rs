@@ -125,12 +125,11 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
 /// scan every message of the application, or every destination of the endpoint, through the
 /// `(application_id, …)` and `(endpoint_id)` indexes; on young tables without statistics it
 /// did, reading millions of index entries per second.
-const JOB_CONTEXTS: &str = "\
-SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
-  e.failing_since, e.rate_limit, d.status, d.scheduled_attempts, \
-  ARRAY(SELECT s.secret FROM endpoint_secrets s \
-        WHERE s.endpoint_id = e.id AND (s.expires IS NULL OR s.expires > now()) \
-        ORDER BY s.expires IS NOT NULL, s.created DESC) AS secrets, \
+const JOB_CONTEXTS: &str = concat!(
+    "SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
+  e.failing_since, e.rate_limit, d.status, d.scheduled_attempts, ",
+    active_secrets!("e.id"),
+    " AS secrets, \
   EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled, \
   e.client_certificate, e.client_key, m.expunged \
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
@@ -138,7 +137,8 @@ FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
 JOIN messages m ON m.id = j.message_id \
 JOIN endpoints e ON e.id = j.endpoint_id \
 LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id::text = e.id::text \
-WHERE e.application_id::text = m.application_id::text";
+WHERE e.application_id::text = m.application_id::text"
+);
 
 /// Marks a pending destination failed without an attempt (its endpoint was disabled meanwhile).
 pub async fn mark_failed(conn: &mut Conn, message_id: Uuid, endpoint_id: Uuid) -> DbResult<()> {
