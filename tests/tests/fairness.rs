@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use octohooks_tests::hostile::{self, Misbehaviour};
 use octohooks_tests::{eventually, process, scrape, series_value, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
@@ -208,6 +209,63 @@ async fn a_backlog_for_one_capped_endpoint_does_not_hold_back_the_others() {
         "one attempt per message: waiting is not an attempt"
     );
     let _ = dispatcher.kill().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_grant_goes_through_freed_slots_while_postgres_is_slow_to_grant_more() {
+    // A cap of 8, but the dispatcher holds a grant of one slot, busy with an attempt, when
+    // four more jobs arrive; Postgres then answers no change of the grants (a transaction
+    // holds their table). Each job takes the slot the attempt before it frees, one after the
+    // other, instead of every one of them waiting for Postgres's answer.
+    let app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")]),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(200));
+    app.create_app("burst").await;
+    app.create_endpoint("burst", json!({"url": receiver.url("/burst")}))
+        .await;
+    let first = app.send_messages("burst", 1).await;
+    let answered = eventually(20, || async {
+        app.count("SELECT count(*) FROM attempts").await == 1
+    })
+    .await;
+    assert!(answered, "the endpoint answered once: its pace is known");
+    // Long enough for the renewals to shrink the grant to nothing.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let running = app.send_messages("burst", 1).await;
+    let started = eventually(20, || async {
+        delivered(&receiver, "/burst").is_superset(&running)
+    })
+    .await;
+    assert!(started, "an attempt runs on a grant of one slot");
+    let mut holding = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .expect("a connection");
+    holding
+        .batch_execute("BEGIN; LOCK TABLE endpoint_slot_grants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the lock");
+    let burst = app.send_messages("burst", 4).await;
+    let through = eventually(5, || async {
+        delivered(&receiver, "/burst").is_superset(&burst)
+    })
+    .await;
+    holding.batch_execute("COMMIT").await.expect("commit");
+    assert!(
+        through,
+        "the burst went through the freed slot while Postgres held the grants back"
+    );
+    assert_eq!(receiver.most_at_once(), 1, "never beyond the grant held");
+    let all: HashSet<String> = first
+        .iter()
+        .chain(&running)
+        .chain(&burst)
+        .cloned()
+        .collect();
+    assert_eq!(delivered(&receiver, "/burst"), all);
     app.stop().await;
 }
 

@@ -14,10 +14,13 @@ pub(super) const PROBE_ATTEMPTS: u32 = 2;
 /// a freed slot finds a job ready, few enough that a backlog for one endpoint leaves the rest
 /// of the prefetch to the others. The jobs beyond go back to the outbox at once.
 const WAITING_PER_SLOT: u32 = 2;
-/// An endpoint whose slots here take this many jobs a second or more (its share of the cap over
-/// its pace) has no bound on the jobs waiting for it: the queue behind them moves at that rate
-/// anyway, and putting them back would cost each an outbox round trip for nothing.
-const FAST_DRAIN_PER_SEC: f64 = 1000.0;
+/// Beyond twice its slots, jobs may wait for an endpoint as long as those ahead of them are
+/// through within this time at its pace (its share of the cap over its attempt time): the queue
+/// behind them moves at that rate anyway, and putting them back would cost each an outbox round
+/// trip (a quarter of a second or more) for nothing. A budget rather than a threshold of speed:
+/// a fast endpoint whose attempts take a few milliseconds longer for a moment (a busy host)
+/// keeps its waiting jobs instead of putting back all beyond sixteen.
+const WAIT_BUDGET: Duration = Duration::from_millis(100);
 
 /// One endpoint as this dispatcher sees it; kept in [`super::Fairness`]'s map under its lock.
 pub(super) struct EndpointState {
@@ -117,17 +120,17 @@ impl EndpointState {
 
     /// Whether as many jobs wait here for the endpoint's slots as may: a further job goes back
     /// to the outbox instead of holding a place of the prefetch that other endpoints' jobs
-    /// behind it in the queue need.
-    /// `most_waiting`: the dispatcher's bound for any one endpoint that drains slower than
-    /// [`FAST_DRAIN_PER_SEC`]. None until an attempt of this dispatcher to the endpoint has
-    /// ended: only its first answer tells how fast it drains (the guess before it put back
+    /// behind it in the queue need. The bound is twice the slots (at most `most_waiting`, the
+    /// dispatcher's bound for any one endpoint), or what the endpoint drains within
+    /// [`WAIT_BUDGET`] if that is more. None until an attempt of this dispatcher to the endpoint
+    /// has ended: only its first answer tells how fast it drains (the guess before it put back
     /// most of a fast endpoint's backlog), and jobs wait here at most 250 ms meanwhile.
     pub(super) fn waiting_room_full(&self, cap: u32, most_waiting: u32, now: Instant) -> bool {
         let most = self.most(cap).max(1);
         let drains_per_sec = f64::from(most) / self.pace(now).as_secs_f64().max(1e-6);
-        self.attempted
-            && drains_per_sec < FAST_DRAIN_PER_SEC
-            && self.waiting >= (WAITING_PER_SLOT * most).min(most_waiting.max(1))
+        let within_budget = drains_per_sec * WAIT_BUDGET.as_secs_f64();
+        let by_slots = (WAITING_PER_SLOT * most).min(most_waiting.max(1));
+        self.attempted && f64::from(self.waiting) >= within_budget.max(f64::from(by_slots))
     }
 
     /// Takes a granted slot if one is free (within the share, which may have shrunk below the
@@ -165,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn twice_the_slots_wait_for_a_slow_endpoint_and_any_number_for_a_fast_or_new_one() {
+    fn twice_the_slots_wait_for_a_slow_endpoint_and_what_drains_in_the_budget_for_a_fast_one() {
         let now = Instant::now();
         let mut state = EndpointState::new(now);
         state.waiting = 50;
@@ -174,7 +177,7 @@ mod tests {
             "no bound before the first answer"
         );
         state.attempted = true;
-        state.mean_attempt = Duration::from_millis(50);
+        state.mean_attempt = Duration::from_secs(1);
         state.waiting = 15;
         assert!(!state.waiting_room_full(8, 16, now), "16 for 8 slots");
         state.waiting = 16;
@@ -188,10 +191,27 @@ mod tests {
             "never more than the dispatcher's bound"
         );
         state.mean_attempt = Duration::from_millis(2);
-        state.waiting = 500;
+        state.waiting = 199;
         assert!(
             !state.waiting_room_full(8, 2, now),
-            "4 slots of 2 ms drain 2,000 jobs a second: no bound"
+            "4 slots of 2 ms drain 200 jobs in 100 ms"
         );
+        state.waiting = 200;
+        assert!(state.waiting_room_full(8, 2, now));
+    }
+
+    #[test]
+    fn a_fast_endpoint_slowed_for_a_moment_keeps_the_jobs_that_drain_within_the_budget() {
+        let now = Instant::now();
+        let mut state = EndpointState::new(now);
+        state.attempted = true;
+        state.mean_attempt = Duration::from_millis(1);
+        state.in_use = 8;
+        // Its running attempts are 12 ms old: 8 slots at that pace still take 66 jobs in 100 ms.
+        state.running = vec![now - Duration::from_millis(12); 8];
+        state.waiting = 40;
+        assert!(!state.waiting_room_full(8, 16, now));
+        state.waiting = 67;
+        assert!(state.waiting_room_full(8, 16, now));
     }
 }

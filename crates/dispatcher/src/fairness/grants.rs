@@ -35,37 +35,103 @@ enum Granted {
     Taken,
     /// The endpoint is at its cap, or Postgres refused more a moment ago.
     Full,
-    /// Every granted slot is busy: ask Postgres for `wanted`, keeping `keep`, under `changing`.
+    /// Every granted slot is busy: ask Postgres for more under `changing`. `freed` wakes a job
+    /// when one of this dispatcher's `in_use` attempts to the endpoint ends.
     AskFor {
         changing: Arc<tokio::sync::Mutex<()>>,
-        wanted: u32,
-        keep: u32,
+        freed: Arc<tokio::sync::Notify>,
+        in_use: u32,
     },
 }
 
 impl Fairness {
     /// Takes one of the endpoint's slots, growing this dispatcher's grant when all it holds
-    /// are in use.
+    /// are in use. While the ask is under way, a slot freed by one of this dispatcher's own
+    /// attempts serves the job as well: an attempt to a fast endpoint ends in a millisecond,
+    /// where the ask waits for a Postgres commit (under load, ten times as long), and every job
+    /// that arrives meanwhile would wait for it too.
     pub(super) async fn take_slot(&self, endpoint: Uuid) -> Result<bool, DbError> {
         let cap = self.0.config.max_in_flight.max(1);
-        let changing = match self.take_granted(endpoint, cap) {
+        let (changing, freed, in_use) = match self.take_granted(endpoint, cap) {
             Granted::Taken => return Ok(true),
             Granted::Full => return Ok(false),
-            Granted::AskFor { changing, .. } => changing,
+            Granted::AskFor {
+                changing,
+                freed,
+                in_use,
+            } => (changing, freed, in_use),
         };
-        let _changing = changing.lock().await;
-        // Someone else may have grown the grant while this one waited.
-        let (wanted, keep) = match self.take_granted(endpoint, cap) {
-            Granted::Taken => return Ok(true),
-            Granted::Full => return Ok(false),
-            Granted::AskFor { wanted, keep, .. } => (wanted, keep),
-        };
-        let pace_ms = self
-            .0
+        // The ask runs in a task of its own, so that its answer is kept whichever comes first.
+        let mut asking = tokio::spawn(self.clone().grow_grant(endpoint, changing));
+        if in_use == 0 {
+            return self.take_after_ask(endpoint, asking.await);
+        }
+        loop {
+            tokio::select! {
+                asked = &mut asking => return self.take_after_ask(endpoint, asked),
+                // A slot freed while no job waited leaves a permit that another job may have
+                // used meanwhile: then wait on.
+                () = freed.notified() => {
+                    if self.take_granted_only(endpoint) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a slot once the ask for more has been answered.
+    fn take_after_ask(
+        &self,
+        endpoint: Uuid,
+        asked: Result<Result<(), DbError>, tokio::task::JoinError>,
+    ) -> Result<bool, DbError> {
+        match asked {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(err),
+            // Only a runtime shutting down cancels the task: no slot then.
+            Err(_) => return Ok(false),
+        }
+        Ok(self.take_granted_only(endpoint))
+    }
+
+    /// Takes a slot of the grant held, without asking for more.
+    fn take_granted_only(&self, endpoint: Uuid) -> bool {
+        self.0
             .endpoints()
-            .get(&endpoint)
-            .and_then(|state| state.own_pace(Instant::now()))
-            .map(millis);
+            .get_mut(&endpoint)
+            .is_some_and(EndpointState::take)
+    }
+
+    /// Asks Postgres to grow this dispatcher's grant of the endpoint, under `changing`, unless
+    /// another ask grew it while this one waited for its turn. A refusal (no slot beyond those
+    /// in use) holds further asks back for [`DENIAL_HOLDS`].
+    async fn grow_grant(
+        self,
+        endpoint: Uuid,
+        changing: Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<(), DbError> {
+        let _changing = changing.lock().await;
+        let cap = self.0.config.max_in_flight.max(1);
+        let (wanted, keep, pace_ms) = {
+            let endpoints = self.0.endpoints();
+            let Some(state) = endpoints.get(&endpoint) else {
+                return Ok(());
+            };
+            let most = state.most(cap);
+            if state.in_use < state.granted.min(state.share)
+                || state.in_use >= most
+                || state.denied_until.is_some_and(|t| t > Instant::now())
+            {
+                return Ok(());
+            }
+            (
+                // Double what is held: a burst costs a few round trips, not one per attempt.
+                (state.granted * 2).max(state.in_use + 1).min(most),
+                state.in_use,
+                state.own_pace(Instant::now()).map(millis),
+            )
+        };
         let grant = self
             .0
             .asker
@@ -84,13 +150,9 @@ impl Fairness {
         state.others_pace = grant
             .others_pace_ms
             .map(|ms| Duration::from_millis(u64::from(ms)));
-        if state.take() {
-            state.denied_until = None;
-            Ok(true)
-        } else {
-            state.denied_until = Some(Instant::now() + DENIAL_HOLDS);
-            Ok(false)
-        }
+        state.denied_until =
+            (state.in_use >= grant.slots.min(state.share)).then(|| Instant::now() + DENIAL_HOLDS);
+        Ok(())
     }
 
     /// Takes a slot of the grant this dispatcher holds, or says what to ask Postgres for.
@@ -108,9 +170,8 @@ impl Fairness {
         }
         Granted::AskFor {
             changing: state.changing.clone(),
-            // Double what is held: a burst costs a few round trips, not one per attempt.
-            wanted: (state.granted * 2).max(state.in_use + 1).min(most),
-            keep: state.in_use,
+            freed: state.freed.clone(),
+            in_use: state.in_use,
         }
     }
 
