@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use octohooks_api::ingest::Ingest;
-use octohooks_broker::relay::Publisher;
+use octohooks_broker::publisher::Publisher;
 use octohooks_broker::AmqpLink;
 use octohooks_db::models::Message;
 use octohooks_platform::metrics::Metrics;

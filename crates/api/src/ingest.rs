@@ -4,7 +4,7 @@
 //! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
 
 use chrono::{DateTime, Utc};
-use octohooks_broker::relay::Publisher;
+use octohooks_broker::publisher::Publisher;
 use octohooks_db::models::Message;
 use octohooks_db::{messages, pool, DbError, DbPool};
 use octohooks_platform::batch::{Batcher, Limits};

@@ -34,6 +34,7 @@ use actix_cors::Cors;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
+use octohooks_broker::publisher::Publisher;
 use octohooks_broker::{relay, AmqpLink};
 use octohooks_db::pool;
 use octohooks_platform::{telemetry, Settings};
@@ -106,7 +107,7 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
     let metrics_listener = TcpListener::bind(settings.metrics_listen_addr)?;
     let metrics_addr = metrics_listener.local_addr()?;
     let metrics = std::sync::Arc::new(octohooks_platform::metrics::Metrics::new()?);
-    let publisher = relay::Publisher::start(
+    let publisher = Publisher::start(
         db.clone(),
         amqp.clone(),
         metrics.clone(),

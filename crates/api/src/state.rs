@@ -29,5 +29,5 @@ pub struct AppState {
     /// Noted uses of API keys, written in the background.
     pub key_usage: Arc<crate::key_usage::KeyUsage>,
     /// Background publication of claimed jobs.
-    pub publisher: octohooks_broker::relay::Publisher,
+    pub publisher: octohooks_broker::publisher::Publisher,
 }

@@ -6,7 +6,9 @@
 //!   declaration.
 //! - [`express`]: the in-memory lane for first attempts whose outbox rows stay until done.
 //! - [`link`]: the publishing connection, rebuilt with backoff, with confirmed publishes.
+//! - [`publisher`]: the API's publication of each commit's jobs, by the express lane or durably.
 //! - [`relay`]: moves due jobs from the Postgres outbox to RabbitMQ.
+//! - [`forgetter`]: removes jobs from the outbox once they are safe elsewhere, in batches.
 //! - [`outgoing`]: what a set of outbox rows is published as (jobs, and groups of a fan-out).
 //! - [`consumer`]: consumes the queues with manual acks and bounded prefetch, decides when a job
 //!   is parked, acks or requeues as the handler says, and drains on shutdown.
@@ -15,9 +17,11 @@
 
 pub mod consumer;
 pub mod express;
+pub mod forgetter;
 pub mod group;
 pub mod link;
 pub mod outgoing;
+pub mod publisher;
 pub mod relay;
 pub mod timing;
 pub mod topology;

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use octohooks_broker::consumer::{self as broker_consumer, ConsumerConfig};
+use octohooks_broker::forgetter::Forgetter;
 use octohooks_broker::{relay, AmqpLink, Topology};
 use octohooks_db::pool;
 use octohooks_platform::Settings;
@@ -121,7 +122,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         recorder: Recorder::start(db.clone()),
         fairness,
         deferrer: Deferrer::start(db.clone()),
-        forgetter: relay::Forgetter::start(db.clone()),
+        forgetter: Forgetter::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn({

@@ -53,7 +53,7 @@ pub struct Deliverer {
     /// Puts back jobs that wait for their endpoint's turn.
     pub deferrer: Deferrer,
     /// Removes the outbox rows of express jobs that are done.
-    pub forgetter: octohooks_broker::relay::Forgetter,
+    pub forgetter: octohooks_broker::forgetter::Forgetter,
 }
 
 impl Deliverer {
