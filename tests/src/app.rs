@@ -398,6 +398,14 @@ impl TestApp {
         assert!(open, "the express lane opens once a dispatcher reads it");
     }
 
+    /// The dispatcher's count of the job contexts it got from `source`: `carried` by an express
+    /// job, or `read` from Postgres.
+    pub async fn job_contexts(&self, source: &str) -> f64 {
+        let base = self.dispatcher_base().expect("a dispatcher runs");
+        let series = format!("octohooks_job_contexts_total{{source=\"{source}\"}}");
+        crate::scrape(&base, &series).await
+    }
+
     /// The in-process dispatcher's metrics, as exposed.
     pub async fn dispatcher_metrics(&self) -> String {
         let base = self.dispatcher_base().expect("a dispatcher runs");

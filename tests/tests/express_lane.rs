@@ -304,13 +304,6 @@ async fn an_express_job_no_dispatcher_takes_in_time_moves_to_the_durable_queue()
     a_job_that_cannot_run_soon_leaves_the_lane(true).await;
 }
 
-/// The dispatcher's count of job contexts from `source` (`carried` or `read`).
-async fn contexts(app: &TestApp, source: &str) -> f64 {
-    let base = app.dispatcher_base().expect("a dispatcher runs");
-    let series = format!("octohooks_job_contexts_total{{source=\"{source}\"}}");
-    octohooks_tests::scrape(&base, &series).await
-}
-
 /// A first attempt by the lane carries what it needs, read with the message's commit: the
 /// dispatcher reads nothing before sending, and the request is the one a read would have made
 /// (the body, the custom header, a signature by each secret of a rotation). A payload too large
@@ -362,11 +355,11 @@ async fn the_lane_carries_what_a_first_attempt_needs_and_the_request_is_the_same
     assert_eq!(orders, vec![0, 1, 2, 3, 4]);
     assert_eq!(app.metric(EXPRESS).await, 5.0, "all went by the lane");
     assert_eq!(
-        contexts(&app, "carried").await,
+        app.job_contexts("carried").await,
         5.0,
         "each carried its context"
     );
-    assert_eq!(contexts(&app, "read").await, 0.0, "none was read");
+    assert_eq!(app.job_contexts("read").await, 0.0, "none was read");
 
     let large = "x".repeat(70 * 1024);
     let sent = app
@@ -383,7 +376,7 @@ async fn the_lane_carries_what_a_first_attempt_needs_and_the_request_is_the_same
         .expect("the large payload arrived");
     assert!(last.signed_by(&new));
     assert_eq!(app.metric(EXPRESS).await, 6.0, "it went by the lane too");
-    assert_eq!(contexts(&app, "read").await, 1.0, "its context was read");
+    assert_eq!(app.job_contexts("read").await, 1.0, "its context was read");
     assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
     app.stop().await;
 }

@@ -271,9 +271,20 @@ async fn a_client_certificate_is_presented_to_receivers_that_ask_for_one() {
         0
     );
 
+    // Its private key stays in Postgres: a first attempt by the express lane carries no
+    // context for it, and the dispatcher reads the endpoint.
+    app.wait_for_express_lane().await;
+    let carried = app.job_contexts("carried").await;
+    let read_before = app.job_contexts("read").await;
     let second = send(&app).await;
     assert_eq!(attempts(&app, &second, 1).await[0]["status"], "success");
     assert_eq!(receiver.bodies().len(), 1);
+    assert_eq!(app.job_contexts("carried").await, carried, "none carried");
+    assert_eq!(
+        app.job_contexts("read").await,
+        read_before + 1.0,
+        "its context was read"
+    );
 
     // Removed: deliveries present none again.
     let removed = app.call(reqwest::Method::DELETE, path, None).await;
