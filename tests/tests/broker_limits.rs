@@ -1,12 +1,15 @@
-//! The broker's delivery limit never drops a job: a job (or a group of a fan-out's jobs) the
-//! dispatcher keeps requeueing (here, because Postgres is away) moves to another delivery queue
-//! when it reaches the limit, and is parked in the outbox once the database is back; queues declared by an earlier version,
-//! without a limit, keep working.
+//! The broker's limits never drop a job: a job (or a group of a fan-out's jobs) the dispatcher
+//! keeps requeueing (here, because Postgres is away) moves to another delivery queue when it
+//! reaches the delivery limit, and is parked in the outbox once the database is back; queues
+//! declared by an earlier version, without a limit, keep working; a full express lane refuses
+//! only the jobs it has no room for, each told apart.
 
 use std::time::Duration;
 
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use octohooks_broker::{AmqpLink, Outgoing, Topology};
+use octohooks_domain::job::{Carried, DeliveryJob, TriggerType, JOB_VERSION};
 use octohooks_tests::app::AMQP_URL;
 use octohooks_tests::proxy::Proxy;
 use octohooks_tests::{eventually, Options, Receiver, TestApp};
@@ -139,6 +142,82 @@ async fn queues_declared_without_a_limit_are_used_as_they_are() {
     let (receiver, _) = one_message_to_a_receiver(&app, &["/hook"]).await;
     assert_eq!(receiver.wait_for("/hook", 1, 15).await.len(), 1);
     app.stop().await;
+    for name in octohooks_broker::delivery_queues(&queue) {
+        let _ = channel
+            .queue_delete(&name, QueueDeleteOptions::default())
+            .await;
+    }
+}
+
+/// A first attempt for the express lane, alone (no context).
+fn express_job(job_id: i64) -> Outgoing {
+    Outgoing {
+        carried: Carried::Job(DeliveryJob {
+            v: JOB_VERSION,
+            job_id,
+            message_id: uuid::Uuid::new_v4(),
+            endpoint_id: uuid::Uuid::new_v4(),
+            attempt: 0,
+            trigger: TriggerType::Scheduled,
+            deferrals: 0,
+            context: None,
+        }),
+        traceparent: None,
+    }
+}
+
+#[tokio::test]
+async fn a_full_express_lane_refuses_only_the_jobs_it_has_no_room_for() {
+    // The lane keeps at most 1,000 jobs waiting and refuses the rest at once: with 998 waiting,
+    // of five more jobs published together the first two are taken and the last three refused,
+    // each told apart, so that the publisher sends exactly those three durably.
+    let queue = format!("octohooks.test.lane.{}", uuid::Uuid::new_v4().simple());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let link = AmqpLink::start_with_lane(
+        AMQP_URL.into(),
+        Topology {
+            queue: queue.clone(),
+            delivery_limit: 20,
+        },
+        stop.clone(),
+    );
+    let ready = eventually(15, || async {
+        link.publish_express(&[express_job(0)]).await == [true]
+    })
+    .await;
+    assert!(ready, "the lane is declared and takes a job");
+    let waiting = u32::try_from(octohooks_broker::express::MOST_WAITING).unwrap();
+    let fill: Vec<Outgoing> = (1..i64::from(waiting) - 2).map(express_job).collect();
+    let taken = link.publish_express(&fill).await;
+    assert!(taken.iter().all(|taken| *taken), "room for all of them");
+    let last: Vec<Outgoing> = (0..5).map(|n| express_job(10_000 + n)).collect();
+    assert_eq!(
+        link.publish_express(&last).await,
+        [true, true, false, false, false]
+    );
+
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let lane = channel
+        .queue_declare(
+            &octohooks_broker::express::express_queue(&queue),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lane.message_count(),
+        waiting,
+        "the lane is full, nothing beyond"
+    );
+    stop.cancel();
+    link.stopped(Duration::from_secs(2)).await;
     for name in octohooks_broker::delivery_queues(&queue) {
         let _ = channel
             .queue_delete(&name, QueueDeleteOptions::default())
