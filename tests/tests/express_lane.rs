@@ -15,10 +15,15 @@ const EXPRESS: &str = "octohooks_jobs_published_total{lane=\"express\"}";
 const DURABLE: &str = "octohooks_jobs_published_total{lane=\"durable\"}";
 
 async fn send(app: &TestApp, order: usize) -> String {
+    send_payload(app, json!({"order": order})).await
+}
+
+/// Sends an `order.paid` message with `payload` to the application `shop`; its id.
+async fn send_payload(app: &TestApp, payload: serde_json::Value) -> String {
     let sent = app
         .post(
             "/api/v1/applications/shop/messages",
-            json!({"eventType": "order.paid", "payload": {"order": order}}),
+            json!({"eventType": "order.paid", "payload": payload}),
         )
         .await;
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
@@ -362,13 +367,7 @@ async fn the_lane_carries_what_a_first_attempt_needs_and_the_request_is_the_same
     assert_eq!(app.job_contexts("read").await, 0.0, "none was read");
 
     let large = "x".repeat(70 * 1024);
-    let sent = app
-        .post(
-            "/api/v1/applications/shop/messages",
-            json!({"eventType": "order.paid", "payload": {"note": large}}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    send_payload(&app, json!({"note": large})).await;
     let got = receiver.wait_for("/hook", 6, 20).await;
     let last = got
         .iter()

@@ -50,6 +50,21 @@ async fn healthy_delivery_time(app: &TestApp, receiver: &Receiver) -> Duration {
     started.elapsed()
 }
 
+/// An app with the cap at 8 and an application `name` whose endpoint, at `/<name>` of the
+/// receiver, answers each request after `delay`.
+async fn capped_at_8(name: &str, delay: Duration) -> (TestApp, Receiver) {
+    let app = TestApp::spawn_with(
+        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")]),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.delay(delay);
+    app.create_app(name).await;
+    app.create_endpoint(name, json!({"url": receiver.url(&format!("/{name}"))}))
+        .await;
+    (app, receiver)
+}
+
 #[tokio::test]
 async fn the_cap_on_attempts_in_flight_holds_across_two_dispatchers() {
     let mut app = TestApp::spawn_with(
@@ -218,15 +233,7 @@ async fn a_burst_beyond_the_grant_goes_through_freed_slots_while_postgres_is_slo
     // four more jobs arrive; Postgres then answers no change of the grants (a transaction
     // holds their table). Each job takes the slot the attempt before it frees, one after the
     // other, instead of every one of them waiting for Postgres's answer.
-    let app = TestApp::spawn_with(
-        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")]),
-    )
-    .await;
-    let receiver = Receiver::start().await;
-    receiver.delay(Duration::from_millis(200));
-    app.create_app("burst").await;
-    app.create_endpoint("burst", json!({"url": receiver.url("/burst")}))
-        .await;
+    let (app, receiver) = capped_at_8("burst", Duration::from_millis(200)).await;
     let first = app.send_messages("burst", 1).await;
     let answered = eventually(20, || async {
         app.count("SELECT count(*) FROM attempts").await == 1
@@ -273,15 +280,7 @@ async fn a_burst_beyond_the_grant_goes_through_freed_slots_while_postgres_is_slo
 async fn a_new_endpoint_gets_two_attempts_until_one_is_answered() {
     // A cap of 8; a receiver that holds every request for 3 s looks, until it answers, like one
     // that accepts connections and never answers.
-    let app = TestApp::spawn_with(
-        Options::default().with_vars(&[("OCTOHOOKS_ENDPOINT_MAX_IN_FLIGHT", "8")]),
-    )
-    .await;
-    let receiver = Receiver::start().await;
-    receiver.delay(Duration::from_secs(3));
-    app.create_app("new").await;
-    app.create_endpoint("new", json!({"url": receiver.url("/slow")}))
-        .await;
+    let (app, receiver) = capped_at_8("new", Duration::from_secs(3)).await;
     let sent = app.send_messages("new", 6).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -289,7 +288,7 @@ async fn a_new_endpoint_gets_two_attempts_until_one_is_answered() {
         2,
         "before any answer, two attempts run and the others wait"
     );
-    let all = eventually(60, || async { delivered(&receiver, "/slow") == sent }).await;
+    let all = eventually(60, || async { delivered(&receiver, "/new") == sent }).await;
     assert!(all, "every message arrives once the endpoint answers");
     assert!(receiver.most_at_once() <= 8);
     app.stop().await;

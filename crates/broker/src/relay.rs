@@ -1,8 +1,9 @@
 //! The outbox relay: moves delivery jobs from Postgres to RabbitMQ.
 //!
-//! The API publishes the jobs of a message right after committing it ([`publish_claimed`]);
-//! the relay loop, run by every API and dispatcher process, picks up whatever that missed (the
-//! broker was down, the process died) and the retries that have come due. A job leaves the
+//! The API publishes the jobs of a message right after committing it
+//! ([`crate::publisher::Publisher`]); the relay loop, run by every API and dispatcher process,
+//! picks up whatever that missed (the broker was down, the process died) and the retries that
+//! have come due. A job leaves the
 //! outbox only after the broker confirmed it, so a crash at any point leads to a second
 //! publication, never to a lost job.
 
@@ -23,7 +24,7 @@ const IDLE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Publishes jobs this process has claimed, then removes them from the outbox. On failure the
 /// claims are released so that the next relay pass tries again as soon as the broker is back.
-pub async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -> bool {
+async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -> bool {
     if rows.is_empty() {
         return true;
     }
