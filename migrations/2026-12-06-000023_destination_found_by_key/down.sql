@@ -1,0 +1,1 @@
+DROP FUNCTION octohooks_still_pending(text);

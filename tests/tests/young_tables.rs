@@ -1,0 +1,74 @@
+//! A new deployment under load, before Postgres has any statistics of its tables (autovacuum
+//! first analyzes a table up to a minute after it fills): recording attempts finds each
+//! destination by its key from the first message on, and never reads the destinations table
+//! whole, which a plan made on the young table and kept by the prepared statement did, once per
+//! batch, longer with every message.
+
+use futures::future::join_all;
+use octohooks_tests::{eventually, Receiver, TestApp};
+use serde_json::json;
+
+/// Messages sent: enough for the table to outgrow by far what a plan made on its first rows
+/// expected.
+const MESSAGES: usize = 2_000;
+/// Clients sending at once, so that the dispatcher records its attempts in batches.
+const CLIENTS: usize = 8;
+
+/// The destinations table's counters, as Postgres's statistics report them.
+async fn destination_counters(app: &TestApp) -> (i64, i64) {
+    let updated = app
+        .count("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'message_destinations'")
+        .await;
+    let read_whole = app
+        .count(
+            "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables \
+             WHERE relname = 'message_destinations'",
+        )
+        .await;
+    (updated, read_whole)
+}
+
+#[tokio::test]
+async fn attempts_are_recorded_by_key_on_a_young_table() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
+        .await;
+    let analyzed = app
+        .count(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'message_destinations' \
+             AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)",
+        )
+        .await;
+    assert_eq!(analyzed, 0, "the test's database is new: no statistics yet");
+
+    join_all((0..CLIENTS).map(|_| app.send_messages("app", MESSAGES / CLIENTS))).await;
+    let delivered = receiver.wait_for("/hook", MESSAGES, 60).await;
+    assert_eq!(delivered.len(), MESSAGES, "every message was delivered");
+    let recorded = eventually(30, || async {
+        app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
+            .await
+            == MESSAGES as i64
+    })
+    .await;
+    assert!(recorded, "every attempt was recorded");
+
+    // A backend reports its counters at most once a second, and an idle one within ten: wait
+    // until the statistics count every destination's update by the recording statement.
+    let reported = eventually(30, || async {
+        destination_counters(&app).await.0 >= MESSAGES as i64
+    })
+    .await;
+    let (updated, read_whole) = destination_counters(&app).await;
+    assert!(reported, "the statistics count {updated} updates");
+    // Found by key, the recording reads no destination beyond its own; other work may read the
+    // table whole now and then (the sweep for stranded deliveries, once a minute per process).
+    // Reading it whole once per batch of a few attempts read over 700,000 rows for these
+    // messages.
+    assert!(
+        read_whole < 10 * MESSAGES as i64,
+        "the destinations were read whole: {read_whole} rows for {MESSAGES} messages"
+    );
+    app.stop().await;
+}
