@@ -1,6 +1,6 @@
 //! Group commit for accepting messages. Concurrent `POST …/messages` requests queue their
 //! message here; a writer task takes whatever is waiting (up to a batch) and stores it in one
-//! transaction, so one commit (one WAL flush) serves many requests. Each request gets its
+//! transaction, with a second writer while a crowd waits, so one commit (one WAL flush) serves many requests. Each request gets its
 //! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
 
 use chrono::{DateTime, Utc};
@@ -12,14 +12,16 @@ use octohooks_platform::batch::{Batcher, Limits};
 use crate::error::{ApiError, ProblemCode};
 
 /// Most messages per transaction, waiting messages at most (then requests wait for room), and
-/// transactions in flight at once: one. Each commit then takes everything that arrived while the
-/// previous one ran. More writers split the same arrivals into smaller transactions, whose
-/// statements and WAL flushes cost Postgres more per message; on a busy host that cost came back
-/// as latency (BENCHMARKS.md, "One writer per API process").
+/// transactions in flight at once: one, and a second while at least 16 messages wait. One
+/// transaction takes everything that arrived while the previous one ran; more in flight split a
+/// moderate load into smaller transactions, whose statements and WAL flushes cost Postgres more
+/// per message, which on a busy host came back as latency. Under a crowd, the second executes
+/// while the first waits for its flush (BENCHMARKS.md, "A second writer for crowds").
 const LIMITS: Limits = Limits {
     batch: 256,
     backlog: 4096,
-    workers: 1,
+    workers: 2,
+    spare_until: 16,
 };
 
 /// A message, the trace context of the request that sent it, and when it is to be delivered

@@ -17,6 +17,7 @@ const LIMITS: Limits = Limits {
     batch: 256,
     backlog: 4096,
     workers: 2,
+    spare_until: 0,
 };
 
 type Answer<R> = Result<R, DbError>;
