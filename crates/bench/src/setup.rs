@@ -66,12 +66,15 @@ pub fn transactions(database: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("no transaction count for {database}: {text}"))
 }
 
-/// Deletes the run's delivery queues (best effort).
+/// Deletes the run's delivery queues (best effort): every queue the services declare
+/// (`octohooks_broker::delivery_queues`), so that no run leaves one behind.
 pub fn delete_queues(queue: &str) {
     for name in [
         queue.to_owned(),
         format!("{queue}.retry"),
         format!("{queue}.parked"),
+        format!("{queue}.fanout"),
+        format!("{queue}.express"),
     ] {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_queue", &name])

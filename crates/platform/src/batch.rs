@@ -139,6 +139,20 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Makes `callers` calls to a doubler at once and checks that each got its own answer.
+    async fn call_all_at_once(doubler: &Batcher<u32, u32>, callers: u32) {
+        let calls: Vec<_> = (0..callers)
+            .map(|n| {
+                let doubler = doubler.clone();
+                tokio::spawn(async move { (n, doubler.call(n).await) })
+            })
+            .collect();
+        for call in calls {
+            let (n, answer) = call.await.unwrap();
+            assert_eq!(answer, Ok(n * 2));
+        }
+    }
+
     #[tokio::test]
     async fn every_caller_gets_its_own_answer_and_waiting_callers_share_a_batch() {
         let batches = Arc::new(AtomicUsize::new(0));
@@ -159,16 +173,7 @@ mod tests {
                 }
             }
         });
-        let calls: Vec<_> = (0..50)
-            .map(|n| {
-                let doubler = doubler.clone();
-                tokio::spawn(async move { (n, doubler.call(n).await) })
-            })
-            .collect();
-        for call in calls {
-            let (n, answer) = call.await.unwrap();
-            assert_eq!(answer, Ok(n * 2));
-        }
+        call_all_at_once(&doubler, 50).await;
         let used = batches.load(Ordering::SeqCst);
         assert!((1..50).contains(&used), "50 calls in {used} batches");
     }
@@ -196,16 +201,7 @@ mod tests {
                 }
             }
         });
-        let calls: Vec<_> = (0..callers)
-            .map(|n| {
-                let doubler = doubler.clone();
-                tokio::spawn(async move { (n, doubler.call(n).await) })
-            })
-            .collect();
-        for call in calls {
-            let (n, answer) = call.await.unwrap();
-            assert_eq!(answer, Ok(n * 2));
-        }
+        call_all_at_once(&doubler, callers).await;
         most.load(Ordering::SeqCst)
     }
 
