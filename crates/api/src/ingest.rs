@@ -1,7 +1,8 @@
 //! Group commit for accepting messages. Concurrent `POST …/messages` requests queue their
 //! message here; a writer task takes whatever is waiting (up to a batch) and stores it in one
-//! transaction, with a second writer while a crowd waits, so one commit (one WAL flush) serves many requests. Each request gets its
-//! own answer: stored, or its uid was taken. The stored jobs go to the background publisher.
+//! transaction, with a second writer while a crowd waits, so one commit (one WAL flush) serves
+//! many requests. Each request gets its own answer: stored, or its uid was taken. The stored
+//! jobs go to the background publisher.
 
 use chrono::{DateTime, Utc};
 use octohooks_broker::publisher::Publisher;
