@@ -1,5 +1,7 @@
-//! Deleting an application or an environment takes its waiting retries with it: outbox jobs
-//! have no foreign key to their endpoint, so nothing else would remove them.
+//! Deleting an application or an environment takes its waiting retries with it (outbox jobs
+//! have no foreign key to their endpoint, so nothing else would remove them), and the
+//! destinations and attempts of its messages (which have no foreign key to their message: a
+//! trigger on messages removes them).
 
 use octohooks_tests::{eventually, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
@@ -34,8 +36,17 @@ fn retries_of(endpoint: &str) -> String {
     format!("SELECT count(*) FROM outbox WHERE endpoint_id = '{endpoint}'")
 }
 
+fn attempts_of(endpoint: &str) -> String {
+    format!("SELECT count(*) FROM attempts WHERE endpoint_id = '{endpoint}'")
+}
+
+/// Destinations and attempts of every message, whether or not their message is there.
+const DELIVERIES: &str =
+    "SELECT (SELECT count(*) FROM message_destinations) + (SELECT count(*) FROM attempts)";
+
 #[tokio::test]
-async fn deleting_an_application_or_its_environment_deletes_its_waiting_retries() {
+async fn deleting_an_application_or_its_environment_deletes_its_retries_destinations_and_attempts()
+{
     let app = TestApp::spawn_with(Options {
         retry_schedule: "1h".into(),
         ..Options::default()
@@ -45,21 +56,114 @@ async fn deleting_an_application_or_its_environment_deletes_its_waiting_retries(
     failing.default_status(500);
     let doomed = app_with_a_waiting_retry(&app, "doomed", &failing).await;
     let kept = app_with_a_waiting_retry(&app, "kept", &failing).await;
+    assert_eq!(app.count(&attempts_of(&doomed)).await, 1);
+    assert_eq!(
+        app.count(DELIVERIES).await,
+        4,
+        "a destination and an attempt each"
+    );
 
     let deleted = app
         .call(Method::DELETE, "/api/v1/applications/doomed", None)
         .await;
     assert!(deleted.status.is_success(), "{}", deleted.text);
     assert_eq!(app.count(&retries_of(&doomed)).await, 0);
+    assert_eq!(app.count(&attempts_of(&doomed)).await, 0);
     assert_eq!(
         app.count(&retries_of(&kept)).await,
         1,
         "another application's retry stays"
+    );
+    assert_eq!(app.count(&attempts_of(&kept)).await, 1);
+    assert_eq!(
+        app.count(DELIVERIES).await,
+        2,
+        "the other application's stay"
     );
 
     let environment = format!("/api/v1/environments/{}", app.environment_id);
     let deleted = app.admin(Method::DELETE, &environment, None).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
     assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(app.count(DELIVERIES).await, 0);
+    app.stop().await;
+}
+
+/// An attempt that a dispatcher records after its message was deleted (its application went
+/// while the request was under way) leaves nothing behind: no attempt, no destination.
+#[tokio::test]
+async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
+    use octohooks_db::deliveries::{
+        record_manual, record_scheduled, ScheduledOutcome, ScheduledRecord,
+    };
+    use octohooks_db::models::Attempt;
+    use octohooks_domain::job::TriggerType;
+    use octohooks_domain::status::AttemptStatus;
+
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("gone").await;
+    let endpoint = app
+        .create_endpoint("gone", json!({"url": "http://127.0.0.1:9/gone"}))
+        .await;
+    let endpoint_id: uuid::Uuid = endpoint["id"].as_str().unwrap().parse().unwrap();
+    let sent = app
+        .post(
+            "/api/v1/applications/gone/messages",
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let message_id: uuid::Uuid = sent.json["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        app.execute(&format!("DELETE FROM messages WHERE id = '{message_id}'"))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(DELIVERIES).await,
+        0,
+        "the trigger took its destination"
+    );
+
+    let db = octohooks_db::pool::build_pool(
+        &app.database_url,
+        &octohooks_db::pool::PoolOptions::default(),
+    )
+    .unwrap();
+    let mut conn = octohooks_db::pool::connection(&db).await.unwrap();
+    let attempt = |trigger_type| Attempt {
+        id: uuid::Uuid::now_v7(),
+        message_id,
+        endpoint_id,
+        url: "http://127.0.0.1:9/gone".into(),
+        status: AttemptStatus::Success,
+        response_status_code: 200,
+        response: String::new(),
+        response_duration_ms: 1,
+        trigger_type,
+        created: chrono::Utc::now(),
+        job_id: None,
+    };
+    let scheduled = ScheduledRecord {
+        attempt: attempt(TriggerType::Scheduled),
+        attempts_before: 0,
+        outcome: ScheduledOutcome::Delivered,
+        traceparent: None,
+        remove_job: false,
+    };
+    let recorded = record_scheduled(&mut conn, &[&scheduled]).await.unwrap();
+    assert_eq!(
+        recorded,
+        vec![false],
+        "nothing to record for a message that is gone"
+    );
+    record_manual(&mut conn, &attempt(TriggerType::Manual))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.count(DELIVERIES).await,
+        0,
+        "neither record stored an attempt or a destination"
+    );
     app.stop().await;
 }

@@ -289,7 +289,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if run("fanout-load") {
-        let count = if quick { 100 } else { 500 };
+        // OCTOHOOKS_BENCH_FANOUT_COUNT=<n> sends more messages, for a window long enough to
+        // profile or to compare builds with less noise; 500 is the workload of issue 14.
+        let count = std::env::var("OCTOHOOKS_BENCH_FANOUT_COUNT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 100 } else { 500 });
         rows.extend(
             pipeline::fanout_throughput(&bench, &env, &mut dispatcher, DISPATCHER_A, count).await?,
         );

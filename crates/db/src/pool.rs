@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::connect::Target;
 use crate::{DbError, DbResult};
@@ -58,10 +58,13 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
         let target = target.clone();
         Box::pin(async move {
             let mut conn = target.open_with_deadline(deadline).await?;
-            diesel::sql_query(format!("SET statement_timeout = {statement_timeout_ms}"))
-                .execute(&mut conn)
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            // No JIT: every statement of the services is short, and compiling one (which
+            // Postgres does when a batch's estimated cost is high) took longer than running it.
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement_timeout_ms}; SET jit = off"
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         })
     });

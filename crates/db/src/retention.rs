@@ -233,7 +233,7 @@ const LOCK_OLD: &str = concat!(
 
 /// The locked messages ($1) that still wait for nothing, seen afresh (a delivery made just
 /// before the lock was taken keeps its message), removed with their destinations and attempts
-/// (by cascade) and any job left for them.
+/// (by the trigger of migration 000024) and any job left for them.
 const REMOVE_OLD: &str = concat!(
     "WITH removed AS (DELETE FROM messages m WHERE m.id = ANY($1) AND ",
     settled!(),

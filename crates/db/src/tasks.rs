@@ -291,8 +291,9 @@ queued AS ( \
 /// its filters take, and that is not another endpoint's example (send-example), a new pending
 /// delivery and its first scheduled job, as the fan-out at acceptance makes them (so it is
 /// retried like any other). The chosen messages are locked (`KEY SHARE`) before their
-/// deliveries are inserted: one the retention sweep deletes meanwhile is left out, where its
-/// delivery's foreign key would have failed the whole task.
+/// deliveries are inserted: one the retention sweep deletes meanwhile is left out, and none
+/// gets a delivery after its message went (destinations have no foreign key to their message,
+/// migration 000024).
 const REPLAY_BATCH: &str = concat!(
     scanned!(),
     "chosen AS ( \

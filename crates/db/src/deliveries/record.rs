@@ -238,11 +238,22 @@ FROM upd"
 );
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
-/// then dropped as duplicates); a failure leaves its schedule alone.
+/// then dropped as duplicates); a failure leaves its schedule alone. Nothing is recorded for a
+/// message that is gone.
 pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
     let success = attempt.status == AttemptStatus::Success;
     conn.transaction(|conn| {
         async move {
+            // The message's row is locked as a foreign key would (migration 000024): a message
+            // deleted meanwhile leaves no attempt or destination behind, and one deleted before
+            // gets none.
+            let message_kept = diesel::sql_query(LOCK_MESSAGE)
+                .bind::<SqlUuid, _>(attempt.message_id)
+                .execute(conn)
+                .await?;
+            if message_kept == 0 {
+                return Ok(());
+            }
             let inserted = diesel::insert_into(attempts::table)
                 .values(attempt.clone())
                 .on_conflict_do_nothing()
@@ -292,6 +303,9 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
     })
     .await
 }
+
+/// Locks a message ($1) against deletion until the transaction ends; no row if it is gone.
+const LOCK_MESSAGE: &str = "SELECT 1 FROM messages WHERE id = $1 FOR KEY SHARE";
 
 /// A manual attempt that succeeded ($1 message, $2 endpoint, $3 attempt, $4 status code, $5
 /// time) of a delivery for which `message.attempt.failing` was raised (its fourth scheduled
