@@ -89,8 +89,9 @@ async fn deleting_an_application_or_its_environment_deletes_its_retries_destinat
     app.stop().await;
 }
 
-/// An attempt that a dispatcher records after its message was deleted (its application went
-/// while the request was under way) leaves nothing behind: no attempt, no destination.
+/// An attempt that a dispatcher records after its message was deleted (retention removed it
+/// while a resend was under way; its endpoint stays) leaves nothing behind: no attempt, no
+/// destination.
 #[tokio::test]
 async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
     use octohooks_db::deliveries::{

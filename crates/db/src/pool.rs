@@ -1,7 +1,7 @@
 //! The connection pool. Bounded, with timeouts on wait, create and recycle, a
 //! `statement_timeout` on every connection and a client-side deadline a little longer than it,
 //! so that a slow or unreachable database turns into 503s instead of a pile-up of waiting
-//! requests.
+//! requests. Every connection also turns the JIT off.
 
 use std::time::Duration;
 
