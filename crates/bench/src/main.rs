@@ -31,20 +31,29 @@ const DATABASE: &str = "octohooks_bench";
 /// The "moderate" rate of the end-to-end latency phase (override with OCTOHOOKS_BENCH_E2E_RATE).
 const E2E_RATE_DEFAULT: u64 = 200;
 
+/// The number in environment variable `name`, or `default` when it is unset. A value that is
+/// not a number is named on stderr and the default used, so a typo never passes unnoticed.
+fn number_from_env<T: std::str::FromStr + std::fmt::Display>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(value) => value.parse().unwrap_or_else(|_| {
+            eprintln!("{name}={value:?} is not a number; using {default}");
+            default
+        }),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let e2e_rate: u64 = std::env::var("OCTOHOOKS_BENCH_E2E_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(E2E_RATE_DEFAULT);
+    let e2e_rate: u64 = number_from_env("OCTOHOOKS_BENCH_E2E_RATE", E2E_RATE_DEFAULT);
     let phase = Duration::from_secs(if quick { 3 } else { 10 });
     // OCTOHOOKS_BENCH_DRAIN_COUNT=<n> drains a longer backlog, where a dispatcher's start
     // weighs less in the figure.
-    let drain_count = std::env::var("OCTOHOOKS_BENCH_DRAIN_COUNT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 1000 } else { 5000 });
+    let drain_count = number_from_env(
+        "OCTOHOOKS_BENCH_DRAIN_COUNT",
+        if quick { 1000 } else { 5000 },
+    );
     let mut rows = Vec::new();
     // OCTOHOOKS_BENCH_ONLY=<phase>[,<phase>…] runs only those phases: ingest, pgbench, e2e, drain, e2e-load,
     // fanout-load, sdk, schemas, endpoint-stats, retention, fanout, isolation, transactions;
@@ -280,10 +289,10 @@ async fn main() -> anyhow::Result<()> {
             format!("http://{DISPATCHER_A}"),
         ];
         // OCTOHOOKS_BENCH_E2E_LOAD_COUNT lengthens the phase, e.g. to profile it.
-        let count = std::env::var("OCTOHOOKS_BENCH_E2E_LOAD_COUNT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if quick { 500 } else { 2000 });
+        let count = number_from_env(
+            "OCTOHOOKS_BENCH_E2E_LOAD_COUNT",
+            if quick { 500 } else { 2000 },
+        );
         for clients in [8, 2] {
             rows.extend(pipeline::e2e_under_load(&bench, &services, clients, count).await?);
         }
@@ -291,10 +300,10 @@ async fn main() -> anyhow::Result<()> {
     if run("fanout-load") {
         // OCTOHOOKS_BENCH_FANOUT_COUNT=<n> sends more messages, for a window long enough to
         // profile or to compare builds with less noise; 500 is the workload of issue 14.
-        let count = std::env::var("OCTOHOOKS_BENCH_FANOUT_COUNT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if quick { 100 } else { 500 });
+        let count = number_from_env(
+            "OCTOHOOKS_BENCH_FANOUT_COUNT",
+            if quick { 100 } else { 500 },
+        );
         rows.extend(
             pipeline::fanout_throughput(&bench, &env, &mut dispatcher, DISPATCHER_A, count).await?,
         );
@@ -339,12 +348,10 @@ async fn main() -> anyhow::Result<()> {
         rows.extend(phases::isolation(&bench).await?);
         // Last: the hanging endpoints' jobs keep waiting and retrying after it. Each of its two
         // runs lasts OCTOHOOKS_BENCH_ISOLATION_SECS (60 s).
-        let length = Duration::from_secs(
-            std::env::var("OCTOHOOKS_BENCH_ISOLATION_SECS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(if quick { 6 } else { 60 }),
-        );
+        let length = Duration::from_secs(number_from_env(
+            "OCTOHOOKS_BENCH_ISOLATION_SECS",
+            if quick { 6 } else { 60 },
+        ));
         rows.extend(blackhole::isolation(&bench, length).await?);
     }
 
