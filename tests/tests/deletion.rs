@@ -158,9 +158,10 @@ async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
         vec![false],
         "nothing to record for a message that is gone"
     );
-    record_manual(&mut conn, &attempt(TriggerType::Manual))
+    let manual = record_manual(&mut conn, &attempt(TriggerType::Manual))
         .await
         .unwrap();
+    assert!(!manual, "the manual record says it stored nothing");
     assert_eq!(
         app.count(DELIVERIES).await,
         0,

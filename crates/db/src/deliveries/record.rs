@@ -238,9 +238,10 @@ FROM upd"
 );
 
 /// Records a manual attempt. A success marks the destination delivered (pending retries are
-/// then dropped as duplicates); a failure leaves its schedule alone. Nothing is recorded for a
-/// message that is gone.
-pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
+/// then dropped as duplicates); a failure leaves its schedule alone. True when the attempt was
+/// stored; false when its message is gone or the same job's attempt was already recorded, so
+/// that the caller counts nothing for it.
+pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<bool> {
     let success = attempt.status == AttemptStatus::Success;
     conn.transaction(|conn| {
         async move {
@@ -252,7 +253,7 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
                 .execute(conn)
                 .await?;
             if message_kept == 0 {
-                return Ok(());
+                return Ok(false);
             }
             let inserted = diesel::insert_into(attempts::table)
                 .values(attempt.clone())
@@ -261,7 +262,7 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
                 .await?;
             if inserted == 0 {
                 // This job's attempt is already recorded (the job came twice).
-                return Ok(());
+                return Ok(false);
             }
             if success {
                 diesel::sql_query(RECOVERED_BY_HAND)
@@ -297,7 +298,7 @@ pub async fn record_manual(conn: &mut Conn, attempt: &Attempt) -> DbResult<()> {
                 .bind::<Bool, _>(success)
                 .execute(conn)
                 .await?;
-            Ok(())
+            Ok(true)
         }
         .scope_boxed()
     })

@@ -56,9 +56,13 @@ impl Deliverer {
         match job.trigger {
             TriggerType::Manual => {
                 let mut conn = pool::connection(&self.db).await?;
-                deliveries::record_manual(&mut conn, &attempt).await?;
+                let recorded = deliveries::record_manual(&mut conn, &attempt).await?;
+                if !recorded {
+                    tracing::debug!(message_id = %job.message_id,
+                        "manual attempt not recorded: its message is gone or it was recorded already");
+                }
                 return Ok(Recorded {
-                    recorded: true,
+                    recorded,
                     row_removed: false,
                 });
             }
