@@ -1,4 +1,4 @@
-//! Endpoint shapes: creation, partial update, the stored endpoint, and its signing secret.
+//! Endpoint shapes: creation, update (`PUT`), the stored endpoint, and its signing secret.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! The lookup caches: bypassed until invalidation is live, loads racing a change, unknown keys,
-//! and the bound on concurrent key loads.
+//! unenforced event types asked once, and the bound on concurrent key loads.
 
 use super::*;
 

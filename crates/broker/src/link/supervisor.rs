@@ -106,7 +106,7 @@ pub(super) async fn supervise(link: AmqpLink, url: String, shutdown: Cancellatio
     link.state.stopped.cancel();
 }
 
-/// A connection and a channel in confirm mode, or the reason there is none within 10 s.
+/// A connection made within 10 s, with its channel in confirm mode, or the reason there is none.
 async fn open_confirmed(
     url: &str,
     topology: &Topology,

@@ -21,7 +21,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 /// What recording an attempt did.
 pub(super) struct Recorded {
-    /// The attempt was recorded (not already, by another run of the job).
+    /// The attempt was recorded: not already, by another run of the job, and, for a manual
+    /// attempt, its message was still there.
     pub recorded: bool,
     /// The job's outbox row went in the same commit.
     pub row_removed: bool,

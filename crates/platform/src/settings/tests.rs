@@ -1,4 +1,5 @@
-//! Loading settings from the environment: defaults, overrides and refusals.
+//! Loading settings from the environment: defaults, overrides, refusals, and the encryption key
+//! the API requires.
 
 use super::*;
 
