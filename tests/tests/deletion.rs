@@ -169,3 +169,68 @@ async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
     );
     app.stop().await;
 }
+
+/// A manual attempt is stored once per job: its second record answers false and stores nothing
+/// (so the dispatcher counts nothing for it). `TRUNCATE messages` takes every destination and
+/// attempt with it, as a statement deleting them all would.
+#[tokio::test]
+async fn a_manual_attempt_is_recorded_once_and_truncating_messages_empties_deliveries() {
+    use octohooks_db::deliveries::record_manual;
+    use octohooks_db::models::Attempt;
+    use octohooks_domain::job::TriggerType;
+    use octohooks_domain::status::AttemptStatus;
+
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    app.create_app("once").await;
+    let endpoint = app
+        .create_endpoint("once", json!({"url": "http://127.0.0.1:9/once"}))
+        .await;
+    let endpoint_id: uuid::Uuid = endpoint["id"].as_str().unwrap().parse().unwrap();
+    let sent = app
+        .post(
+            "/api/v1/applications/once/messages",
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let message_id: uuid::Uuid = sent.json["id"].as_str().unwrap().parse().unwrap();
+
+    let db = octohooks_db::pool::build_pool(
+        &app.database_url,
+        &octohooks_db::pool::PoolOptions::default(),
+    )
+    .unwrap();
+    let mut conn = octohooks_db::pool::connection(&db).await.unwrap();
+    let attempt = || Attempt {
+        id: uuid::Uuid::now_v7(),
+        message_id,
+        endpoint_id,
+        url: "http://127.0.0.1:9/once".into(),
+        status: AttemptStatus::Success,
+        response_status_code: 200,
+        response: String::new(),
+        response_duration_ms: 1,
+        trigger_type: TriggerType::Manual,
+        created: chrono::Utc::now(),
+        job_id: Some(7),
+    };
+    assert!(
+        record_manual(&mut conn, &attempt()).await.unwrap(),
+        "the first record of the job stores its attempt"
+    );
+    assert!(
+        !record_manual(&mut conn, &attempt()).await.unwrap(),
+        "the same job recorded again stores nothing"
+    );
+    let attempts = format!("SELECT count(*) FROM attempts WHERE message_id = '{message_id}'");
+    assert_eq!(app.count(&attempts).await, 1);
+
+    assert!(app.count(DELIVERIES).await > 0);
+    app.execute("TRUNCATE messages").await;
+    assert_eq!(
+        app.count(DELIVERIES).await,
+        0,
+        "the destination and the attempt went with the messages"
+    );
+    app.stop().await;
+}
