@@ -60,8 +60,16 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
             let mut conn = target.open_with_deadline(deadline).await?;
             // No JIT: every statement of the services is short, and compiling one (which
             // Postgres does when a batch's estimated cost is high) took longer than running it.
+            // Generic plans only: a prepared statement is planned once per connection. Left to
+            // choose, Postgres planned the batched statements anew on every call whenever their
+            // arrays were short (a custom plan for one row looks cheaper than the generic one,
+            // which assumes a hundred), and planning those statements cost more than running
+            // them: a third of the CPU per message at moderate load (BENCHMARKS.md, "Planned
+            // once"). The services' statements find their rows through keys or index ranges,
+            // which one plan serves for any value.
             conn.batch_execute(&format!(
-                "SET statement_timeout = {statement_timeout_ms}; SET jit = off"
+                "SET statement_timeout = {statement_timeout_ms}; SET jit = off; \
+                 SET plan_cache_mode = force_generic_plan"
             ))
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
