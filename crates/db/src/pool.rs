@@ -63,10 +63,10 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
             // Generic plans only: a prepared statement is planned once per connection. Left to
             // choose, Postgres planned the batched statements anew on every call whenever their
             // arrays were short (a custom plan for one row looks cheaper than the generic one,
-            // which assumes a hundred), and planning those statements cost more than running
-            // them: a third of the CPU per message at moderate load (BENCHMARKS.md, "Planned
-            // once"). The services' statements find their rows through keys or index ranges,
-            // which one plan serves for any value.
+            // which assumes a hundred), and that planning cost from 5 % to a third of the CPU
+            // per message at low load, depending on the run (BENCHMARKS.md, "Planned once").
+            // The services' statements find their rows through keys or index ranges, which one
+            // plan serves for any value.
             conn.batch_execute(&format!(
                 "SET statement_timeout = {statement_timeout_ms}; SET jit = off; \
                  SET plan_cache_mode = force_generic_plan"
