@@ -89,14 +89,20 @@ pub async fn list(
     Ok(query.limit(limit + 1).load(conn).await?)
 }
 
+/// The predicate of the partial index `background_tasks_runnable`.
+const RUNNING: &str = "status = 'running'";
+
 /// Takes the oldest running task that no runner holds (or whose holder's claim lapsed) for
 /// `claim_secs`; `None` when there is none.
 pub async fn claim_next(conn: &mut Conn, claim_secs: i32) -> DbResult<Option<BackgroundTask>> {
     conn.transaction(|conn| {
         async move {
             let now = Utc::now();
+            // The status as a literal, not a bound value: only then can a generic plan (see
+            // `pool`) use the partial index `background_tasks_runnable`, instead of reading
+            // every task, finished ones included, twice a second.
             let free: Option<Uuid> = background_tasks::table
-                .filter(background_tasks::status.eq(TaskStatus::Running.as_str()))
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(RUNNING))
                 .filter(
                     background_tasks::claimed_until
                         .is_null()
@@ -328,5 +334,13 @@ mod tests {
         assert!(floor < id);
         assert!(v7_floor(at + chrono::Duration::seconds(1)) > id);
         assert_eq!(v7_floor(DateTime::<Utc>::UNIX_EPOCH), Uuid::nil());
+    }
+
+    #[test]
+    fn the_running_literal_is_the_running_status() {
+        assert_eq!(
+            super::RUNNING,
+            format!("status = '{}'", super::TaskStatus::Running.as_str())
+        );
     }
 }
