@@ -2,8 +2,8 @@
 //! first analyzes a table up to a minute after it fills): recording attempts finds each
 //! destination by its key from the first message on, and never reads the destinations table
 //! whole, which a plan made on the young table and kept by the prepared statement did, once per
-//! batch, longer with every message. And a pooled connection plans each prepared statement
-//! once, not again on every call.
+//! batch, longer with every message. And a connection of the batch pool plans each prepared
+//! statement once, not again on every call, while the general pool leaves that to Postgres.
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -87,11 +87,35 @@ struct Plans {
     custom_plans: i64,
 }
 
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    plan_cache_mode: String,
+}
+
 #[tokio::test]
-async fn a_pooled_connection_plans_a_batched_statement_once() {
+async fn the_batch_pool_plans_a_batched_statement_once_and_the_general_pool_leaves_it_to_postgres()
+{
     let (name, url) = database::fresh().await;
-    let db = pool::build_pool(&url, &pool::PoolOptions::default()).unwrap();
-    let mut conn = pool::connection(&db).await.unwrap();
+    let general = pool::build_pool(&url, &pool::PoolOptions::default()).unwrap();
+    let mut conn = pool::connection(&general).await.unwrap();
+    let setting: Setting = diesel::sql_query("SHOW plan_cache_mode")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    // The server's default: value-dependent plans where they pay, as the API's lists need.
+    assert_eq!(setting.plan_cache_mode, "auto");
+    drop(conn);
+
+    let batches = pool::build_pool(
+        &url,
+        &pool::PoolOptions {
+            generic_plans: true,
+            ..pool::PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let mut conn = pool::connection(&batches).await.unwrap();
     // Batches of one, as at low load. Left to choose, Postgres plans at least the first five
     // calls for their values (here it does), and under load it went on doing so on every call
     // with short arrays, because a plan for one element looks cheaper than the generic one.
@@ -119,6 +143,6 @@ async fn a_pooled_connection_plans_a_batched_statement_once() {
         "one generic plan, used by every call"
     );
     drop(conn);
-    drop(db);
+    drop((general, batches));
     database::drop_database(&name).await;
 }

@@ -25,6 +25,10 @@ const LIMITS: Limits = Limits {
     spare_until: 16,
 };
 
+/// Connections the writers use at most: one each ([`crate::build`] gives them a pool of their
+/// own).
+pub const CONNECTIONS: usize = LIMITS.workers;
+
 /// A message, the trace context of the request that sent it, and when it is to be delivered
 /// (`None`: now).
 type Item = (Message, Option<String>, Option<DateTime<Utc>>);

@@ -113,7 +113,10 @@ pub async fn build(settings: Settings, workers: usize) -> anyhow::Result<Running
         metrics.clone(),
         octohooks_broker::express::claim(settings.delivery_timeout),
     );
-    let ingest = ingest::Ingest::start(db.clone(), publisher.clone());
+    // The group commit's writers have connections of their own, whose plans are made once.
+    let writers = settings.batch_pool(ingest::CONNECTIONS)?;
+    octohooks_db::pool::close_idle_connections(&writers);
+    let ingest = ingest::Ingest::start(writers, publisher.clone());
     let rate_limiter = std::sync::Arc::new(ratelimit::RateLimiter::new(
         settings.rate_limit_per_second,
         settings.rate_limit_burst,

@@ -1,7 +1,8 @@
 //! The connection pool. Bounded, with timeouts on wait, create and recycle, a
 //! `statement_timeout` on every connection and a client-side deadline a little longer than it,
 //! so that a slow or unreachable database turns into 503s instead of a pile-up of waiting
-//! requests. Every connection also turns the JIT off.
+//! requests. Every connection also turns the JIT off, and a pool for batched statements plans
+//! each of them once ([`PoolOptions::generic_plans`]).
 
 use std::time::Duration;
 
@@ -32,6 +33,15 @@ pub struct PoolOptions {
     /// Longest any single statement may run; a call without an answer for this plus
     /// [`ANSWER_GRACE`] closes its connection.
     pub statement_timeout: Duration,
+    /// Plans each prepared statement once per connection (`plan_cache_mode =
+    /// force_generic_plan`), for a pool that runs only the batched statements of the delivery
+    /// path, which find their rows by key whatever their values. Left to choose, Postgres
+    /// planned those statements anew on every call whenever their arrays were short (a plan for
+    /// one element looks cheaper than the generic one), and that planning was a large part of
+    /// the CPU per message at low load (BENCHMARKS.md, "Planned once"). Not for a general
+    /// pool: a generic plan cannot use a partial index through a bound value, nor choose
+    /// between indexes by a filter's value, which the API's lists need.
+    pub generic_plans: bool,
 }
 
 impl Default for PoolOptions {
@@ -40,6 +50,7 @@ impl Default for PoolOptions {
             max_size: 16,
             wait_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            generic_plans: false,
         }
     }
 }
@@ -50,6 +61,7 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
     let target = Target::parse(database_url)?;
     let statement_timeout_ms = options.statement_timeout.as_millis();
     let deadline = options.statement_timeout + ANSWER_GRACE;
+    let generic_plans = options.generic_plans;
     let mut config = ManagerConfig::default();
     // Broken connections are dropped by the pool when returned; a test query on every
     // checkout would double the round trips of every request.
@@ -60,16 +72,14 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
             let mut conn = target.open_with_deadline(deadline).await?;
             // No JIT: every statement of the services is short, and compiling one (which
             // Postgres does when a batch's estimated cost is high) took longer than running it.
-            // Generic plans only: a prepared statement is planned once per connection. Left to
-            // choose, Postgres planned the batched statements anew on every call whenever their
-            // arrays were short (a custom plan for one row looks cheaper than the generic one,
-            // which assumes a hundred), and that planning cost from 5 % to a third of the CPU
-            // per message at low load, depending on the run (BENCHMARKS.md, "Planned once").
-            // The services' statements find their rows through keys or index ranges, which one
-            // plan serves for any value.
+            // A general pool keeps the server's `plan_cache_mode`.
+            let plans = if generic_plans {
+                "; SET plan_cache_mode = force_generic_plan"
+            } else {
+                ""
+            };
             conn.batch_execute(&format!(
-                "SET statement_timeout = {statement_timeout_ms}; SET jit = off; \
-                 SET plan_cache_mode = force_generic_plan"
+                "SET statement_timeout = {statement_timeout_ms}; SET jit = off{plans}"
             ))
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

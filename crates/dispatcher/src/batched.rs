@@ -20,6 +20,10 @@ const LIMITS: Limits = Limits {
     spare_until: 0,
 };
 
+/// Connections the batchers that run on the batch pool use at most (context reads, records
+/// and put-backs: one per worker; [`crate::build`] gives them a pool of their own).
+pub const CONNECTIONS: usize = 3 * LIMITS.workers;
+
 type Answer<R> = Result<R, DbError>;
 
 fn stopped() -> DbError {

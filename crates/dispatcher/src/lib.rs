@@ -70,6 +70,10 @@ const LINK_CLOSE_LIMIT: Duration = Duration::from_secs(3);
 pub async fn build(settings: Settings) -> anyhow::Result<Running> {
     let db = settings.database_pool()?;
     octohooks_db::pool::close_idle_connections(&db);
+    // The batched reads, records and put-backs have connections of their own, whose plans
+    // are made once.
+    let batches = settings.batch_pool(batched::CONNECTIONS)?;
+    octohooks_db::pool::close_idle_connections(&batches);
     let shutdown = CancellationToken::new();
     // The relay and the broker link outlive the consumer's drain, so they get a child token
     // cancelled only after the consumer is done.
@@ -118,10 +122,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
         schedule: settings.retry_schedule.clone(),
         disable_after: settings.endpoint_disable_after,
         sealer: settings.sealer.clone(),
-        contexts: ContextReader::start(db.clone()),
-        recorder: Recorder::start(db.clone()),
+        contexts: ContextReader::start(batches.clone()),
+        recorder: Recorder::start(batches.clone()),
         fairness,
-        deferrer: Deferrer::start(db.clone()),
+        deferrer: Deferrer::start(batches.clone()),
         forgetter: Forgetter::start(db.clone()),
     };
     let consuming = Arc::new(AtomicBool::new(false));

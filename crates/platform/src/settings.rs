@@ -352,6 +352,21 @@ impl Settings {
             },
         )
     }
+
+    /// A pool of at most `max_size` connections for the batched statements of the delivery
+    /// path alone, each planned once per connection
+    /// ([`octohooks_db::pool::PoolOptions::generic_plans`]).
+    pub fn batch_pool(&self, max_size: usize) -> octohooks_db::DbResult<octohooks_db::DbPool> {
+        octohooks_db::pool::build_pool(
+            &self.database_url,
+            &octohooks_db::pool::PoolOptions {
+                max_size,
+                statement_timeout: self.statement_timeout,
+                generic_plans: true,
+                ..octohooks_db::pool::PoolOptions::default()
+            },
+        )
+    }
 }
 
 #[cfg(test)]
