@@ -117,8 +117,9 @@ async fn the_batch_pool_plans_a_batched_statement_once_and_the_general_pool_leav
     .unwrap();
     let mut conn = pool::connection(&batches).await.unwrap();
     // Batches of one, as at low load. Left to choose, Postgres plans at least the first five
-    // calls for their values (here it does), and under load it went on doing so on every call
-    // with short arrays, because a plan for one element looks cheaper than the generic one.
+    // calls for their values (here it does), and any later one for which such a plan looks
+    // cheaper than the generic one; at low load that planning cost a large part of the CPU
+    // per message (BENCHMARKS.md, "Planned once").
     let calls = 8;
     for _ in 0..calls {
         let job = JobKey {
