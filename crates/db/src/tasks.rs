@@ -98,10 +98,9 @@ pub async fn claim_next(conn: &mut Conn, claim_secs: i32) -> DbResult<Option<Bac
     conn.transaction(|conn| {
         async move {
             let now = Utc::now();
-            // The status as a literal, not a bound value: only then can a generic plan (which
-            // Postgres may choose for a prepared statement after its fifth call) use the
-            // partial index `background_tasks_runnable`, instead of reading every task,
-            // finished ones included, twice a second.
+            // The status as a literal, not a bound value, so that every plan of this query can
+            // use the partial index `background_tasks_runnable`, one made without the values
+            // too, instead of reading every task, finished ones included, twice a second.
             let free: Option<Uuid> = background_tasks::table
                 .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(RUNNING))
                 .filter(
