@@ -89,6 +89,57 @@ async fn deleting_an_application_or_its_environment_deletes_its_retries_destinat
     app.stop().await;
 }
 
+/// An application `uid` with one endpoint that is never reached and one message sent to it, on
+/// an API-only app; returns the endpoint's and the message's ids.
+async fn one_message(app: &TestApp, uid: &str) -> (uuid::Uuid, uuid::Uuid) {
+    app.create_app(uid).await;
+    let endpoint = app
+        .create_endpoint(uid, json!({"url": format!("http://127.0.0.1:9/{uid}")}))
+        .await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().parse().unwrap();
+    let sent = app
+        .post(
+            &format!("/api/v1/applications/{uid}/messages"),
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
+    let message_id = sent.json["id"].as_str().unwrap().parse().unwrap();
+    (endpoint_id, message_id)
+}
+
+/// A successful attempt of `message_id` to `endpoint_id`, as a dispatcher records it.
+fn successful_attempt(
+    message_id: uuid::Uuid,
+    endpoint_id: uuid::Uuid,
+    trigger_type: octohooks_domain::job::TriggerType,
+    job_id: Option<i64>,
+) -> octohooks_db::models::Attempt {
+    octohooks_db::models::Attempt {
+        id: uuid::Uuid::now_v7(),
+        message_id,
+        endpoint_id,
+        url: "http://127.0.0.1:9/".into(),
+        status: octohooks_domain::status::AttemptStatus::Success,
+        response_status_code: 200,
+        response: String::new(),
+        response_duration_ms: 1,
+        trigger_type,
+        created: chrono::Utc::now(),
+        job_id,
+    }
+}
+
+/// A connection of its own to the app's database, for calling the storage layer directly.
+async fn storage(app: &TestApp) -> octohooks_db::pool::Conn {
+    let db = octohooks_db::pool::build_pool(
+        &app.database_url,
+        &octohooks_db::pool::PoolOptions::default(),
+    )
+    .unwrap();
+    octohooks_db::pool::connection(&db).await.unwrap()
+}
+
 /// An attempt that a dispatcher records after its message was deleted (retention removed it
 /// while a resend was under way; its endpoint stays) leaves nothing behind: no attempt, no
 /// destination.
@@ -97,24 +148,10 @@ async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
     use octohooks_db::deliveries::{
         record_manual, record_scheduled, ScheduledOutcome, ScheduledRecord,
     };
-    use octohooks_db::models::Attempt;
     use octohooks_domain::job::TriggerType;
-    use octohooks_domain::status::AttemptStatus;
 
     let app = TestApp::spawn_with(Options::api_only()).await;
-    app.create_app("gone").await;
-    let endpoint = app
-        .create_endpoint("gone", json!({"url": "http://127.0.0.1:9/gone"}))
-        .await;
-    let endpoint_id: uuid::Uuid = endpoint["id"].as_str().unwrap().parse().unwrap();
-    let sent = app
-        .post(
-            "/api/v1/applications/gone/messages",
-            json!({"eventType": "t", "payload": {}}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
-    let message_id: uuid::Uuid = sent.json["id"].as_str().unwrap().parse().unwrap();
+    let (endpoint_id, message_id) = one_message(&app, "gone").await;
     assert_eq!(
         app.execute(&format!("DELETE FROM messages WHERE id = '{message_id}'"))
             .await,
@@ -126,25 +163,8 @@ async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
         "the trigger took its destination"
     );
 
-    let db = octohooks_db::pool::build_pool(
-        &app.database_url,
-        &octohooks_db::pool::PoolOptions::default(),
-    )
-    .unwrap();
-    let mut conn = octohooks_db::pool::connection(&db).await.unwrap();
-    let attempt = |trigger_type| Attempt {
-        id: uuid::Uuid::now_v7(),
-        message_id,
-        endpoint_id,
-        url: "http://127.0.0.1:9/gone".into(),
-        status: AttemptStatus::Success,
-        response_status_code: 200,
-        response: String::new(),
-        response_duration_ms: 1,
-        trigger_type,
-        created: chrono::Utc::now(),
-        job_id: None,
-    };
+    let mut conn = storage(&app).await;
+    let attempt = |trigger_type| successful_attempt(message_id, endpoint_id, trigger_type, None);
     let scheduled = ScheduledRecord {
         attempt: attempt(TriggerType::Scheduled),
         attempts_before: 0,
@@ -176,44 +196,13 @@ async fn an_attempt_recorded_after_its_message_went_leaves_nothing() {
 #[tokio::test]
 async fn a_manual_attempt_is_recorded_once_and_truncating_messages_empties_deliveries() {
     use octohooks_db::deliveries::record_manual;
-    use octohooks_db::models::Attempt;
     use octohooks_domain::job::TriggerType;
-    use octohooks_domain::status::AttemptStatus;
 
     let app = TestApp::spawn_with(Options::api_only()).await;
-    app.create_app("once").await;
-    let endpoint = app
-        .create_endpoint("once", json!({"url": "http://127.0.0.1:9/once"}))
-        .await;
-    let endpoint_id: uuid::Uuid = endpoint["id"].as_str().unwrap().parse().unwrap();
-    let sent = app
-        .post(
-            "/api/v1/applications/once/messages",
-            json!({"eventType": "t", "payload": {}}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
-    let message_id: uuid::Uuid = sent.json["id"].as_str().unwrap().parse().unwrap();
+    let (endpoint_id, message_id) = one_message(&app, "once").await;
 
-    let db = octohooks_db::pool::build_pool(
-        &app.database_url,
-        &octohooks_db::pool::PoolOptions::default(),
-    )
-    .unwrap();
-    let mut conn = octohooks_db::pool::connection(&db).await.unwrap();
-    let attempt = || Attempt {
-        id: uuid::Uuid::now_v7(),
-        message_id,
-        endpoint_id,
-        url: "http://127.0.0.1:9/once".into(),
-        status: AttemptStatus::Success,
-        response_status_code: 200,
-        response: String::new(),
-        response_duration_ms: 1,
-        trigger_type: TriggerType::Manual,
-        created: chrono::Utc::now(),
-        job_id: Some(7),
-    };
+    let mut conn = storage(&app).await;
+    let attempt = || successful_attempt(message_id, endpoint_id, TriggerType::Manual, Some(7));
     assert!(
         record_manual(&mut conn, &attempt()).await.unwrap(),
         "the first record of the job stores its attempt"
