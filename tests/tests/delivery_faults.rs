@@ -255,6 +255,7 @@ async fn a_deleted_queue_is_declared_again_and_nothing_is_lost() {
         app.queue.clone(),
         format!("{}.retry", app.queue),
         format!("{}.express", app.queue),
+        octohooks_broker::express::batch_queue(&app.queue),
     ] {
         channel
             .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())

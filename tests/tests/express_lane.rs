@@ -4,7 +4,7 @@
 //! or the lane turned off (`OCTOHOOKS_EXPRESS_LANE=false`), jobs go durably as before.
 
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use octohooks_tests::app::AMQP_URL;
 use octohooks_tests::{eventually, Options, Receiver, TestApp};
@@ -13,6 +13,9 @@ use serde_json::json;
 
 const EXPRESS: &str = "octohooks_jobs_published_total{lane=\"express\"}";
 const DURABLE: &str = "octohooks_jobs_published_total{lane=\"durable\"}";
+/// Broker messages of the lane: batches (the jobs of a commit), or single jobs.
+const BATCHES: &str = "octohooks_express_messages_published_total{form=\"batch\"}";
+const SINGLES: &str = "octohooks_express_messages_published_total{form=\"single\"}";
 
 async fn send(app: &TestApp, order: usize) -> String {
     send_payload(app, json!({"order": order})).await
@@ -53,6 +56,12 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
     assert_eq!(received.len(), 30, "every message arrives");
     assert_eq!(app.metric(EXPRESS).await, 30.0, "all 30 went by the lane");
     assert_eq!(app.metric(DURABLE).await, 0.0, "none went durably");
+    let batches = app.metric(BATCHES).await;
+    assert!(
+        (1.0..=30.0).contains(&batches),
+        "they went in batches, which this dispatcher reads: {batches}"
+    );
+    assert_eq!(app.metric(SINGLES).await, 0.0, "none alone");
     assert!(
         eventually(10, || async { outbox_rows(&app).await == 0 }).await,
         "the dispatcher removed every express job's outbox row once done"
@@ -88,6 +97,38 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
     assert_eq!(app.metric(DURABLE).await, 2.0, "the group went durably");
     assert_eq!(app.metric(EXPRESS).await, 30.0);
     assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
+    app.stop().await;
+}
+
+/// Messages accepted together travel together: the jobs of one commit (and of the commits
+/// that ended while the last publication was under way) share a broker message, and each is
+/// still delivered once, with its row gone.
+#[tokio::test]
+async fn the_jobs_of_one_commit_share_a_broker_message() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+    app.wait_for_express_lane().await;
+    let sent = 64;
+    futures::future::join_all((0..sent).map(|order| send(&app, order))).await;
+    assert_eq!(receiver.wait_for("/hook", sent, 30).await.len(), sent);
+    assert_eq!(
+        app.metric(EXPRESS).await,
+        sent as f64,
+        "all went by the lane"
+    );
+    let batches = app.metric(BATCHES).await;
+    assert!(
+        batches >= 1.0 && batches < sent as f64,
+        "64 messages sent at once share broker messages: {batches}"
+    );
+    assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(receiver.received_on("/hook").len(), sent, "once each");
+    let successes = app
+        .count("SELECT count(*) FROM attempts WHERE status = 'success'")
+        .await;
+    assert_eq!(successes, sent as i64, "one attempt recorded per message");
     app.stop().await;
 }
 
@@ -190,6 +231,17 @@ async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
         eventually(10, || async { app.metric(EXPRESS).await == sent as f64 }).await,
         "the jobs went by the lane"
     );
+    // What an API does while only dispatchers of the version before batches read the lane.
+    assert_eq!(
+        app.metric(SINGLES).await,
+        sent as f64,
+        "alone, as read here"
+    );
+    assert_eq!(
+        app.metric(BATCHES).await,
+        0.0,
+        "no batch, which nobody reads"
+    );
     let mut swallowed = 0;
     while swallowed < sent {
         let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), lost.next())
@@ -226,13 +278,103 @@ async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
     app.stop().await;
 }
 
-/// Holds every first-attempt slot of a dispatcher with three slow attempts, then sends one
-/// message by the lane: it must leave the lane for the durable queue, and its outbox row go,
-/// before a slot frees. `slow_by_lane`: the slow attempts came by the lane too, so they also
-/// fill the lane's prefetch and the job waits in the lane; otherwise (a fan-out, which goes
-/// durably) the job waits in the dispatcher for a slot.
-async fn a_job_that_cannot_run_soon_leaves_the_lane(slow_by_lane: bool) {
-    // Three first-attempt slots (a quarter of 4 goes to retries).
+/// A batch the lane moves on (its reader rejected it here; the broker does the same with one
+/// that waited past the lane's TTL) goes to the durable first-attempt queue, where a dispatcher
+/// forgets its rows and runs each of its jobs once, reading their contexts afresh.
+#[tokio::test]
+async fn a_batch_the_lane_dead_letters_is_delivered_from_the_durable_queue() {
+    let mut app = TestApp::spawn_with(Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    shop_with_endpoint(&app, &receiver).await;
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let batch_queue = octohooks_broker::express::batch_queue(&app.queue);
+    let declared = eventually(10, || async {
+        let probe = connection.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        probe
+            .queue_declare(&batch_queue, passive, FieldTable::default())
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(declared, "the API declares the batch queue");
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .basic_qos(100, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut rejecting = channel
+        .basic_consume(
+            &batch_queue,
+            "rejects-batches",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    app.wait_for_express_lane().await;
+    let sent = 5;
+    futures::future::join_all((0..sent).map(|order| send(&app, order))).await;
+    let mut jobs = 0;
+    while jobs < sent {
+        let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), rejecting.next())
+            .await
+            .expect("the lane hands over the batches")
+            .unwrap()
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap();
+        assert_eq!(body["v"], 3, "a batch: {body}");
+        for batched in body["jobs"].as_array().expect("its jobs") {
+            assert!(
+                batched["job"]["context"]["secrets"].is_array(),
+                "each job carries its context: {batched}"
+            );
+            jobs += 1;
+        }
+        delivery
+            .nack(BasicNackOptions {
+                requeue: false,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(jobs, sent, "every job went in a batch");
+    channel.close(200, "bye").await.unwrap();
+    assert_eq!(
+        outbox_rows(&app).await,
+        sent as i64,
+        "the rows stay meanwhile"
+    );
+
+    app.start_dispatcher().await;
+    assert_eq!(receiver.wait_for("/hook", sent, 20).await.len(), sent);
+    assert!(
+        eventually(10, || async { outbox_rows(&app).await == 0 }).await,
+        "the rows go once the jobs are in a durable queue"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(receiver.received_on("/hook").len(), sent, "once each");
+    assert_eq!(
+        app.job_contexts("read").await,
+        sent as f64,
+        "a copy that left the lane is read afresh"
+    );
+    app.stop().await;
+}
+
+/// Holds every first-attempt slot of a dispatcher with a slow fan-out (a group of three, which
+/// goes durably), then sends `waiting` messages by the lane: each must leave the lane for the
+/// durable queue, and its outbox row go, before a slot frees. The first waits in the dispatcher
+/// for a slot; a second waits in the lane, whose prefetch (one batch here) the first holds, until
+/// the broker moves it on.
+async fn jobs_that_cannot_run_soon_leave_the_lane(waiting: usize) {
+    // Three first-attempt slots (a quarter of 4 goes to retries), and one batch of the lane.
     let app = TestApp::spawn_with(
         Options {
             delivery_timeout: "30s".into(),
@@ -245,68 +387,62 @@ async fn a_job_that_cannot_run_soon_leaves_the_lane(slow_by_lane: bool) {
     slow.delay(std::time::Duration::from_secs(14));
     let fast = Receiver::start().await;
     shop_with_endpoint(&app, &fast).await;
-    let slow_apps: Vec<String> = if slow_by_lane {
-        vec!["slow-1".into(), "slow-2".into(), "slow-3".into()]
-    } else {
-        vec!["slow".into()]
-    };
-    for (index, app_uid) in slow_apps.iter().enumerate() {
-        app.create_app(app_uid).await;
-        let endpoints = if slow_by_lane { 1 } else { 3 };
-        for endpoint in 0..endpoints {
-            let path = format!("/{index}-{endpoint}");
-            app.create_endpoint(app_uid, json!({"url": slow.url(&path)}))
-                .await;
-        }
+    app.create_app("slow").await;
+    for endpoint in 0..3 {
+        app.create_endpoint("slow", json!({"url": slow.url(&format!("/{endpoint}"))}))
+            .await;
     }
     app.wait_for_express_lane().await;
-    for app_uid in &slow_apps {
-        let sent = app
-            .post(
-                &format!("/api/v1/applications/{app_uid}/messages"),
-                json!({"eventType": "order.paid", "payload": {}}),
-            )
-            .await;
-        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
-    }
+    let sent = app
+        .post(
+            "/api/v1/applications/slow/messages",
+            json!({"eventType": "order.paid", "payload": {}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
     assert!(
         eventually(10, || async { slow.received().len() == 3 }).await,
         "the slow receivers hold every slot"
     );
-    let by_lane = if slow_by_lane { 3.0 } else { 0.0 };
-    assert_eq!(app.metric(EXPRESS).await, by_lane);
-    let message = send(&app, 1).await;
+    assert_eq!(app.metric(EXPRESS).await, 0.0, "the group went durably");
+    let mut messages = Vec::new();
+    for order in 0..waiting {
+        messages.push(format!("'{}'", send(&app, order).await));
+    }
     assert!(
-        eventually(5, || async { app.metric(EXPRESS).await == by_lane + 1.0 }).await,
-        "the message goes by the lane"
+        eventually(5, || async { app.metric(EXPRESS).await == waiting as f64 }).await,
+        "the messages go by the lane"
     );
-    let row = format!("SELECT count(*) FROM outbox WHERE message_id = '{message}'");
+    let rows = format!(
+        "SELECT count(*) FROM outbox WHERE message_id IN ({})",
+        messages.join(",")
+    );
     assert_eq!(
-        app.count(&row).await,
-        1,
-        "the express job keeps its row while it waits"
+        app.count(&rows).await,
+        waiting as i64,
+        "an express job keeps its row while it waits"
     );
-    // After 10 s (in the lane, or for a slot) the job moves to the durable queue, and its row
+    // After 10 s (for a slot, or in the lane) each job moves to the durable queue, and its row
     // goes, before any slot frees (14 s).
     assert!(
-        eventually(13, || async { app.count(&row).await == 0 }).await,
-        "the waiting job left the lane and its row"
+        eventually(13, || async { app.count(&rows).await == 0 }).await,
+        "the waiting jobs left the lane and their rows"
     );
     assert!(fast.received().is_empty(), "no slot was free yet");
-    assert_eq!(fast.wait_for("/hook", 1, 20).await.len(), 1);
+    assert_eq!(fast.wait_for("/hook", waiting, 20).await.len(), waiting);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert_eq!(fast.received().len(), 1, "delivered once");
+    assert_eq!(fast.received().len(), waiting, "delivered once each");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn an_express_job_waiting_for_a_slot_moves_to_the_durable_queue() {
-    a_job_that_cannot_run_soon_leaves_the_lane(false).await;
+    jobs_that_cannot_run_soon_leave_the_lane(1).await;
 }
 
 #[tokio::test]
 async fn an_express_job_no_dispatcher_takes_in_time_moves_to_the_durable_queue() {
-    a_job_that_cannot_run_soon_leaves_the_lane(true).await;
+    jobs_that_cannot_run_soon_leave_the_lane(2).await;
 }
 
 /// A first attempt by the lane carries what it needs, read with the message's commit: the

@@ -75,6 +75,7 @@ pub fn delete_queues(queue: &str) {
         format!("{queue}.parked"),
         format!("{queue}.fanout"),
         format!("{queue}.express"),
+        format!("{queue}.express-batches"),
     ] {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_queue", &name])

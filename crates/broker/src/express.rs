@@ -32,10 +32,24 @@ use octohooks_domain::job::Carried;
 use crate::link::{AmqpError, AmqpLink, Outgoing};
 use crate::topology::Topology;
 
-/// The express queue of the deployment whose first-attempt queue is `queue`.
+/// The express queue of the deployment whose first-attempt queue is `queue`: one job per
+/// broker message, as dispatchers of every version since the lane read it.
 pub fn express_queue(queue: &str) -> String {
     format!("{queue}.express")
 }
+
+/// The express lane's second queue, for [`JobBatch`](octohooks_domain::job::JobBatch)es: the
+/// jobs of a commit in one broker message. Only dispatchers that read batches consume it, so
+/// the API batches only while one does, and during a rolling upgrade from a version without
+/// batches sends single jobs to [`express_queue`] as before. It has the same limits and
+/// dead-letters to the same durable queue.
+pub fn batch_queue(queue: &str) -> String {
+    format!("{queue}.express-batches")
+}
+
+/// Jobs of one batch, at most: the jobs of a commit under a moderate load fit in one, and a
+/// dispatcher that takes a batch cannot take more than this many jobs from its fellows.
+pub const MOST_BATCHED: usize = 16;
 
 /// Jobs the express queue holds at most; publishes beyond are refused and go durably. The lane
 /// is for latency, not for a backlog.
@@ -45,6 +59,14 @@ pub const MOST_WAITING: i64 = 1_000;
 /// about once a second): a lane that dispatchers do not keep empty is closed until they do, and
 /// new jobs go durably, in order behind the backlog.
 pub const OPEN_BELOW: u32 = 100;
+
+/// What the batch queue holds at most: as many jobs as [`MOST_WAITING`] when the batches are
+/// full, so that batching never lets the lane hold more in memory.
+pub const MOST_WAITING_BATCHES: i64 = MOST_WAITING / MOST_BATCHED as i64;
+
+/// The API publishes batches only while fewer than this many wait: [`OPEN_BELOW`] jobs, in
+/// full batches.
+pub const BATCHES_OPEN_BELOW: u32 = OPEN_BELOW / MOST_BATCHED as u32;
 
 /// How long a job may wait in the express queue; the broker then moves it to the durable
 /// first-attempt queue.
@@ -72,11 +94,11 @@ const _: () = assert!(
     "an express claim is never shorter than the accepting API's claim"
 );
 
-/// The lane's arguments: bounded, refusing publishes when full, and moving a job that waited
-/// past [`TTL`] (no dispatcher took it: their prefetch is full of slow attempts) to the durable
-/// first-attempt `queue`, where the dispatcher that receives it forgets its row
-/// ([`left_the_lane`]).
-fn arguments(queue: &str) -> FieldTable {
+/// A lane queue's arguments: `most_waiting` messages at most, refusing publishes when full,
+/// and moving a message that waited past [`TTL`] (no dispatcher took it: their prefetch is full
+/// of slow attempts) to the durable first-attempt `queue`, where the dispatcher that receives it
+/// forgets its rows ([`left_the_lane`]).
+fn arguments(queue: &str, most_waiting: i64) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-dead-letter-exchange".into(),
@@ -90,7 +112,7 @@ fn arguments(queue: &str) -> FieldTable {
         "x-queue-type".into(),
         AMQPValue::LongString("classic".into()),
     );
-    arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(MOST_WAITING));
+    arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(most_waiting));
     arguments.insert(
         "x-overflow".into(),
         AMQPValue::LongString("reject-publish".into()),
@@ -102,30 +124,37 @@ fn arguments(queue: &str) -> FieldTable {
     arguments
 }
 
-/// Opens a channel of its own on `connection` and declares the express queue there, so that a
-/// broker that refuses the queue (a cluster whose node holding it is down) closes only this
+/// Opens a channel of its own on `connection` and declares the express queues there, so that
+/// a broker that refuses them (a cluster whose node holding them is down) closes only this
 /// channel and the durable queues go on.
 pub async fn open_channel(connection: &Connection, queue: &str) -> Result<Channel, AmqpError> {
     let channel = connection.create_channel().await?;
-    channel
-        .queue_declare(
-            &express_queue(queue),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            arguments(queue),
-        )
-        .await?;
+    let lanes = [
+        (express_queue(queue), MOST_WAITING),
+        (batch_queue(queue), MOST_WAITING_BATCHES),
+    ];
+    for (lane, most_waiting) in lanes {
+        channel
+            .queue_declare(
+                &lane,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments(queue, most_waiting),
+            )
+            .await?;
+    }
     Ok(channel)
 }
 
-/// Whether the lane takes jobs now: a dispatcher consumes it and it is nearly empty
-/// ([`OPEN_BELOW`]). False if it cannot be read.
-pub async fn is_open(channel: &Channel, queue: &str) -> bool {
+/// Whether the lane's queue `lane` ([`express_queue`] or [`batch_queue`]) takes jobs now: a
+/// dispatcher consumes it and fewer than `open_below` messages wait in it ([`OPEN_BELOW`],
+/// [`BATCHES_OPEN_BELOW`]). False if it cannot be read.
+pub async fn is_open(channel: &Channel, lane: &str, open_below: u32) -> bool {
     channel
         .queue_declare(
-            &express_queue(queue),
+            lane,
             QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()
@@ -133,7 +162,7 @@ pub async fn is_open(channel: &Channel, queue: &str) -> bool {
             FieldTable::default(),
         )
         .await
-        .is_ok_and(|state| state.consumer_count() > 0 && state.message_count() < OPEN_BELOW)
+        .is_ok_and(|state| state.consumer_count() > 0 && state.message_count() < open_below)
 }
 
 /// Moves an express job that cannot be run now (no slot in time, or its outcome could not be
@@ -169,7 +198,10 @@ pub fn left_the_lane(properties: &lapin::BasicProperties) -> bool {
         .as_ref()
         .and_then(|headers| headers.inner().get("x-first-death-queue"))
         .is_some_and(|queue| match queue {
-            AMQPValue::LongString(name) => name.as_bytes().ends_with(b".express"),
+            AMQPValue::LongString(name) => {
+                let name = name.as_bytes();
+                name.ends_with(b".express") || name.ends_with(b".express-batches")
+            }
             _ => false,
         })
 }
@@ -178,12 +210,21 @@ pub fn left_the_lane(properties: &lapin::BasicProperties) -> bool {
 /// up the consumer's other queues.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A dispatcher's subscription to the lane: its channel and its consumer.
-pub(crate) type Subscription = (Channel, lapin::Consumer);
+/// A dispatcher's subscription to the lane: its channel, and its consumers of single jobs and
+/// of batches.
+pub(crate) type Subscription = (Channel, lapin::Consumer, lapin::Consumer);
+
+/// The prefetch of the batch queue for a lane prefetch of `prefetch` single jobs: a quarter as
+/// many batches, about as many jobs under a moderate load (a few per batch), and never more than
+/// [`MOST_BATCHED`] / 4 times as many, which then wait for slots ([`SLOT_WAIT`]).
+pub(crate) fn batch_prefetch(prefetch: u16) -> u16 {
+    (prefetch / 4).max(1)
+}
 
 /// Consumes the express lane on a channel of its own, so that a broker without it (or a cluster
 /// whose node holding it is down) leaves the durable queues going; `None` then, and the
-/// consumer's watchdog tries again.
+/// consumer's watchdog tries again. `tag` names the consumer of single jobs; that of batches
+/// adds `-batches`.
 pub(crate) async fn subscribe(
     connection: &Connection,
     topology: &Topology,
@@ -193,8 +234,15 @@ pub(crate) async fn subscribe(
     let subscribed = async {
         let lane = open_channel(connection, &topology.queue).await?;
         let queue = express_queue(&topology.queue);
-        let consumer = crate::consumer::consume(&lane, &queue, tag, prefetch).await?;
-        Ok::<_, AmqpError>((lane, consumer))
+        let singles = crate::consumer::consume(&lane, &queue, tag, prefetch).await?;
+        let batches = crate::consumer::consume(
+            &lane,
+            &batch_queue(&topology.queue),
+            &format!("{tag}-batches"),
+            batch_prefetch(prefetch),
+        )
+        .await?;
+        Ok::<_, AmqpError>((lane, singles, batches))
     };
     match tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed).await {
         Ok(Ok(subscribed)) => Some(subscribed),
@@ -214,7 +262,10 @@ pub(crate) async fn next(
     subscription: &mut Option<Subscription>,
 ) -> Option<Result<Delivery, lapin::Error>> {
     match subscription {
-        Some((_, consumer)) => consumer.next().await,
+        Some((_, singles, batches)) => tokio::select! {
+            next = singles.next() => next,
+            next = batches.next() => next,
+        },
         None => std::future::pending().await,
     }
 }

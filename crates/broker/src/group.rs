@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use octohooks_domain::job::{DeliveryJob, JobGroup};
+use octohooks_domain::job::{DeliveryJob, JobBatch, JobGroup};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -27,20 +27,20 @@ pub const PATIENCE: Duration = Duration::from_secs(2);
 /// When the copy of a job that could not be recorded runs.
 const RECORD_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
-/// A job of the group started (took its slot) or finished.
-enum Progress {
+/// A job of a group or batch started (took its slot) or finished.
+pub(crate) enum Progress {
     Started(usize),
     Done(usize, Disposition),
 }
 
-/// Where each job of a group stands.
-struct Jobs {
+/// Where each job of a group or batch stands.
+pub(crate) struct Jobs {
     started: Vec<Option<Instant>>,
     done: Vec<Option<Disposition>>,
 }
 
 impl Jobs {
-    fn new(count: usize) -> Self {
+    pub(crate) fn new(count: usize) -> Self {
         Self {
             started: vec![None; count],
             done: (0..count).map(|_| None).collect(),
@@ -76,6 +76,24 @@ impl Jobs {
         waiting.then_some(until)
     }
 
+    /// Follows the jobs' `reports` until none is left to wait for: every job is done, or has
+    /// been running past [`PATIENCE`].
+    pub(crate) async fn follow(&mut self, reports: &mut mpsc::Receiver<Progress>) {
+        while let Some(until) = self.waiting_until() {
+            let report = match until {
+                Some(until) => match tokio::time::timeout_at(until, reports.recv()).await {
+                    Ok(report) => report,
+                    Err(_) => continue,
+                },
+                None => reports.recv().await,
+            };
+            match report {
+                Some(progress) => self.note(progress),
+                None => break,
+            }
+        }
+    }
+
     /// The jobs to hand off, with when their copies are due: those still running, and those
     /// that could not be recorded.
     fn to_hand_off(&self, hand_off_after: Duration) -> Vec<(usize, Duration)> {
@@ -96,24 +114,42 @@ pub(crate) async fn take_slot(slots: Option<Arc<Semaphore>>) -> Option<OwnedSema
     slots?.acquire_owned().await.ok()
 }
 
-/// Runs a group and says what becomes of its broker message. `slots`: the first-attempt slots
-/// each job takes while it runs; `park`: the broker delivered the group too often, so each job
-/// is parked in the outbox instead; `hand_off_after`: when the copy of a job handed off while
-/// its attempt runs is due.
+/// The jobs of a group, each with the group's trace.
+pub(crate) fn of_group(group: &JobGroup, traceparent: Option<&str>) -> Vec<Traced> {
+    group
+        .jobs()
+        .map(|job| (job, traceparent.map(str::to_owned)))
+        .collect()
+}
+
+/// The jobs of a batch, each with its own trace.
+pub(crate) fn of_batch(batch: JobBatch) -> Vec<Traced> {
+    batch
+        .jobs
+        .into_iter()
+        .map(|batched| (batched.job, batched.traceparent))
+        .collect()
+}
+
+/// A job and the trace context it continues.
+pub(crate) type Traced = (DeliveryJob, Option<String>);
+
+/// Runs the jobs of a group (or of a batch that left the express lane) and says what becomes
+/// of their broker message. `slots`: the first-attempt slots each job takes while it runs;
+/// `park`: the broker delivered the message too often, so each job is parked in the outbox
+/// instead; `hand_off_after`: when the copy of a job handed off while its attempt runs is due.
 pub(crate) async fn run<H: JobHandler>(
     handler: H,
-    group: &JobGroup,
-    traceparent: Option<String>,
+    jobs: Vec<Traced>,
     park: bool,
     slots: Option<Arc<Semaphore>>,
     hand_off_after: Duration,
 ) -> Disposition {
-    let jobs: Vec<DeliveryJob> = group.jobs().collect();
     if park {
-        let parked = join_all(jobs.into_iter().map(|job| {
+        let parked = join_all(jobs.into_iter().map(|(job, traceparent)| {
             handler.handle(Incoming {
                 job,
-                traceparent: traceparent.clone(),
+                traceparent,
                 park: true,
                 express: false,
             })
@@ -126,13 +162,8 @@ pub(crate) async fn run<H: JobHandler>(
         };
     }
     let (progress, mut reports) = mpsc::channel(jobs.len() * 2);
-    for (index, job) in jobs.iter().cloned().enumerate() {
-        let (handler, slots, progress, traceparent) = (
-            handler.clone(),
-            slots.clone(),
-            progress.clone(),
-            traceparent.clone(),
-        );
+    for (index, (job, traceparent)) in jobs.iter().cloned().enumerate() {
+        let (handler, slots, progress) = (handler.clone(), slots.clone(), progress.clone());
         tokio::spawn(async move {
             let _slot = take_slot(slots).await;
             let _ = progress.send(Progress::Started(index)).await;
@@ -148,28 +179,15 @@ pub(crate) async fn run<H: JobHandler>(
     }
     drop(progress);
     let mut state = Jobs::new(jobs.len());
-    while let Some(until) = state.waiting_until() {
-        let report = match until {
-            Some(until) => match tokio::time::timeout_at(until, reports.recv()).await {
-                Ok(report) => report,
-                Err(_) => continue,
-            },
-            None => reports.recv().await,
-        };
-        match report {
-            Some(progress) => state.note(progress),
-            None => break,
-        }
-    }
+    state.follow(&mut reports).await;
     let handing = state.to_hand_off(hand_off_after);
     if handing.is_empty() {
         return Disposition::Ack;
     }
-    let stored = join_all(
-        handing
-            .iter()
-            .map(|(index, after)| handler.hand_off(&jobs[*index], traceparent.as_deref(), *after)),
-    )
+    let stored = join_all(handing.iter().map(|(index, after)| {
+        let (job, traceparent) = &jobs[*index];
+        handler.hand_off(job, traceparent.as_deref(), *after)
+    }))
     .await;
     if stored.iter().all(|stored| *stored) {
         return Disposition::Ack;

@@ -136,6 +136,8 @@ struct LinkState {
     express: RwLock<Option<Channel>>,
     /// The express lane takes jobs (a dispatcher reads it, it is nearly empty), as last seen.
     express_open: AtomicBool,
+    /// Of the lane, its batch queue takes jobs, as last seen.
+    batches_open: AtomicBool,
     /// Cancelled once the supervisor has closed its channels and connection after shutdown.
     stopped: CancellationToken,
 }
@@ -149,6 +151,7 @@ pub struct AmqpLink {
     retry_queue: Arc<str>,
     fanout_queue: Arc<str>,
     express_queue: Arc<str>,
+    batch_queue: Arc<str>,
     /// Keeps the express lane open (the API's link, with `OCTOHOOKS_EXPRESS_LANE`).
     lane: bool,
 }
@@ -177,12 +180,14 @@ impl AmqpLink {
                 broken: Notify::new(),
                 express: RwLock::new(None),
                 express_open: AtomicBool::new(false),
+                batches_open: AtomicBool::new(false),
                 stopped: CancellationToken::new(),
             }),
             queue: topology.queue.as_str().into(),
             retry_queue: retry_queue(&topology.queue).into(),
             fanout_queue: fanout_queue(&topology.queue).into(),
             express_queue: express::express_queue(&topology.queue).into(),
+            batch_queue: express::batch_queue(&topology.queue).into(),
             topology: Arc::new(topology),
             lane,
         };
@@ -236,7 +241,9 @@ impl AmqpLink {
         let route = |carried: &Carried| match carried {
             Carried::Group(_) => self.fanout_queue.clone(),
             Carried::Job(job) if job.goes_to_retry_queue() => self.retry_queue.clone(),
-            Carried::Job(_) => self.queue.clone(),
+            // A batch never goes durably from here (its jobs leave the lane one by one); where
+            // the lane dead-letters one.
+            Carried::Job(_) | Carried::Batch(_) => self.queue.clone(),
         };
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let result = match publish_each(&channel, jobs, route, PERSISTENT, deadline).await {
@@ -264,23 +271,26 @@ impl AmqpLink {
         self.state.express_open.load(Ordering::Relaxed) && self.state.express.read().await.is_some()
     }
 
-    /// Publishes first attempts as transient messages to the express queue and waits for the
-    /// broker's confirms; says which jobs the lane took. The others (refused by a full lane,
-    /// returned, unconfirmed) are to be published durably. A broker fault closes only the lane,
-    /// never the durable link.
+    /// True while the lane's batch queue takes jobs: a dispatcher that reads batches consumes
+    /// it and keeps it nearly empty.
+    pub fn batches_open(&self) -> bool {
+        self.state.batches_open.load(Ordering::Relaxed)
+    }
+
+    /// Publishes first attempts as transient messages to the express lane (batches to its
+    /// batch queue, single jobs to the other) and waits for the broker's confirms; says which
+    /// messages the lane took. The others (refused by a full lane, returned, unconfirmed) are
+    /// to be published durably. A broker fault closes only the lane, never the durable link.
     pub async fn publish_express(&self, jobs: &[Outgoing]) -> Vec<bool> {
         let Some(channel) = self.state.express.read().await.clone() else {
             return vec![false; jobs.len()];
         };
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
-        let (taken, fault) = publish_each(
-            &channel,
-            jobs,
-            |_| self.express_queue.clone(),
-            TRANSIENT,
-            deadline,
-        )
-        .await;
+        let route = |carried: &Carried| match carried {
+            Carried::Batch(_) => self.batch_queue.clone(),
+            Carried::Job(_) | Carried::Group(_) => self.express_queue.clone(),
+        };
+        let (taken, fault) = publish_each(&channel, jobs, route, TRANSIENT, deadline).await;
         if let Some(err) = fault {
             tracing::debug!(error = %err, "the express lane failed; the supervisor opens it again");
             *self.state.express.write().await = None;

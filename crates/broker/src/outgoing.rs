@@ -105,10 +105,7 @@ mod tests {
     }
 
     fn ids(outgoing: &Outgoing) -> Vec<i64> {
-        match &outgoing.carried {
-            Carried::Job(job) => vec![job.job_id],
-            Carried::Group(group) => group.jobs().map(|job| job.job_id).collect(),
-        }
+        outgoing.carried.job_ids()
     }
 
     #[test]

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use octohooks_db::models::OutboxJob;
 use octohooks_db::DbPool;
-use octohooks_domain::job::{Carried, CarriedContext};
+use octohooks_domain::job::{BatchedJob, Carried, CarriedContext, JobBatch, BATCH_VERSION};
 use octohooks_platform::metrics::{Metrics, Stage};
 use tokio::sync::Semaphore;
 
+use crate::express;
 use crate::forgetter::Forgetter;
 use crate::link::{AmqpLink, Outgoing};
 use crate::outgoing::to_outgoing;
@@ -175,7 +176,7 @@ async fn publish_handed(
             rows.extend(handover.jobs);
             contexts.extend(handover.contexts);
         }
-        let (taken, refused) = publish_by_lane(link, rows, contexts).await;
+        let (taken, refused) = publish_by_lane(link, metrics, rows, contexts).await;
         if taken > 0 {
             metrics
                 .jobs_published
@@ -214,11 +215,12 @@ fn measured_jobs(handovers: &[Handover]) -> usize {
 }
 
 /// Publishes by the express lane what it carries, single first attempts (a fan-out's group
-/// goes durably: its jobs take slots one by one, which the lane's claim does not cover); returns
-/// how many the lane took, and the rows to publish durably instead. Each job travels with its
-/// context from `contexts` when it has one.
+/// goes durably: its jobs take slots one by one, which the lane's claim does not cover), in
+/// batches while a dispatcher reads them; returns how many jobs the lane took, and the rows to
+/// publish durably instead. Each job travels with its context from `contexts` when it has one.
 async fn publish_by_lane(
     link: &AmqpLink,
+    metrics: &Metrics,
     rows: Vec<OutboxJob>,
     mut contexts: HashMap<i64, CarriedContext>,
 ) -> (usize, Vec<OutboxJob>) {
@@ -231,11 +233,24 @@ async fn publish_by_lane(
             job.context = contexts.remove(&job.job_id).map(Box::new);
         }
     }
-    let taken = link.publish_express(&singles).await;
+    let lane = if link.batches_open() {
+        in_batches(singles)
+    } else {
+        singles
+    };
+    let taken = link.publish_express(&lane).await;
     let mut settled: HashSet<i64> = HashSet::new();
-    for (outgoing, taken) in singles.iter().zip(&taken) {
+    for (outgoing, taken) in lane.iter().zip(&taken) {
         if *taken {
             settled.extend(outgoing.carried.job_ids());
+            let form = match outgoing.carried {
+                Carried::Batch(_) => "batch",
+                _ => "single",
+            };
+            metrics
+                .express_messages_published
+                .with_label_values(&[form])
+                .inc();
         }
     }
     let refused = rows
@@ -245,8 +260,85 @@ async fn publish_by_lane(
     (settled.len(), refused)
 }
 
+/// Single jobs packed into [`JobBatch`]es of at most [`express::MOST_BATCHED`], each job with
+/// its own trace.
+fn in_batches(singles: Vec<Outgoing>) -> Vec<Outgoing> {
+    let mut batches: Vec<Outgoing> = Vec::new();
+    for outgoing in singles {
+        let Carried::Job(job) = outgoing.carried else {
+            continue;
+        };
+        let batched = BatchedJob {
+            job,
+            traceparent: outgoing.traceparent,
+        };
+        match batches.last_mut() {
+            Some(Outgoing {
+                carried: Carried::Batch(batch),
+                ..
+            }) if batch.jobs.len() < express::MOST_BATCHED => batch.jobs.push(batched),
+            _ => batches.push(Outgoing {
+                carried: Carried::Batch(JobBatch {
+                    v: BATCH_VERSION,
+                    jobs: vec![batched],
+                }),
+                traceparent: None,
+            }),
+        }
+    }
+    batches
+}
+
 fn observe_confirms(metrics: &Metrics, jobs: usize, confirmed: Duration) {
     for _ in 0..jobs {
         metrics.observe_stage(Stage::Confirm, confirmed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
+    use uuid::Uuid;
+
+    fn single(job_id: i64) -> Outgoing {
+        Outgoing {
+            carried: Carried::Job(DeliveryJob {
+                v: JOB_VERSION,
+                job_id,
+                message_id: Uuid::from_u128(job_id as u128),
+                endpoint_id: Uuid::nil(),
+                attempt: 0,
+                trigger: TriggerType::Scheduled,
+                deferrals: 0,
+                context: None,
+            }),
+            traceparent: (job_id % 2 == 0).then(|| format!("trace-{job_id}")),
+        }
+    }
+
+    #[test]
+    fn singles_travel_in_batches_of_at_most_sixteen_each_job_with_its_trace() {
+        let batches = in_batches((0..35).map(single).collect());
+        let sizes: Vec<usize> = batches.iter().map(|o| o.carried.len()).collect();
+        assert_eq!(sizes, vec![16, 16, 3]);
+        let ids: Vec<i64> = batches.iter().flat_map(|o| o.carried.job_ids()).collect();
+        assert_eq!(ids, (0..35).collect::<Vec<_>>(), "every job, in order");
+        for outgoing in &batches {
+            assert_eq!(
+                outgoing.traceparent, None,
+                "the header carries no one job's trace"
+            );
+            let Carried::Batch(batch) = &outgoing.carried else {
+                panic!("a batch");
+            };
+            assert_eq!(batch.v, BATCH_VERSION);
+            for batched in &batch.jobs {
+                let expected =
+                    (batched.job.job_id % 2 == 0).then(|| format!("trace-{}", batched.job.job_id));
+                assert_eq!(batched.traceparent, expected);
+            }
+        }
+        assert!(in_batches(Vec::new()).is_empty());
     }
 }

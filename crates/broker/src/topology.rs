@@ -49,16 +49,17 @@ pub struct Topology {
 }
 
 /// Every queue that the services declare for `queue`: first attempts, retries, parked,
-/// fan-out, and the express lane ([`crate::express`]). Whoever removes a deployment's queues
-/// (tests, the bench) removes all of these, or leaves queues behind that cost the broker memory
-/// and time.
-pub fn delivery_queues(queue: &str) -> [String; 5] {
+/// fan-out, and the express lane's two ([`crate::express`]). Whoever removes a deployment's
+/// queues (tests, the bench) removes all of these, or leaves queues behind that cost the broker
+/// memory and time.
+pub fn delivery_queues(queue: &str) -> [String; 6] {
     [
         queue.to_owned(),
         retry_queue(queue),
         parked_queue(queue),
         fanout_queue(queue),
         crate::express::express_queue(queue),
+        crate::express::batch_queue(queue),
     ]
 }
 

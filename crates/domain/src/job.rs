@@ -136,6 +136,35 @@ impl JobGroup {
     }
 }
 
+/// The schema version of a [`JobBatch`]: readers of versions 1 and 2 would drop it, so
+/// batches go to a lane of their own that only readers of all three consume.
+pub const BATCH_VERSION: u32 = 3;
+
+/// First attempts of several messages, each to its one endpoint and with what it needs, in one
+/// broker message of the express lane: the jobs of a commit (or of the few that ended
+/// together) cost the broker one publication, confirmation, delivery and acknowledgement
+/// instead of one each. Each job keeps its own outbox row, trace, attempt record and fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobBatch {
+    /// Schema version, [`BATCH_VERSION`].
+    pub v: u32,
+    /// The jobs, in the order their messages were accepted.
+    pub jobs: Vec<BatchedJob>,
+}
+
+/// One job of a [`JobBatch`], with the trace of the request that sent its message (a broker
+/// message's header carries one trace only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchedJob {
+    /// The job, as it would travel alone.
+    pub job: DeliveryJob,
+    /// Its W3C trace context, if its request had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
 /// What one broker message carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Carried {
@@ -143,6 +172,8 @@ pub enum Carried {
     Job(DeliveryJob),
     /// First attempts of one message (version 2).
     Group(JobGroup),
+    /// First attempts of several messages (version 3).
+    Batch(JobBatch),
 }
 
 /// Why a broker message's body is not a job this build runs.
@@ -166,6 +197,7 @@ impl Carried {
         match serde_json::from_slice::<Version>(body)?.v {
             JOB_VERSION => Ok(Self::Job(serde_json::from_slice(body)?)),
             GROUP_VERSION => Ok(Self::Group(serde_json::from_slice(body)?)),
+            BATCH_VERSION => Ok(Self::Batch(serde_json::from_slice(body)?)),
             other => Err(UnreadableJob::Version(other)),
         }
     }
@@ -175,6 +207,7 @@ impl Carried {
         match self {
             Self::Job(job) => serde_json::to_vec(job),
             Self::Group(group) => serde_json::to_vec(group),
+            Self::Batch(batch) => serde_json::to_vec(batch),
         }
     }
 
@@ -183,6 +216,7 @@ impl Carried {
         match self {
             Self::Job(_) => 1,
             Self::Group(group) => group.jobs.len(),
+            Self::Batch(batch) => batch.jobs.len(),
         }
     }
 
@@ -191,18 +225,30 @@ impl Carried {
         match self {
             Self::Job(job) => vec![job.job_id],
             Self::Group(group) => group.jobs().map(|job| job.job_id).collect(),
+            Self::Batch(batch) => batch
+                .jobs
+                .iter()
+                .map(|batched| batched.job.job_id)
+                .collect(),
         }
     }
 
     /// Drops a carried context: it is trusted only on the express lane's first delivery, and
     /// leaves the lane with no copy of the endpoint's secrets.
     pub fn forget_context(&mut self) {
-        if let Self::Job(job) = self {
-            job.context = None;
+        match self {
+            Self::Job(job) => job.context = None,
+            Self::Group(_) => {}
+            Self::Batch(batch) => {
+                for batched in &mut batch.jobs {
+                    batched.job.context = None;
+                }
+            }
         }
     }
 
-    /// Never: a group has at least two jobs. (For clippy's `len_without_is_empty`.)
+    /// Never: a group has at least two jobs, a batch at least one. (For clippy's
+    /// `len_without_is_empty`.)
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -214,117 +260,4 @@ fn is_zero(n: &u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wire_format_is_stable() {
-        let job = DeliveryJob {
-            v: JOB_VERSION,
-            job_id: 7,
-            message_id: Uuid::nil(),
-            endpoint_id: Uuid::nil(),
-            attempt: 2,
-            trigger: TriggerType::Manual,
-            deferrals: 0,
-            context: None,
-        };
-        let text = serde_json::to_string(&job).unwrap();
-        assert_eq!(
-            text,
-            r#"{"v":1,"jobId":7,"messageId":"00000000-0000-0000-0000-000000000000","endpointId":"00000000-0000-0000-0000-000000000000","attempt":2,"trigger":"manual"}"#
-        );
-        assert_eq!(serde_json::from_str::<DeliveryJob>(&text).unwrap(), job);
-        let waited = DeliveryJob {
-            deferrals: 3,
-            ..job
-        };
-        let text = serde_json::to_string(&waited).unwrap();
-        assert!(
-            text.ends_with(r#""trigger":"manual","deferrals":3}"#),
-            "{text}"
-        );
-        assert_eq!(serde_json::from_str::<DeliveryJob>(&text).unwrap(), waited);
-    }
-
-    #[test]
-    fn a_carried_context_travels_with_its_job_and_can_be_dropped() {
-        let job = DeliveryJob {
-            v: JOB_VERSION,
-            job_id: 7,
-            message_id: Uuid::nil(),
-            endpoint_id: Uuid::nil(),
-            attempt: 0,
-            trigger: TriggerType::Scheduled,
-            deferrals: 0,
-            context: Some(Box::new(CarriedContext {
-                payload: r#"{"a":"\u00e9"}"#.into(),
-                accepted_us: 1_700_000_000_000_000,
-                url: "https://hooks.example/a".into(),
-                headers: serde_json::json!({"x-a": "1"}),
-                failing_since_us: None,
-                rate_limit: Some(5),
-                secrets: vec!["whsec_a".into()],
-            })),
-        };
-        let mut carried = Carried::read(&Carried::Job(job.clone()).to_body().unwrap()).unwrap();
-        assert_eq!(carried, Carried::Job(job.clone()));
-        carried.forget_context();
-        let Carried::Job(bare) = carried else {
-            panic!("a job reads as a job");
-        };
-        assert_eq!(
-            bare,
-            DeliveryJob {
-                context: None,
-                ..job
-            }
-        );
-        // A reader takes a job with fields it does not know, as one of this build reads a
-        // later build's context.
-        let later = br#"{"v":1,"jobId":7,"messageId":"00000000-0000-0000-0000-000000000000","endpointId":"00000000-0000-0000-0000-000000000000","attempt":0,"trigger":"scheduled","context":{"payload":"{}","acceptedUs":1,"url":"https://x","headers":{},"secrets":[],"more":1},"other":true}"#;
-        assert!(matches!(Carried::read(later), Ok(Carried::Job(job)) if job.context.is_some()));
-    }
-
-    #[test]
-    fn a_group_reads_back_as_its_jobs_and_version_one_still_reads() {
-        let endpoint = Uuid::from_u128(1);
-        let group = JobGroup {
-            v: GROUP_VERSION,
-            message_id: Uuid::nil(),
-            jobs: vec![
-                GroupedJob {
-                    job_id: 7,
-                    endpoint_id: endpoint,
-                },
-                GroupedJob {
-                    job_id: 8,
-                    endpoint_id: Uuid::nil(),
-                },
-            ],
-        };
-        let body = Carried::Group(group.clone()).to_body().unwrap();
-        assert_eq!(
-            String::from_utf8(body.clone()).unwrap(),
-            r#"{"v":2,"messageId":"00000000-0000-0000-0000-000000000000","jobs":[{"jobId":7,"endpointId":"00000000-0000-0000-0000-000000000001"},{"jobId":8,"endpointId":"00000000-0000-0000-0000-000000000000"}]}"#
-        );
-        let Carried::Group(read) = Carried::read(&body).unwrap() else {
-            panic!("a group reads as a group");
-        };
-        let jobs: Vec<DeliveryJob> = read.jobs().collect();
-        assert_eq!(jobs.len(), 2);
-        assert!(jobs.iter().all(DeliveryJob::groupable));
-        assert_eq!((jobs[0].job_id, jobs[0].endpoint_id), (7, endpoint));
-
-        let single = br#"{"v":1,"jobId":7,"messageId":"00000000-0000-0000-0000-000000000000","endpointId":"00000000-0000-0000-0000-000000000000","attempt":2,"trigger":"manual"}"#;
-        assert!(matches!(Carried::read(single), Ok(Carried::Job(job)) if job.attempt == 2));
-        assert!(matches!(
-            Carried::read(br#"{"v":3,"jobs":[]}"#),
-            Err(UnreadableJob::Version(3))
-        ));
-        assert!(matches!(
-            Carried::read(b"nope"),
-            Err(UnreadableJob::Invalid(_))
-        ));
-    }
-}
+mod tests;

@@ -46,6 +46,9 @@ pub struct Metrics {
     /// 1 while the API publishes first attempts by the express lane (a dispatcher reads it and
     /// keeps it nearly empty), 0 while they go durably.
     pub express_lane_open: IntGauge,
+    /// Broker messages the API published by the express lane, by form: `single` (one job) or
+    /// `batch` (the jobs of a commit); with `jobs_published_total`, how many jobs each carried.
+    pub express_messages_published: IntCounterVec,
     /// Where the dispatcher got what an attempt needs: `carried` by the express lane with the
     /// job, or `read` from Postgres.
     pub job_contexts: IntCounterVec,
@@ -219,6 +222,14 @@ impl Metrics {
             "1 while first attempts go by the express lane, 0 while they go durably",
         )?;
         registry.register(Box::new(express_lane_open.clone()))?;
+        let express_messages_published = IntCounterVec::new(
+            Opts::new(
+                "express_messages_published_total",
+                "Broker messages published by the express lane, by form (single or batch)",
+            ),
+            &["form"],
+        )?;
+        registry.register(Box::new(express_messages_published.clone()))?;
         let job_contexts = IntCounterVec::new(
             Opts::new(
                 "job_contexts_total",
@@ -249,6 +260,7 @@ impl Metrics {
             lookup_cache,
             jobs_published,
             express_lane_open,
+            express_messages_published,
             job_contexts,
             pipeline_stage,
             stages,

@@ -8,6 +8,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use octohooks_domain::job::Carried;
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use super::{Disposition, Incoming, JobHandler};
 use crate::express;
@@ -50,21 +51,36 @@ async fn run_delivery<H: JobHandler>(
             handler.handle(incoming).await
         }
         Carried::Group(group) => {
-            crate::group::run(handler, &group, traceparent, park, slots, hand_off_after).await
+            let jobs = crate::group::of_group(&group, traceparent.as_deref());
+            crate::group::run(handler, jobs, park, slots, hand_off_after).await
+        }
+        // A batch the express lane moved here, its jobs now safe in a durable queue: they run
+        // as a group's do.
+        Carried::Batch(batch) => {
+            let jobs = crate::group::of_batch(batch);
+            crate::group::run(handler, jobs, park, slots, hand_off_after).await
         }
     }
 }
 
+/// What running a message of the express lane needs besides the rest.
+pub(super) struct Lane {
+    /// Moves a job that cannot run soon to its durable queue.
+    pub(super) link: AmqpLink,
+    /// Runs the jobs of a batch, which may outlive its acknowledgement: the drain on shutdown
+    /// waits for them too.
+    pub(super) tracker: TaskTracker,
+}
+
 /// Runs a broker message and acknowledges or requeues it; a message of the express lane
-/// (`express`: the link that moves its job to the durable queue if need be) goes to
-/// [`run_express`].
+/// (`express`) goes to [`run_express`].
 pub(super) async fn handle<H: JobHandler>(
     handler: H,
     delivery: Delivery,
     park_after: u32,
     slots: Option<Arc<Semaphore>>,
     hand_off_after: Duration,
-    express: Option<AmqpLink>,
+    express: Option<Lane>,
 ) {
     let delivery_count = amqp::delivery_count(&delivery.properties);
     let traceparent = amqp::traceparent_of(&delivery.properties);
@@ -82,14 +98,14 @@ pub(super) async fn handle<H: JobHandler>(
         // last change, and is read afresh.
         carried.forget_context();
     }
-    if let Some(link) = express {
+    if let Some(lane) = express {
         let run = ExpressRun {
             carried,
             traceparent,
             slots,
             hand_off_after,
         };
-        run_express(handler, &delivery, run, &link).await;
+        run_express(handler, &delivery, run, &lane).await;
         return;
     }
     if express::left_the_lane(&delivery.properties) {
@@ -134,16 +150,12 @@ struct ExpressRun {
 
 /// Runs a message of the express lane, whose jobs still have their outbox rows: once done, the
 /// rows are removed (a single job's by its handler, with its record: [`Incoming::express`]),
-/// then the message acknowledged. A job that gets no first-attempt slot within
-/// [`express::SLOT_WAIT`], or whose outcome could not be recorded, moves to its durable queue
-/// (confirmed) and is forgotten likewise; the lane counts no deliveries, so nothing is parked
-/// from it.
-async fn run_express<H: JobHandler>(
-    handler: H,
-    delivery: &Delivery,
-    run: ExpressRun,
-    link: &AmqpLink,
-) {
+/// then the message acknowledged (a batch's as [`super::batch`] says). A job that gets no
+/// first-attempt slot within [`express::SLOT_WAIT`], or whose outcome could not be recorded,
+/// moves to its durable queue (confirmed) and is forgotten likewise; the lane counts no
+/// deliveries, so nothing is parked from it.
+async fn run_express<H: JobHandler>(handler: H, delivery: &Delivery, run: ExpressRun, lane: &Lane) {
+    let link = &lane.link;
     let ExpressRun {
         carried,
         traceparent,
@@ -169,6 +181,10 @@ async fn run_express<H: JobHandler>(
                 Disposition::Ack => return ack(delivery).await,
                 Disposition::Requeue => Disposition::Requeue,
             }
+        }
+        Carried::Batch(batch) => {
+            super::batch::run(&handler, batch, slots, lane).await;
+            return ack(delivery).await;
         }
         // A group (which the API does not send by the lane) takes a slot per job as it runs.
         group @ Carried::Group(_) => {

@@ -128,6 +128,7 @@ pub async fn run<H: JobHandler>(
     tracker.wait().await;
 }
 
+mod batch;
 mod message;
 mod session;
 

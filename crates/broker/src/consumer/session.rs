@@ -181,12 +181,14 @@ impl<H: JobHandler> Session<'_, H> {
                 }
             }
         };
-        if let Some((lane, _)) = &express {
-            let cancel = lane.basic_cancel(&express_tag, BasicCancelOptions::default());
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await;
+        if let Some((lane, _, _)) = &express {
+            for tag in [express_tag.clone(), format!("{express_tag}-batches")] {
+                let cancel = lane.basic_cancel(&tag, BasicCancelOptions::default());
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await;
+            }
         }
         self.finish(&ended, &channel, &tags).await;
-        if let Some((lane, _)) = express {
+        if let Some((lane, _, _)) = express {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, lane.close(200, "bye")).await;
         }
         ended
@@ -220,7 +222,10 @@ impl<H: JobHandler> Session<'_, H> {
             0,
             Some(self.first_slots.clone()),
             self.config.hand_off_after,
-            Some(self.config.link.clone()),
+            Some(super::message::Lane {
+                link: self.config.link.clone(),
+                tracker: self.tracker.clone(),
+            }),
         )
     }
 

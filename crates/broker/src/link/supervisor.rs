@@ -36,21 +36,36 @@ async fn check_express(link: &AmqpLink, connection: &Connection) {
                 channel
             }
         };
-        let open = express::is_open(&channel, queue).await;
-        Ok::<_, AmqpError>((channel, open))
+        let singles = express::is_open(
+            &channel,
+            &express::express_queue(queue),
+            express::OPEN_BELOW,
+        )
+        .await;
+        let batches = express::is_open(
+            &channel,
+            &express::batch_queue(queue),
+            express::BATCHES_OPEN_BELOW,
+        )
+        .await;
+        Ok::<_, AmqpError>((channel, singles, batches))
     };
-    let (channel, open) = match tokio::time::timeout(EXPRESS_CHECK_TIMEOUT, look).await {
-        Ok(Ok((channel, open))) => (Some(channel), open),
+    let (channel, singles, batches) = match tokio::time::timeout(EXPRESS_CHECK_TIMEOUT, look).await
+    {
+        Ok(Ok((channel, singles, batches))) => (Some(channel), singles, batches),
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "the express queue is not available");
-            (None, false)
+            (None, false, false)
         }
         Err(_) => {
             tracing::debug!("the express queue did not answer in time");
-            (None, false)
+            (None, false, false)
         }
     };
-    link.state.express_open.store(open, Ordering::Relaxed);
+    link.state
+        .express_open
+        .store(singles || batches, Ordering::Relaxed);
+    link.state.batches_open.store(batches, Ordering::Relaxed);
     *link.state.express.write().await = channel;
 }
 
@@ -80,6 +95,7 @@ pub(super) async fn supervise(link: AmqpLink, url: String, shutdown: Cancellatio
                 }
                 *link.state.channel.write().await = None;
                 link.state.express_open.store(false, Ordering::Relaxed);
+                link.state.batches_open.store(false, Ordering::Relaxed);
                 if let Some(lane) = link.state.express.write().await.take() {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(2), lane.close(200, "bye")).await;
