@@ -43,6 +43,43 @@ async fn outbox_rows(app: &TestApp) -> i64 {
     app.count("SELECT count(*) FROM outbox").await
 }
 
+/// A reader of the lane's `queue` (as `tag`, taking up to 100 messages at once) once the API
+/// has declared it, standing in for a dispatcher; keep the connection while it reads.
+async fn reader_of(queue: &str, tag: &str) -> (lapin::Connection, lapin::Channel, lapin::Consumer) {
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let declared = eventually(10, || async {
+        // A passive declaration of a missing queue closes its channel: one channel per look.
+        let probe = connection.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        probe
+            .queue_declare(queue, passive, FieldTable::default())
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(declared, "the API declares {queue}");
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .basic_qos(100, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let consumer = channel
+        .basic_consume(
+            queue,
+            tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (connection, channel, consumer)
+}
+
 #[tokio::test]
 async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() {
     let app = TestApp::spawn().await;
@@ -190,38 +227,8 @@ async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
 
     // A reader of the lane that takes jobs and acknowledges them without doing anything: what
     // a broker restart or a lost dispatcher does to an express job.
-    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let express_queue = format!("{}.express", app.queue);
-    let declared = eventually(10, || async {
-        // A passive declaration of a missing queue closes its channel: one channel per look.
-        let probe = connection.create_channel().await.unwrap();
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        probe
-            .queue_declare(&express_queue, passive, FieldTable::default())
-            .await
-            .is_ok()
-    })
-    .await;
-    assert!(declared, "the API declares the express queue");
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .basic_qos(100, BasicQosOptions::default())
-        .await
-        .unwrap();
-    let mut lost = channel
-        .basic_consume(
-            &express_queue,
-            "loses-jobs",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_connection, channel, mut lost) =
+        reader_of(&format!("{}.express", app.queue), "loses-jobs").await;
     app.wait_for_express_lane().await;
     let sent = 3;
     for order in 0..sent {
@@ -286,37 +293,8 @@ async fn a_batch_the_lane_dead_letters_is_delivered_from_the_durable_queue() {
     let mut app = TestApp::spawn_with(Options::api_only()).await;
     let receiver = Receiver::start().await;
     shop_with_endpoint(&app, &receiver).await;
-    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
     let batch_queue = octohooks_broker::express::batch_queue(&app.queue);
-    let declared = eventually(10, || async {
-        let probe = connection.create_channel().await.unwrap();
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        probe
-            .queue_declare(&batch_queue, passive, FieldTable::default())
-            .await
-            .is_ok()
-    })
-    .await;
-    assert!(declared, "the API declares the batch queue");
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .basic_qos(100, BasicQosOptions::default())
-        .await
-        .unwrap();
-    let mut rejecting = channel
-        .basic_consume(
-            &batch_queue,
-            "rejects-batches",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_connection, channel, mut rejecting) = reader_of(&batch_queue, "rejects-batches").await;
     app.wait_for_express_lane().await;
     let sent = 5;
     futures::future::join_all((0..sent).map(|order| send(&app, order))).await;

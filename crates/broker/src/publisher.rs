@@ -298,21 +298,16 @@ fn observe_confirms(metrics: &Metrics, jobs: usize, confirmed: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use octohooks_domain::job::{DeliveryJob, TriggerType, JOB_VERSION};
+    use octohooks_domain::job::DeliveryJob;
     use uuid::Uuid;
 
     fn single(job_id: i64) -> Outgoing {
         Outgoing {
-            carried: Carried::Job(DeliveryJob {
-                v: JOB_VERSION,
+            carried: Carried::Job(DeliveryJob::first_attempt(
                 job_id,
-                message_id: Uuid::from_u128(job_id as u128),
-                endpoint_id: Uuid::nil(),
-                attempt: 0,
-                trigger: TriggerType::Scheduled,
-                deferrals: 0,
-                context: None,
-            }),
+                Uuid::from_u128(job_id as u128),
+                Uuid::nil(),
+            )),
             traceparent: (job_id % 2 == 0).then(|| format!("trace-{job_id}")),
         }
     }

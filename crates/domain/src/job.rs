@@ -77,6 +77,35 @@ pub struct CarriedContext {
 }
 
 impl DeliveryJob {
+    /// A first attempt: the job every message gets per destination when it is accepted.
+    pub fn first_attempt(job_id: i64, message_id: Uuid, endpoint_id: Uuid) -> Self {
+        Self {
+            v: JOB_VERSION,
+            job_id,
+            message_id,
+            endpoint_id,
+            attempt: 0,
+            trigger: TriggerType::Scheduled,
+            deferrals: 0,
+            context: None,
+        }
+    }
+
+    /// The job without its carried context, which a durable queue never holds, at the cost of
+    /// a few numbers rather than a copy of the payload and secrets.
+    pub fn without_context(&self) -> Self {
+        Self {
+            context: None,
+            v: self.v,
+            job_id: self.job_id,
+            message_id: self.message_id,
+            endpoint_id: self.endpoint_id,
+            attempt: self.attempt,
+            trigger: self.trigger,
+            deferrals: self.deferrals,
+        }
+    }
+
     /// Whether the job belongs in the retry queue: a retry, or a job that waited its turn, so
     /// that neither queues ahead of anyone's first attempt.
     pub fn goes_to_retry_queue(&self) -> bool {
@@ -123,15 +152,8 @@ impl DeliveryJob {
 impl JobGroup {
     /// The group's jobs, each as it would travel alone.
     pub fn jobs(&self) -> impl Iterator<Item = DeliveryJob> + '_ {
-        self.jobs.iter().map(|grouped| DeliveryJob {
-            v: JOB_VERSION,
-            job_id: grouped.job_id,
-            message_id: self.message_id,
-            endpoint_id: grouped.endpoint_id,
-            attempt: 0,
-            trigger: TriggerType::Scheduled,
-            deferrals: 0,
-            context: None,
+        self.jobs.iter().map(|grouped| {
+            DeliveryJob::first_attempt(grouped.job_id, self.message_id, grouped.endpoint_id)
         })
     }
 }

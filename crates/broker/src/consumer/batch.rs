@@ -39,7 +39,7 @@ pub(super) async fn run<H: JobHandler>(
             lane.link.clone(),
         );
         lane.tracker.spawn(async move {
-            let bare = without_context(&batched.job);
+            let bare = batched.job.without_context();
             let taken = tokio::time::timeout(express::SLOT_WAIT, take_slot(slots)).await;
             let disposition = match taken {
                 Ok(_slot) => {
@@ -76,20 +76,5 @@ async fn leave_lane<H: JobHandler>(
     let job_id = job.job_id;
     if express::move_to_durable(link, Carried::Job(job), traceparent).await {
         handler.forget(vec![job_id]).await;
-    }
-}
-
-/// The job without its carried context, which the durable queue never holds; kept in case the
-/// job has to move there, at the cost of a few numbers.
-fn without_context(job: &DeliveryJob) -> DeliveryJob {
-    DeliveryJob {
-        v: job.v,
-        job_id: job.job_id,
-        message_id: job.message_id,
-        endpoint_id: job.endpoint_id,
-        attempt: job.attempt,
-        trigger: job.trigger,
-        deferrals: job.deferrals,
-        context: None,
     }
 }

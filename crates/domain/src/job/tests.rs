@@ -125,14 +125,8 @@ fn a_batch_carries_each_job_with_its_context_and_trace() {
         secrets: vec!["whsec_a".into()],
     };
     let job = |job_id: i64, context: Option<CarriedContext>| DeliveryJob {
-        v: JOB_VERSION,
-        job_id,
-        message_id: Uuid::from_u128(job_id as u128),
-        endpoint_id: Uuid::nil(),
-        attempt: 0,
-        trigger: TriggerType::Scheduled,
-        deferrals: 0,
         context: context.map(Box::new),
+        ..DeliveryJob::first_attempt(job_id, Uuid::from_u128(job_id as u128), Uuid::nil())
     };
     let batch = JobBatch {
         v: BATCH_VERSION,
