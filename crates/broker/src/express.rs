@@ -41,8 +41,8 @@ pub fn express_queue(queue: &str) -> String {
 /// The express lane's second queue, for [`JobBatch`](octohooks_domain::job::JobBatch)es: the
 /// jobs of a commit in one broker message. Only dispatchers that read batches consume it, so
 /// the API batches only while one does, and during a rolling upgrade from a version without
-/// batches sends single jobs to [`express_queue`] as before. It has the same limits and
-/// dead-letters to the same durable queue.
+/// batches sends single jobs to [`express_queue`] as before. Its limits hold as many jobs as
+/// the single queue's, in full batches, and it dead-letters to the same durable queue.
 pub fn batch_queue(queue: &str) -> String {
     format!("{queue}.express-batches")
 }

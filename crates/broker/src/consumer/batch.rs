@@ -5,10 +5,11 @@
 //! on its own.
 //!
 //! The broker message is acknowledged once every job is done, or has been running past
-//! [`PATIENCE`](crate::group::PATIENCE): a slow receiver must not hold a place of the lane's prefetch for its whole
-//! attempt. A job still running then needs no copy, as a group's does (see [`crate::group`]):
-//! its outbox row is still there, claimed for longer than the job can take, and goes with its
-//! record; if the dispatcher dies first, the claim lapses and the relay publishes the job again.
+//! [`PATIENCE`](crate::group::PATIENCE): a slow receiver must not hold a place of the lane's
+//! prefetch for its whole attempt. A job still running then needs no copy, as a group's does
+//! (see [`crate::group`]): its outbox row is still there, claimed for longer than the job can
+//! take, and goes with its record; if the dispatcher dies first, the claim lapses and the relay
+//! publishes the job again.
 
 use std::sync::Arc;
 
