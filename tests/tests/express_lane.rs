@@ -347,12 +347,11 @@ async fn a_batch_the_lane_dead_letters_is_delivered_from_the_durable_queue() {
 }
 
 /// Holds every first-attempt slot of a dispatcher with a slow fan-out (a group of three, which
-/// goes durably), then sends `waiting` messages by the lane: each must leave the lane for the
-/// durable queue, and its outbox row go, before a slot frees. The first waits in the dispatcher
-/// for a slot; a second waits in the lane, whose prefetch (one batch here) the first holds, until
-/// the broker moves it on.
+/// goes durably), then sends `waiting` messages by the lane, each its own batch: each job waits
+/// in the dispatcher for a slot and must leave the lane for the durable queue, and its outbox
+/// row go, before a slot frees.
 async fn jobs_that_cannot_run_soon_leave_the_lane(waiting: usize) {
-    // Three first-attempt slots (a quarter of 4 goes to retries), and one batch of the lane.
+    // Three first-attempt slots (a quarter of 4 goes to retries), and three batches of the lane.
     let app = TestApp::spawn_with(
         Options {
             delivery_timeout: "30s".into(),
@@ -400,8 +399,8 @@ async fn jobs_that_cannot_run_soon_leave_the_lane(waiting: usize) {
         waiting as i64,
         "an express job keeps its row while it waits"
     );
-    // After 10 s (for a slot, or in the lane) each job moves to the durable queue, and its row
-    // goes, before any slot frees (14 s).
+    // After 10 s without a slot each job moves to the durable queue, and its row goes, before
+    // any slot frees (14 s).
     assert!(
         eventually(13, || async { app.count(&rows).await == 0 }).await,
         "the waiting jobs left the lane and their rows"
@@ -419,7 +418,7 @@ async fn an_express_job_waiting_for_a_slot_moves_to_the_durable_queue() {
 }
 
 #[tokio::test]
-async fn an_express_job_no_dispatcher_takes_in_time_moves_to_the_durable_queue() {
+async fn express_jobs_of_several_batches_waiting_for_slots_each_move_to_the_durable_queue() {
     jobs_that_cannot_run_soon_leave_the_lane(2).await;
 }
 

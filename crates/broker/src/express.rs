@@ -214,13 +214,6 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// of batches.
 pub(crate) type Subscription = (Channel, lapin::Consumer, lapin::Consumer);
 
-/// The prefetch of the batch queue for a lane prefetch of `prefetch` single jobs: a quarter as
-/// many batches, about as many jobs under a moderate load (a few per batch), and never more than
-/// [`MOST_BATCHED`] / 4 times as many, which then wait for slots ([`SLOT_WAIT`]).
-pub(crate) fn batch_prefetch(prefetch: u16) -> u16 {
-    (prefetch / 4).max(1)
-}
-
 /// Consumes the express lane on a channel of its own, so that a broker without it (or a cluster
 /// whose node holding it is down) leaves the durable queues going; `None` then, and the
 /// consumer's watchdog tries again. `tag` names the consumer of single jobs; that of batches
@@ -235,11 +228,15 @@ pub(crate) async fn subscribe(
         let lane = open_channel(connection, &topology.queue).await?;
         let queue = express_queue(&topology.queue);
         let singles = crate::consumer::consume(&lane, &queue, tag, prefetch).await?;
+        // As many batches as single jobs: a batch holds its place until each of its jobs is
+        // done, has run for `group::PATIENCE` or has left the lane, so fewer places would let a
+        // few batches with slow receivers hold up the lane's next jobs. The extra jobs wait for
+        // slots, at most `SLOT_WAIT`.
         let batches = crate::consumer::consume(
             &lane,
             &batch_queue(&topology.queue),
             &format!("{tag}-batches"),
-            batch_prefetch(prefetch),
+            prefetch,
         )
         .await?;
         Ok::<_, AmqpError>((lane, singles, batches))
