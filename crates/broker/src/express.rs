@@ -214,10 +214,15 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// of batches.
 pub(crate) type Subscription = (Channel, lapin::Consumer, lapin::Consumer);
 
+/// The tag of a dispatcher's consumer of batches, beside its consumer of single jobs `tag`.
+pub(crate) fn batch_tag(tag: &str) -> String {
+    format!("{tag}-batches")
+}
+
 /// Consumes the express lane on a channel of its own, so that a broker without it (or a cluster
 /// whose node holding it is down) leaves the durable queues going; `None` then, and the
 /// consumer's watchdog tries again. `tag` names the consumer of single jobs; that of batches
-/// adds `-batches`.
+/// is named by [`batch_tag`].
 pub(crate) async fn subscribe(
     connection: &Connection,
     topology: &Topology,
@@ -235,7 +240,7 @@ pub(crate) async fn subscribe(
         let batches = crate::consumer::consume(
             &lane,
             &batch_queue(&topology.queue),
-            &format!("{tag}-batches"),
+            &batch_tag(tag),
             prefetch,
         )
         .await?;

@@ -182,7 +182,7 @@ impl<H: JobHandler> Session<'_, H> {
             }
         };
         if let Some((lane, _, _)) = &express {
-            for tag in [express_tag.clone(), format!("{express_tag}-batches")] {
+            for tag in [express_tag.clone(), express::batch_tag(&express_tag)] {
                 let cancel = lane.basic_cancel(&tag, BasicCancelOptions::default());
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await;
             }
