@@ -379,6 +379,12 @@ impl TestApp {
         database::count(&self.database_url, sql).await
     }
 
+    /// Outbox rows and fan-out rows, both: what still waits to be published (or, for the
+    /// express lane, done).
+    pub async fn waiting_jobs(&self) -> i64 {
+        self.count(database::WAITING_JOBS).await
+    }
+
     /// Reads one value from the test database, as text.
     pub async fn text(&self, sql: &str) -> String {
         database::text(&self.database_url, sql).await

@@ -91,6 +91,11 @@ async fn connect(url: &str) -> AsyncPgConnection {
         .expect("connect")
 }
 
+/// Counts the rows of both tables of jobs waiting to be published: the outbox's and the
+/// fan-outs'.
+pub const WAITING_JOBS: &str =
+    "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_fanouts)";
+
 /// Runs one SQL query returning a single bigint (`SELECT count(*) …`) on a test database.
 pub async fn count(url: &str, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]

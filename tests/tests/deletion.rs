@@ -84,7 +84,7 @@ async fn deleting_an_application_or_its_environment_deletes_its_retries_destinat
     let environment = format!("/api/v1/environments/{}", app.environment_id);
     let deleted = app.admin(Method::DELETE, &environment, None).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
-    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(app.waiting_jobs().await, 0);
     assert_eq!(app.count(DELIVERIES).await, 0);
     app.stop().await;
 }

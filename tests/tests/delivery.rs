@@ -169,7 +169,7 @@ async fn a_message_without_matching_endpoints_is_stored_and_not_sent() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(receiver.received().is_empty());
     assert_eq!(app.count("SELECT count(*) FROM attempts").await, 0);
-    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(app.waiting_jobs().await, 0);
     assert_eq!(app.count("SELECT count(*) FROM messages").await, 1);
     app.stop().await;
 }
@@ -250,7 +250,7 @@ async fn exhausted_retries_mark_the_delivery_failed() {
         "1 + 2 retries, then nothing more"
     );
     assert_eq!(attempts(&app, "app", &id).await.len(), 3);
-    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(app.waiting_jobs().await, 0);
     app.stop().await;
 }
 

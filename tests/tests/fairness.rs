@@ -131,10 +131,7 @@ async fn a_backlog_for_one_endpoint_drains_through_two_dispatchers_under_a_cap_o
     app.create_endpoint("backlog", json!({"url": receiver.url("/fast")}))
         .await;
     let sent = app.send_messages("backlog", 800).await;
-    let published = eventually(30, || async {
-        app.count("SELECT count(*) FROM outbox").await == 0
-    })
-    .await;
+    let published = eventually(30, || async { app.waiting_jobs().await == 0 }).await;
     assert!(published, "the backlog is in the queue");
     let (dispatchers, bases): (Vec<_>, Vec<_>) = (0..2)
         .map(|_| process::spawn_dispatcher(&app.env_vars()))
@@ -194,10 +191,7 @@ async fn a_backlog_for_one_capped_endpoint_does_not_hold_back_the_others() {
     }
     let backlog = app.send_messages("busy", 300).await;
     let behind = app.send_messages("other", 5).await;
-    let published = eventually(30, || async {
-        app.count("SELECT count(*) FROM outbox").await == 0
-    })
-    .await;
+    let published = eventually(30, || async { app.waiting_jobs().await == 0 }).await;
     assert!(published, "the backlog and the jobs behind it are queued");
     let started = Instant::now();
     let (mut dispatcher, _base) = process::spawn_dispatcher(&app.env_vars());

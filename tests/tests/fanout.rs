@@ -8,6 +8,7 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use octohooks_tests::app::AMQP_URL;
+use octohooks_tests::proxy::Proxy;
 use octohooks_tests::{eventually, series_value, Options, Receiver, TestApp};
 use serde_json::json;
 
@@ -57,10 +58,7 @@ async fn a_fan_out_is_one_broker_message_and_each_endpoint_keeps_its_own_fate() 
         app.create_endpoint("app", json!({"url": url})).await;
     }
     app.send_messages("app", 5).await;
-    let published = eventually(10, || async {
-        app.count("SELECT count(*) FROM outbox").await == 0
-    })
-    .await;
+    let published = eventually(10, || async { app.waiting_jobs().await == 0 }).await;
     assert!(published, "the jobs were published");
     assert_eq!(
         waiting_in(&format!("{}.fanout", app.queue)).await,
@@ -143,10 +141,7 @@ async fn a_slow_receiver_is_handed_off_and_its_group_goes_on() {
     );
     assert_eq!(slow.wait_for("/slow", 1, 10).await.len(), 1);
     // The copy comes due, finds the attempt recorded, and is dropped.
-    let dropped = eventually(30, || async {
-        app.count("SELECT count(*) FROM outbox").await == 0
-    })
-    .await;
+    let dropped = eventually(30, || async { app.waiting_jobs().await == 0 }).await;
     assert!(dropped, "the copy left the outbox");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
@@ -205,5 +200,77 @@ async fn a_dispatcher_killed_with_groups_in_hand_loses_nothing() {
     );
     // Before the queues go, or it declares them again.
     let _ = second.kill().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_fan_out_waits_as_one_row_and_any_relay_publishes_its_jobs() {
+    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let mut app = TestApp::spawn_with(Options {
+        amqp_url: proxy.amqp_url(),
+        dispatcher: false,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    for path in ["/a", "/b", "/c"] {
+        app.create_endpoint("app", json!({"url": receiver.url(path)}))
+            .await;
+    }
+    app.create_app("single").await;
+    app.create_endpoint("single", json!({"url": receiver.url("/single")}))
+        .await;
+    proxy.cut();
+    app.send_messages("app", 10).await;
+    app.send_messages("single", 2).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox_fanouts").await,
+        10,
+        "one row per message to several endpoints"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        2,
+        "a row per job only for messages to one endpoint"
+    );
+    // The failed publication gave the claims up at once.
+    assert!(
+        eventually(10, || async {
+            app.count("SELECT count(*) FROM outbox_fanouts WHERE claimed_until IS NULL")
+                .await
+                == 10
+        })
+        .await,
+        "the fan-out rows' claims are released"
+    );
+    // A row whose message has nothing left to send (its jobs were done, its removal lost).
+    app.execute("INSERT INTO outbox_fanouts (message_id, due) VALUES (gen_random_uuid(), now())")
+        .await;
+
+    // The accepting API cannot publish; a dispatcher (with its own relay) comes up.
+    app.options.amqp_url = octohooks_tests::app::AMQP_URL.to_owned();
+    app.start_dispatcher().await;
+    let expected: HashMap<String, usize> = [("/a", 10), ("/b", 10), ("/c", 10), ("/single", 2)]
+        .into_iter()
+        .map(|(path, n)| (path.to_owned(), n))
+        .collect();
+    assert!(
+        eventually(30, || async { per_path(&receiver) == expected }).await,
+        "every endpoint got every message: {:?}",
+        per_path(&receiver)
+    );
+    assert!(
+        eventually(10, || async { app.waiting_jobs().await == 0 }).await,
+        "published rows are removed, and the row with nothing to send too"
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT job_id) FROM attempts WHERE status = 'success'")
+            .await,
+        32,
+        "each attempt records a job of its own"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(per_path(&receiver), expected, "and none arrived twice");
     app.stop().await;
 }

@@ -127,7 +127,7 @@ async fn an_attempt_sent_while_postgres_went_away_is_recorded_once_it_is_back() 
     assert_eq!(recorded_attempts(&app, &message, "scheduled").await, (1, 1));
     assert_eq!(recorded_attempts(&app, &message, "manual").await, (1, 1));
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox").await,
+        app.waiting_jobs().await,
         0,
         "no job is left to publish again"
     );

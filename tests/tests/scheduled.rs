@@ -95,3 +95,48 @@ async fn a_delivery_time_too_far_ahead_or_unreadable_is_refused() {
     assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_to_several_endpoints_waits_as_one_row_until_its_time() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    for path in ["/a", "/b"] {
+        app.create_endpoint("app", json!({"url": receiver.url(path)}))
+            .await;
+    }
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let sent_at = Instant::now();
+    let later = app
+        .post(
+            "/api/v1/applications/app/messages",
+            json!({"eventType": "t", "payload": {}, "deliverAt": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::ACCEPTED, "{}", later.text);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM outbox_fanouts WHERE claimed_until IS NULL \
+             AND abs(extract(epoch FROM due) * 1000 - extract(epoch FROM (SELECT max(next_attempt) \
+               FROM message_destinations))::numeric * 1000) < 1"
+        )
+        .await,
+        1,
+        "one unclaimed row, due when its destinations are"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+
+    let arrived = receiver.wait_for("/a", 1, 15).await;
+    receiver.wait_for("/b", 1, 15).await;
+    assert!(
+        arrived[0].at.duration_since(sent_at) >= Duration::from_millis(2900),
+        "arrived {:?} after sending",
+        arrived[0].at.duration_since(sent_at)
+    );
+    assert!(
+        octohooks_tests::eventually(10, || async { app.waiting_jobs().await == 0 }).await,
+        "the row goes once published"
+    );
+    assert_eq!(receiver.received().len(), 2, "each endpoint once");
+    app.stop().await;
+}

@@ -100,7 +100,7 @@ async fn a_state_no_enum_has_is_refused() {
         "{refused}"
     );
     assert_eq!(
-        database::count(&url, "SELECT count(*) FROM outbox").await,
+        database::count(&url, database::WAITING_JOBS).await,
         0,
         "nothing was stored"
     );

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use octohooks_db::models::OutboxJob;
 use octohooks_db::{outbox, pool, DbPool};
 
 use crate::publisher::PUBLISH_BATCH;
@@ -13,7 +14,35 @@ use crate::publisher::PUBLISH_BATCH;
 /// lapses, and the dispatcher drops the duplicate.
 #[derive(Clone)]
 pub struct Forgetter {
-    queue: tokio::sync::mpsc::Sender<Vec<i64>>,
+    queue: tokio::sync::mpsc::Sender<Rows>,
+}
+
+/// Rows to delete: of the outbox, and of fan-outs.
+#[derive(Debug, Default)]
+struct Rows {
+    jobs: Vec<i64>,
+    fanouts: Vec<i64>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.jobs.len() + self.fanouts.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn extend(&mut self, more: Rows) {
+        self.jobs.extend(more.jobs);
+        self.fanouts.extend(more.fanouts);
+    }
+
+    /// Keeps at most `most` rows, fan-outs first (each stands for several jobs).
+    fn truncate(&mut self, most: usize) {
+        self.fanouts.truncate(most);
+        self.jobs.truncate(most - self.fanouts.len());
+    }
 }
 
 /// Confirmed ids waiting for their delete, in batches, at most.
@@ -30,17 +59,17 @@ impl Forgetter {
     /// arrives meanwhile, once a second: a job moved out of the express lane while the database
     /// is away would otherwise be published again.
     pub fn start(db: DbPool) -> Self {
-        let (queue, mut handed) = tokio::sync::mpsc::channel::<Vec<i64>>(FORGET_BACKLOG);
+        let (queue, mut handed) = tokio::sync::mpsc::channel::<Rows>(FORGET_BACKLOG);
         tokio::spawn(async move {
-            let mut failed: Vec<i64> = Vec::new();
+            let mut failed = Rows::default();
             loop {
                 let retrying = !failed.is_empty();
-                let mut ids = if retrying {
+                let mut rows = if retrying {
                     tokio::time::sleep(FORGET_RETRY_AFTER).await;
                     std::mem::take(&mut failed)
                 } else {
                     match handed.recv().await {
-                        Some(ids) => ids,
+                        Some(rows) => rows,
                         None => break,
                     }
                 };
@@ -51,35 +80,50 @@ impl Forgetter {
                 } else {
                     PUBLISH_BATCH
                 };
-                while ids.len() < most {
+                while rows.len() < most {
                     match handed.try_recv() {
-                        Ok(more) => ids.extend(more),
+                        Ok(more) => rows.extend(more),
                         Err(_) => break,
                     }
                 }
                 let removed = match pool::connection(&db).await {
-                    Ok(mut conn) => outbox::remove(&mut conn, &ids).await,
+                    Ok(mut conn) => outbox::remove(&mut conn, &rows.jobs, &rows.fanouts).await,
                     Err(err) => Err(err),
                 };
                 if let Err(err) = removed {
-                    if ids.len() > FORGET_RETRY_MOST {
-                        tracing::warn!(error = %err, jobs = ids.len() - FORGET_RETRY_MOST,
+                    if rows.len() > FORGET_RETRY_MOST {
+                        tracing::warn!(error = %err, jobs = rows.len() - FORGET_RETRY_MOST,
                             "could not remove jobs from the outbox; they will be published again");
-                        ids.truncate(FORGET_RETRY_MOST);
+                        rows.truncate(FORGET_RETRY_MOST);
                     } else {
-                        tracing::debug!(error = %err, jobs = ids.len(),
+                        tracing::debug!(error = %err, jobs = rows.len(),
                             "could not remove jobs from the outbox; trying again");
                     }
-                    failed = ids;
+                    failed = rows;
                 }
             }
         });
         Self { queue }
     }
 
-    /// Hands over jobs to remove; waits only while the backlog is full.
+    /// Hands over jobs to remove by their outbox ids; waits only while the backlog is full.
     pub async fn forget(&self, ids: Vec<i64>) {
-        if self.queue.send(ids).await.is_err() {
+        self.hand_over(Rows {
+            jobs: ids,
+            fanouts: Vec::new(),
+        })
+        .await;
+    }
+
+    /// Hands over published jobs to remove: their own rows, or the fan-out rows that stand
+    /// for them.
+    pub async fn forget_published(&self, jobs: &[OutboxJob]) {
+        let (jobs, fanouts) = outbox::rows_of(jobs);
+        self.hand_over(Rows { jobs, fanouts }).await;
+    }
+
+    async fn hand_over(&self, rows: Rows) {
+        if self.queue.send(rows).await.is_err() {
             tracing::warn!("outbox cleaner stopped; published jobs will be published again");
         }
     }

@@ -101,6 +101,7 @@ mod tests {
             traceparent: None,
             claimed_until: None,
             deferrals,
+            fanout_id: None,
         }
     }
 

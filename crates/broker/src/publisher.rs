@@ -199,7 +199,7 @@ async fn publish_handed(
             .jobs_published
             .with_label_values(&["durable"])
             .inc_by(rows.len() as u64);
-        forget.forget(rows.iter().map(|row| row.id).collect()).await;
+        forget.forget_published(&rows).await;
     } else {
         settle(db, &rows, &published).await;
     }
@@ -224,6 +224,9 @@ async fn publish_by_lane(
     rows: Vec<OutboxJob>,
     mut contexts: HashMap<i64, CarriedContext>,
 ) -> (usize, Vec<OutboxJob>) {
+    // A job of a fan-out row is safe only once its whole row is published durably.
+    let (mut refused, rows): (Vec<OutboxJob>, Vec<OutboxJob>) =
+        rows.into_iter().partition(|row| row.fanout_id.is_some());
     let mut singles: Vec<Outgoing> = to_outgoing(&rows)
         .into_iter()
         .filter(|outgoing| matches!(outgoing.carried, Carried::Job(_)))
@@ -253,10 +256,7 @@ async fn publish_by_lane(
                 .inc();
         }
     }
-    let refused = rows
-        .into_iter()
-        .filter(|row| !settled.contains(&row.id))
-        .collect();
+    refused.extend(rows.into_iter().filter(|row| !settled.contains(&row.id)));
     (settled.len(), refused)
 }
 

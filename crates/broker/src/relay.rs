@@ -37,21 +37,23 @@ async fn publish_claimed(db: &DbPool, link: &AmqpLink, rows: &[OutboxJob]) -> bo
 /// After a publication: removes confirmed jobs from the outbox, or releases the claims of jobs
 /// that were not confirmed.
 pub(crate) async fn settle(db: &DbPool, rows: &[OutboxJob], published: &Result<(), AmqpError>) {
-    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let outcome = match pool::connection(db).await {
         Ok(mut conn) => match published {
-            Ok(()) => outbox::remove(&mut conn, &ids).await,
+            Ok(()) => {
+                let (own, fanouts) = outbox::rows_of(rows);
+                outbox::remove(&mut conn, &own, &fanouts).await
+            }
             Err(_) => outbox::release(&mut conn, rows).await,
         },
         Err(err) => Err(err),
     };
     if let Err(err) = published {
-        tracing::warn!(error = %err, jobs = ids.len(), "publish failed; the relay will retry");
+        tracing::warn!(error = %err, jobs = rows.len(), "publish failed; the relay will retry");
     }
     if let Err(err) = outcome {
         // Harmless: a confirmed job left in the outbox is published again after its claim
         // lapses and the dispatcher drops the duplicate.
-        tracing::warn!(error = %err, jobs = ids.len(), "could not update the outbox after publishing");
+        tracing::warn!(error = %err, jobs = rows.len(), "could not update the outbox after publishing");
     }
 }
 
@@ -125,7 +127,7 @@ pub async fn run(db: DbPool, link: AmqpLink, shutdown: CancellationToken) {
             match claim(&db).await {
                 Ok(rows) => {
                     outage.read();
-                    busy = rows.len() as i64 == BATCH;
+                    busy = rows.len() as i64 >= BATCH;
                     if !rows.is_empty() {
                         tracing::debug!(jobs = rows.len(), "relaying due jobs");
                         busy &= publish_claimed(&db, &link, &rows).await;

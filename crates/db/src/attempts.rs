@@ -19,20 +19,31 @@ pub async fn enqueue_manual(
     traceparent: Option<&str>,
 ) -> DbResult<OutboxJob> {
     let now = crate::stored_now();
-    Ok(diesel::insert_into(outbox::table)
+    let claimed_until = now + chrono::Duration::seconds(crate::messages::ACCEPT_CLAIM_SECS);
+    let id: i64 = diesel::insert_into(outbox::table)
         .values((
             outbox::message_id.eq(message.id),
             outbox::endpoint_id.eq(endpoint.id),
             outbox::attempt.eq(0),
             outbox::trigger_type.eq(TriggerType::Manual.as_str()),
             outbox::due.eq(now),
-            outbox::claimed_until
-                .eq(now + chrono::Duration::seconds(crate::messages::ACCEPT_CLAIM_SECS)),
+            outbox::claimed_until.eq(claimed_until),
             outbox::traceparent.eq(traceparent),
         ))
-        .returning(OutboxJob::as_returning())
+        .returning(outbox::id)
         .get_result(conn)
-        .await?)
+        .await?;
+    Ok(OutboxJob {
+        id,
+        message_id: message.id,
+        endpoint_id: endpoint.id,
+        attempt: 0,
+        trigger_type: TriggerType::Manual,
+        traceparent: traceparent.map(str::to_owned),
+        claimed_until: Some(claimed_until),
+        deferrals: 0,
+        fanout_id: None,
+    })
 }
 
 /// Whose attempts to list: a message or an endpoint of the caller.

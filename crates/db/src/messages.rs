@@ -65,6 +65,8 @@ pub async fn accept_batch(
         endpoint_id: Option<Uuid>,
         #[diesel(sql_type = Nullable<Text>)]
         traceparent: Option<String>,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        fanout_id: Option<i64>,
         #[diesel(sql_type = Nullable<Text>)]
         url: Option<String>,
         #[diesel(sql_type = Nullable<Jsonb>)]
@@ -153,6 +155,7 @@ pub async fn accept_batch(
                 traceparent: row.traceparent,
                 claimed_until: Some(claimed_until),
                 deferrals: 0,
+                fanout_id: row.fanout_id,
             });
         }
     }
@@ -167,15 +170,17 @@ pub async fn accept_batch(
 }
 
 /// The group commit statement: messages, then the destinations the endpoints' filters choose,
-/// then one outbox job per destination, claimed by the caller unless the message asked to be
-/// delivered later (`deliverAt`: the job is then due at that time, and the relay publishes it).
-/// One row per claimed job (or one with no job for a message that no endpoint takes, or that
-/// waits). With $13, the job of a message that has only one also gets a second row, with what
-/// its attempt needs of its endpoint (its `url` is set), read as this statement sees it: the
-/// context the dispatcher would otherwise read a moment later. A row of its own, not a join
-/// with the first: the planner joined such a step anew for every job of a batch, reading every
-/// endpoint and its secrets each time (a batch of 16 messages to 20 endpoints took 3.5 times as
-/// long), or compared every job with every context.
+/// then their first jobs: one outbox row for a message with one destination, one
+/// `outbox_fanouts` row for a message with several (a job per destination is then drawn from the
+/// outbox's sequence without a row of its own). Jobs are claimed by the caller unless the message
+/// asked to be delivered later (`deliverAt`: the row is then due at that time, and the relay
+/// publishes it). One row per claimed job (or one with no job for a message that no endpoint
+/// takes, that waits, or that fans out). With $13, the job of a message that has only one also
+/// gets a second row, with what its attempt needs of its endpoint (its `url` is set), read as
+/// this statement sees it: the context the dispatcher would otherwise read a moment later. A
+/// row of its own, not a join with the first: the planner joined such a step anew for every job
+/// of a batch, reading every endpoint and its secrets each time (a batch of 16 messages to 20
+/// endpoints took 3.5 times as long), or compared every job with every context.
 const ACCEPT_BATCH: &str = concat!(
     "WITH m AS ( \
   SELECT id, application_id, uid, event_type, channels, payload, created, traceparent, \
@@ -200,22 +205,33 @@ dest AS ( \
     AND (cardinality(e.channels) = 0 OR e.channels && \
          ARRAY(SELECT jsonb_array_elements_text(m.channels))) \
   RETURNING message_id, endpoint_id), \
+fanned AS MATERIALIZED ( \
+  SELECT message_id FROM dest GROUP BY message_id HAVING count(*) > 1), \
+fanouts AS ( \
+  INSERT INTO outbox_fanouts (message_id, due, claimed_until, traceparent) \
+  SELECT m.id, m.due, CASE WHEN m.due > $9 THEN NULL ELSE $10 END, m.traceparent \
+  FROM fanned JOIN m ON m.id = fanned.message_id \
+  RETURNING id, message_id, traceparent, claimed_until), \
 jobs AS ( \
   INSERT INTO outbox (message_id, endpoint_id, attempt, trigger_type, due, claimed_until, traceparent) \
   SELECT dest.message_id, dest.endpoint_id, 0, 'scheduled', m.due, \
          CASE WHEN m.due > $9 THEN NULL ELSE $10 END, m.traceparent \
   FROM dest JOIN m ON m.id = dest.message_id \
+  WHERE dest.message_id NOT IN (SELECT message_id FROM fanned) \
   RETURNING id, message_id, endpoint_id, traceparent, claimed_until), \
 single AS MATERIALIZED ( \
-  SELECT jobs.message_id, min(jobs.id) AS id, (array_agg(jobs.endpoint_id))[1] AS endpoint_id \
-  FROM jobs WHERE $13 AND jobs.claimed_until IS NOT NULL \
-  GROUP BY jobs.message_id HAVING count(*) = 1) \
+  SELECT jobs.message_id, jobs.id, jobs.endpoint_id \
+  FROM jobs WHERE $13 AND jobs.claimed_until IS NOT NULL) \
 SELECT stored.id AS message_id, jobs.id AS job_id, jobs.endpoint_id, jobs.traceparent, \
-  NULL::text AS url, NULL::jsonb AS headers, NULL::timestamptz AS failing_since, \
-  NULL::int AS rate_limit, NULL::text[] AS secrets \
+  NULL::bigint AS fanout_id, NULL::text AS url, NULL::jsonb AS headers, \
+  NULL::timestamptz AS failing_since, NULL::int AS rate_limit, NULL::text[] AS secrets \
 FROM stored LEFT JOIN jobs ON jobs.message_id = stored.id AND jobs.claimed_until IS NOT NULL \
 UNION ALL \
-SELECT single.message_id, single.id, e.id, NULL, e.url, e.headers, e.failing_since, \
+SELECT f.message_id, nextval('outbox_id_seq'), dest.endpoint_id, f.traceparent, f.id, NULL, \
+  NULL, NULL, NULL, NULL \
+FROM fanouts f JOIN dest ON dest.message_id = f.message_id WHERE f.claimed_until IS NOT NULL \
+UNION ALL \
+SELECT single.message_id, single.id, e.id, NULL, NULL, e.url, e.headers, e.failing_since, \
   e.rate_limit, ",
     active_secrets!("e.id"),
     " \
@@ -263,6 +279,7 @@ pub async fn accept_for_endpoint(
         traceparent: traceparent.map(str::to_owned),
         claimed_until: Some(claimed_until),
         deferrals: 0,
+        fanout_id: None,
     })
 }
 

@@ -209,11 +209,13 @@ pub struct Attempt {
     pub job_id: Option<i64>,
 }
 
-/// A delivery job waiting in the outbox.
-#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+/// A delivery job waiting in the outbox: a row of its own, or one of the first attempts a
+/// fan-out row stands for (`fanout_id`).
+#[derive(Debug, Clone, QueryableByName)]
 #[diesel(table_name = outbox)]
 pub struct OutboxJob {
-    /// Identifier, carried in the job as `jobId`.
+    /// Identifier, carried in the job as `jobId`: the row's, or for a job of a fan-out row one
+    /// drawn from the same sequence, so that it is unique either way.
     pub id: i64,
     /// The message.
     pub message_id: Uuid,
@@ -231,6 +233,11 @@ pub struct OutboxJob {
     pub claimed_until: Option<chrono::DateTime<chrono::Utc>>,
     /// Times the job was put back to wait for its endpoint's turn.
     pub deferrals: i32,
+    /// The `outbox_fanouts` row that stands for this job and the message's other first
+    /// attempts, when the job has no row of its own: publishing it removes (or releasing it
+    /// frees) that row instead, and its `claimed_until` is that row's.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub fanout_id: Option<i64>,
 }
 
 /// An outbox row's trigger, read leniently: a name this version does not know (written by a

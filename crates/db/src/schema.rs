@@ -145,6 +145,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    outbox_fanouts (id) {
+        id -> Int8,
+        message_id -> Uuid,
+        due -> Timestamptz,
+        claimed_until -> Nullable<Timestamptz>,
+        traceparent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     idempotency_keys (environment_id, key) {
         environment_id -> Uuid,
         key -> Text,
@@ -195,6 +205,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_destinations,
     attempts,
     outbox,
+    outbox_fanouts,
     idempotency_keys,
     background_tasks,
 );
