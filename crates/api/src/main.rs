@@ -3,6 +3,12 @@
 use anyhow::Context as _;
 use octohooks_platform::{telemetry, Settings};
 
+/// mimalloc instead of glibc's allocator: every request and delivery allocates and frees many
+/// small buffers across threads, and glibc's free lists cost a fifth of the dispatcher's CPU
+/// under fan-out (BENCHMARKS.md, "An allocator of the field").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());

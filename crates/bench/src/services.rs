@@ -75,7 +75,7 @@ impl Environment {
         );
         let tuning: Vec<(String, String)> = std::env::vars()
             .filter(|(key, _)| {
-                key.starts_with("OCTOHOOKS_")
+                (key.starts_with("OCTOHOOKS_") || key.starts_with("MIMALLOC_"))
                     && !key.starts_with("OCTOHOOKS_BENCH")
                     && !fixed.contains_key(key)
             })

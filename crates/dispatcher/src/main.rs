@@ -8,6 +8,12 @@
 use octohooks_platform::{telemetry, Settings};
 use tokio::signal::unix::{signal, SignalKind};
 
+/// mimalloc instead of glibc's allocator: every request and delivery allocates and frees many
+/// small buffers across threads, and glibc's free lists cost a fifth of the dispatcher's CPU
+/// under fan-out (BENCHMARKS.md, "An allocator of the field").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let runtime = match settings.dispatcher_worker_threads {
