@@ -1,5 +1,6 @@
 //! Outbox claims against the real Postgres: a relay that gives up its claim after a failed
-//! publish frees only the claim it holds, never one another relay took after it lapsed.
+//! publish frees only the claim it holds, never one another relay took after it lapsed; and
+//! the stranded sweep counts a message's fan-out row as its destinations' job.
 
 use octohooks_db::{outbox, pool};
 use octohooks_tests::database;
@@ -71,4 +72,45 @@ async fn a_release_frees_the_callers_claim_only() {
 
     drop(conn);
     database::drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
+    let proxy = octohooks_tests::proxy::Proxy::start("127.0.0.1:5672").await;
+    let app = octohooks_tests::TestApp::spawn_with(octohooks_tests::Options {
+        amqp_url: proxy.amqp_url(),
+        dispatcher: false,
+        ..octohooks_tests::Options::default()
+    })
+    .await;
+    app.create_app("app").await;
+    for path in ["/a", "/b"] {
+        app.create_endpoint(
+            "app",
+            serde_json::json!({"url": format!("http://127.0.0.1:9/{path}")}),
+        )
+        .await;
+    }
+    proxy.cut();
+    app.send_messages("app", 1).await;
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 1);
+    // Long overdue, as if the broker had been away for an hour.
+    app.execute("UPDATE message_destinations SET next_attempt = now() - interval '1 hour'")
+        .await;
+    let db = pool::build_pool(&app.database_url, &pool::PoolOptions::default()).unwrap();
+    let mut conn = pool::connection(&db).await.unwrap();
+    assert_eq!(
+        outbox::requeue_stranded(&mut conn, 60).await.unwrap(),
+        0,
+        "the fan-out row is their job"
+    );
+    app.execute("DELETE FROM outbox_fanouts").await;
+    assert_eq!(
+        outbox::requeue_stranded(&mut conn, 60).await.unwrap(),
+        2,
+        "without it, each destination is stranded"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 2);
+    drop(conn);
+    app.stop().await;
 }

@@ -140,3 +140,44 @@ async fn a_message_to_several_endpoints_waits_as_one_row_until_its_time() {
     assert_eq!(receiver.received().len(), 2, "each endpoint once");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_fan_out_sent_for_later_goes_with_its_application() {
+    let app = TestApp::spawn_with(octohooks_tests::Options::api_only()).await;
+    let receiver = Receiver::start().await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(1);
+    for uid in ["doomed", "kept"] {
+        app.create_app(uid).await;
+        for path in ["/a", "/b"] {
+            app.create_endpoint(uid, json!({"url": receiver.url(path)}))
+                .await;
+        }
+        let later = app
+            .post(
+                &format!("/api/v1/applications/{uid}/messages"),
+                json!({"eventType": "t", "payload": {}, "deliverAt": at.to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(later.status, StatusCode::ACCEPTED, "{}", later.text);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 2);
+
+    let deleted = app
+        .call(reqwest::Method::DELETE, "/api/v1/applications/doomed", None)
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.text);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox_fanouts").await,
+        1,
+        "the deleted application's row went, the other's stayed"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM outbox_fanouts f JOIN messages m ON m.id = f.message_id \
+             JOIN applications a ON a.id = m.application_id WHERE a.uid = 'kept'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+}

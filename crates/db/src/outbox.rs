@@ -183,19 +183,28 @@ fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Deletes the waiting jobs of every endpoint of the given applications. Jobs have no foreign
-/// key to their endpoint (migration 000008), so a deleted application's retries would wait out
-/// their schedule in the outbox; its deletion calls this in the same transaction.
+/// Deletes the waiting jobs of every endpoint of the given applications, and the fan-out rows
+/// of their messages. Jobs have no foreign key to their endpoint (migration 000008), nor
+/// fan-out rows to their message (000025), so a deleted application's retries, and its
+/// messages sent for later, would wait out their time; its deletion calls this in the same
+/// transaction, before its messages go. Returns how many rows went.
 pub async fn forget_applications(conn: &mut Conn, application_ids: &[Uuid]) -> DbResult<usize> {
-    use crate::schema::{endpoints, outbox};
+    use crate::schema::{endpoints, messages, outbox, outbox_fanouts};
     let endpoints_of_them = endpoints::table
         .filter(endpoints::application_id.eq_any(application_ids))
         .select(endpoints::id);
-    Ok(
-        diesel::delete(outbox::table.filter(outbox::endpoint_id.eq_any(endpoints_of_them)))
-            .execute(conn)
-            .await?,
+    let jobs = diesel::delete(outbox::table.filter(outbox::endpoint_id.eq_any(endpoints_of_them)))
+        .execute(conn)
+        .await?;
+    let messages_of_them = messages::table
+        .filter(messages::application_id.eq_any(application_ids))
+        .select(messages::id);
+    let fanouts = diesel::delete(
+        outbox_fanouts::table.filter(outbox_fanouts::message_id.eq_any(messages_of_them)),
     )
+    .execute(conn)
+    .await?;
+    Ok(jobs + fanouts)
 }
 
 /// Jobs waiting for a relay (due, and unclaimed or with a lapsed claim), a fan-out row counted
