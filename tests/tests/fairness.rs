@@ -267,6 +267,16 @@ async fn a_burst_beyond_the_grant_goes_through_freed_slots_while_postgres_is_slo
         .cloned()
         .collect();
     assert_eq!(delivered(&receiver, "/burst"), all);
+    // The first job and the one after the grant shrank to nothing each asked Postgres for a
+    // slot and waited for the answer; the metrics say so.
+    let metrics = app.dispatcher_metrics().await;
+    let grown = series_value(
+        &metrics,
+        r#"octohooks_slot_grant_asks_total{answer="grown"}"#,
+    );
+    assert!(grown >= 2.0, "asks that grew the grant: {grown}");
+    let waited = series_value(&metrics, "octohooks_slot_ask_wait_seconds_count");
+    assert!(waited >= 2.0, "jobs that waited on an ask: {waited}");
     app.stop().await;
 }
 

@@ -34,6 +34,7 @@ pub async fn e2e_under_load(
     let poster = Poster::new(run.api, run.key, &uid, 400);
     let before = stages::scrape(services).await;
     let put_back_before = stages::counter_sum(services, PUT_BACK).await;
+    let asks_before = SlotAsks::read(services).await;
     let cpu_before = cpu::snapshot();
     let started = Instant::now();
     let sent = load::closed_loop_count(&poster, clients, count).await;
@@ -50,6 +51,7 @@ pub async fn e2e_under_load(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = stages::scrape(services).await;
     let put_back = stages::counter_sum(services, PUT_BACK).await - put_back_before;
+    let asks = SlotAsks::read(services).await.since(&asks_before);
     let mut latencies = end_to_end(&sent, run.arrivals, &path);
     let title = format!("e2e, {clients} closed-loop clients");
     let delivered = latencies.len();
@@ -86,6 +88,7 @@ pub async fn e2e_under_load(
         ),
     ];
     rows.extend(slowest_split(&title, &sent, run, &path));
+    rows.extend(asks.rows(&title));
     rows.extend(stages::breakdown(&title, &before, &after));
     rows.extend(cpu::per_delivery(
         &title,
@@ -94,6 +97,54 @@ pub async fn e2e_under_load(
         delivered,
     ));
     Ok(rows)
+}
+
+/// The dispatchers' asks to Postgres for more of an endpoint's slots, and the jobs that waited
+/// on one: whether the endpoint's slot grants stand in a phase's way.
+struct SlotAsks {
+    asks: f64,
+    waits: f64,
+    waited_secs: f64,
+}
+
+impl SlotAsks {
+    async fn read(services: &[String]) -> Self {
+        Self {
+            asks: stages::counter_sum(services, "octohooks_slot_grant_asks_total").await,
+            waits: stages::counter_sum(services, "octohooks_slot_ask_wait_seconds_count").await,
+            waited_secs: stages::counter_sum(services, "octohooks_slot_ask_wait_seconds_sum").await,
+        }
+    }
+
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            asks: self.asks - earlier.asks,
+            waits: self.waits - earlier.waits,
+            waited_secs: self.waited_secs - earlier.waited_secs,
+        }
+    }
+
+    fn rows(&self, title: &str) -> Vec<Row> {
+        let mean_ms = if self.waits > 0.0 {
+            self.waited_secs * 1000.0 / self.waits
+        } else {
+            0.0
+        };
+        vec![
+            Row::new(
+                format!("{title}: slot grant asks"),
+                self.asks,
+                "asks",
+                "to Postgres, for more of the endpoint's slots",
+            ),
+            Row::new(
+                format!("{title}: jobs waiting on an ask, mean wait"),
+                mean_ms,
+                "ms",
+                format!("{} jobs", self.waits),
+            ),
+        ]
+    }
 }
 
 /// Where the slowest 1 % of the messages spent their time: before the API answered 202 (the

@@ -105,6 +105,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
             failing_slots: usize::from(settings.dispatcher_concurrency / 4).max(1),
             most_waiting: u32::from(settings.dispatcher_concurrency / 8).max(1),
         },
+        metrics.clone(),
     );
     tokio::spawn(fairness.clone().run_renewals(background.clone()));
     let deliverer = Deliverer {

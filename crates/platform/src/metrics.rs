@@ -57,6 +57,12 @@ pub struct Metrics {
     pub pipeline_stage: HistogramVec,
     /// The stage histograms, resolved once, by `Stage as usize`.
     stages: Vec<Histogram>,
+    /// Asks a dispatcher made to Postgres for more of an endpoint's slots (every slot it held
+    /// was busy), by answer: `grown`, or `refused` (none beyond those in use).
+    pub slot_grant_asks: IntCounterVec,
+    /// How long a job waited for a slot while its dispatcher asked for more: the ask's commit,
+    /// or less when one of the dispatcher's own attempts to the endpoint ended first.
+    pub slot_ask_wait: Histogram,
 }
 
 /// The stages of a first attempt, in order. The API observes the first three, the dispatcher
@@ -242,6 +248,22 @@ impl Metrics {
         registry.register(Box::new(attempt_duration.clone()))?;
         registry.register(Box::new(attempts_in_flight.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
+        let slot_grant_asks = IntCounterVec::new(
+            Opts::new(
+                "slot_grant_asks_total",
+                "Asks to Postgres for more of an endpoint's slots, by answer (grown or refused)",
+            ),
+            &["answer"],
+        )?;
+        registry.register(Box::new(slot_grant_asks.clone()))?;
+        let slot_ask_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "slot_ask_wait_seconds",
+                "Time a job waited for a slot while more were asked of Postgres",
+            )
+            .buckets(STAGE_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(slot_ask_wait.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -264,6 +286,8 @@ impl Metrics {
             job_contexts,
             pipeline_stage,
             stages,
+            slot_grant_asks,
+            slot_ask_wait,
         })
     }
 

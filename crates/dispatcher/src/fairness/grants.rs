@@ -61,6 +61,24 @@ impl Fairness {
                 in_use,
             } => (changing, freed, in_use),
         };
+        let began = Instant::now();
+        let taken = self.wait_for_ask(endpoint, changing, freed, in_use).await;
+        self.0
+            .metrics
+            .slot_ask_wait
+            .observe(began.elapsed().as_secs_f64());
+        taken
+    }
+
+    /// Asks for more of the endpoint's slots, and takes one once the answer came, or as soon
+    /// as one of this dispatcher's `in_use` attempts to it ends (`freed`).
+    async fn wait_for_ask(
+        &self,
+        endpoint: Uuid,
+        changing: Arc<tokio::sync::Mutex<()>>,
+        freed: Arc<tokio::sync::Notify>,
+        in_use: u32,
+    ) -> Result<bool, DbError> {
         // The ask runs in a task of its own, so that its answer is kept whichever comes first.
         let mut asking = tokio::spawn(self.clone().grow_grant(endpoint, changing));
         if in_use == 0 {
@@ -150,8 +168,15 @@ impl Fairness {
         state.others_pace = grant
             .others_pace_ms
             .map(|ms| Duration::from_millis(u64::from(ms)));
-        state.denied_until =
-            (state.in_use >= grant.slots.min(state.share)).then(|| Instant::now() + DENIAL_HOLDS);
+        let refused = state.in_use >= grant.slots.min(state.share);
+        state.denied_until = refused.then(|| Instant::now() + DENIAL_HOLDS);
+        drop(endpoints);
+        let answer = if refused { "refused" } else { "grown" };
+        self.0
+            .metrics
+            .slot_grant_asks
+            .with_label_values(&[answer])
+            .inc();
         Ok(())
     }
 

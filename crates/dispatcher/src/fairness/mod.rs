@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use octohooks_db::{fairness, pool, DbError, DbPool};
+use octohooks_platform::metrics::Metrics;
 use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -192,6 +193,8 @@ struct Inner {
     config: FairnessConfig,
     failing: Arc<Semaphore>,
     endpoints: Mutex<HashMap<Uuid, EndpointState>>,
+    /// Counts the grant asks and how long jobs waited on them.
+    metrics: Arc<Metrics>,
 }
 
 impl Inner {
@@ -203,7 +206,7 @@ impl Inner {
 }
 impl Fairness {
     /// Limits with a fresh holder id; call [`Fairness::run_renewals`] to keep its grants alive.
-    pub fn new(db: DbPool, config: FairnessConfig) -> Self {
+    pub fn new(db: DbPool, config: FairnessConfig, metrics: Arc<Metrics>) -> Self {
         let holder = Uuid::new_v4();
         let cap = config.max_in_flight.max(1);
         Self(Arc::new(Inner {
@@ -213,6 +216,7 @@ impl Fairness {
             config,
             failing: Arc::new(Semaphore::new(config.failing_slots.max(1))),
             endpoints: Mutex::default(),
+            metrics,
         }))
     }
 
