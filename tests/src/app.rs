@@ -74,6 +74,15 @@ impl Options {
             ..Self::default()
         }
     }
+
+    /// The API alone, reaching the broker through `proxy`: a test cuts the broker away to keep
+    /// jobs in the outbox, then starts a dispatcher (with its own relay) to publish them.
+    pub fn api_behind(proxy: &crate::proxy::Proxy) -> Self {
+        Self {
+            amqp_url: proxy.amqp_url(),
+            ..Self::api_only()
+        }
+    }
 }
 
 /// An answer of the API.

@@ -129,12 +129,7 @@ async fn messages_posted_while_the_broker_is_down_are_delivered_when_it_returns(
 #[tokio::test]
 async fn jobs_of_an_api_that_stopped_before_publishing_are_published_by_another_relay() {
     let proxy = Proxy::start("127.0.0.1:5672").await;
-    let mut app = TestApp::spawn_with(Options {
-        amqp_url: proxy.amqp_url(),
-        dispatcher: false,
-        ..Options::default()
-    })
-    .await;
+    let mut app = TestApp::spawn_with(Options::api_behind(&proxy)).await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))

@@ -206,12 +206,7 @@ async fn a_dispatcher_killed_with_groups_in_hand_loses_nothing() {
 #[tokio::test]
 async fn a_fan_out_waits_as_one_row_and_any_relay_publishes_its_jobs() {
     let proxy = Proxy::start("127.0.0.1:5672").await;
-    let mut app = TestApp::spawn_with(Options {
-        amqp_url: proxy.amqp_url(),
-        dispatcher: false,
-        ..Options::default()
-    })
-    .await;
+    let mut app = TestApp::spawn_with(Options::api_behind(&proxy)).await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
     for path in ["/a", "/b", "/c"] {

@@ -77,12 +77,8 @@ async fn a_release_frees_the_callers_claim_only() {
 #[tokio::test]
 async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
     let proxy = octohooks_tests::proxy::Proxy::start("127.0.0.1:5672").await;
-    let app = octohooks_tests::TestApp::spawn_with(octohooks_tests::Options {
-        amqp_url: proxy.amqp_url(),
-        dispatcher: false,
-        ..octohooks_tests::Options::default()
-    })
-    .await;
+    let app =
+        octohooks_tests::TestApp::spawn_with(octohooks_tests::Options::api_behind(&proxy)).await;
     app.create_app("app").await;
     for path in ["/a", "/b"] {
         app.create_endpoint(
