@@ -142,7 +142,7 @@ async fn a_message_to_several_endpoints_waits_as_one_row_until_its_time() {
 }
 
 #[tokio::test]
-async fn a_fan_out_sent_for_later_goes_with_its_application() {
+async fn a_fan_out_sent_for_later_goes_with_its_application_or_its_payload() {
     let app = TestApp::spawn_with(octohooks_tests::Options::api_only()).await;
     let receiver = Receiver::start().await;
     let at = chrono::Utc::now() + chrono::Duration::hours(1);
@@ -178,6 +178,23 @@ async fn a_fan_out_sent_for_later_goes_with_its_application() {
         )
         .await,
         1
+    );
+
+    // Its payload expunged, the other message has nothing left to send: its row goes too.
+    let kept = app.text("SELECT id::text FROM messages").await;
+    let expunged = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/applications/kept/messages/{kept}/content"),
+            None,
+        )
+        .await;
+    assert!(expunged.status.is_success(), "{}", expunged.text);
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'failed'")
+            .await,
+        2
     );
     app.stop().await;
 }
