@@ -38,9 +38,10 @@ pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
 /// message that is still pending with no scheduled attempt made, its id drawn from the
 /// outbox's sequence. Destinations are found through their message (the primary key's leading
 /// column) whatever the statistics say: "still pending" is `octohooks_still_pending`, as in
-/// the dispatcher's record, so that no plan reads every pending destination instead. A row whose message has no such destination left (its jobs were
-/// published and done, but the row's removal was lost; or the message is gone) is deleted.
-/// A job published twice this way is dropped by the dispatcher as a duplicate, as any is.
+/// the dispatcher's record, so that no plan reads every pending destination instead. A row
+/// whose message has no such destination left (its jobs were published and done, but the
+/// row's removal was lost; or the message is gone) is deleted. A job published twice this way
+/// is dropped by the dispatcher as a duplicate, as any is.
 async fn claim_fanouts(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult<Vec<OutboxJob>> {
     Ok(prepared(
         diesel::sql_query(
@@ -74,9 +75,10 @@ async fn claim_fanouts(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
 }
 
 /// Re-enqueues deliveries that are pending, overdue by more than `overdue_secs` and have no job
-/// in the outbox (neither a row of their own nor their message's fan-out row): their job was published but never came back (a broker that lost its data, a
-/// queue deleted by hand). A job that is merely slow and still in the queue becomes a
-/// duplicate, which the dispatcher drops. Returns how many were re-enqueued.
+/// in the outbox (neither a row of their own nor their message's fan-out row): their job was
+/// published but never came back (a broker that lost its data, a queue deleted by hand). A job
+/// that is merely slow and still in the queue becomes a duplicate, which the dispatcher drops.
+/// Returns how many were re-enqueued.
 pub async fn requeue_stranded(conn: &mut Conn, overdue_secs: i32) -> DbResult<usize> {
     Ok(diesel::sql_query(
         "WITH stranded AS ( \
