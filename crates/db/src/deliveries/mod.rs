@@ -120,24 +120,33 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
     Ok(contexts)
 }
 
-/// Every table is reached by its primary key (or its leading column) from the job. Two
-/// conditions compare ids as text on purpose: as plain equalities the planner may use them to
-/// scan every message of the application, or every destination of the endpoint, through the
-/// `(application_id, …)` and `(endpoint_id)` indexes; on young tables without statistics it
-/// did, reading millions of index entries per second.
+/// Every table is reached by its key from the job, whatever the tables' size or statistics:
+/// the rows of one job are read in a subquery fenced off by `OFFSET 0`, where the job's ids are
+/// values known when it runs, so each table is a lookup of one row by a unique key. Joined
+/// freely, the plan that Postgres made and kept on a young table (the batch connections plan
+/// once, see [`crate::pool`]) read the messages and endpoints whole and joined them by hash;
+/// found a destination through its message alone, reading every destination of a fan-out for
+/// each of its jobs; and checked whether the job was attempted against a hash of every attempt.
+/// The destination is named by its whole key, which each of its indexes that leads with a key
+/// column holds (migration 000026). The application is compared as text on purpose: as a plain
+/// equality the planner may use it to scan every message of the application through the
+/// `(application_id, …)` indexes.
 const JOB_CONTEXTS: &str = concat!(
-    "SELECT j.ord, m.payload, m.created AS accepted, e.url, e.headers, e.enabled, \
-  e.failing_since, e.rate_limit, d.status, d.scheduled_attempts, ",
-    active_secrets!("e.id"),
-    " AS secrets, \
-  EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.job_id) AS handled, \
-  e.client_certificate, e.client_key, m.expunged \
+    "SELECT j.ord, c.* \
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
   AS j(message_id, endpoint_id, job_id, ord) \
-JOIN messages m ON m.id = j.message_id \
-JOIN endpoints e ON e.id = j.endpoint_id \
-LEFT JOIN message_destinations d ON d.message_id = m.id AND d.endpoint_id::text = e.id::text \
-WHERE e.application_id::text = m.application_id::text"
+CROSS JOIN LATERAL ( \
+  SELECT m.payload, m.created AS accepted, m.expunged, e.url, e.headers, e.enabled, \
+    e.failing_since, e.rate_limit, e.client_certificate, e.client_key, d.status, \
+    d.scheduled_attempts, h.job_id IS NOT NULL AS handled, ",
+    active_secrets!("e.id"),
+    " AS secrets \
+  FROM messages m JOIN endpoints e ON e.id = j.endpoint_id \
+  LEFT JOIN message_destinations d \
+    ON d.message_id = j.message_id AND d.endpoint_id = j.endpoint_id \
+  LEFT JOIN LATERAL (SELECT a.job_id FROM attempts a WHERE a.job_id = j.job_id LIMIT 1) h ON true \
+  WHERE m.id = j.message_id AND e.application_id::text = m.application_id::text \
+  OFFSET 0) c"
 );
 
 /// Marks a pending destination failed without an attempt (its endpoint was disabled meanwhile).

@@ -182,13 +182,12 @@ macro_rules! operational_events {
 
 /// The destination moves on only if nobody recorded this attempt yet (status and count still
 /// as the job expects), and the attempt and the retry exist only where it did. Each destination
-/// must be found through its message (the primary key's leading column), at any size of the
-/// table and with or without statistics: "still pending" is `octohooks_still_pending`, whose
-/// declared cost per row makes a plan that reads the whole table (which the prepared statement
-/// kept, once made on a young table, while the table grew) or every pending destination
-/// (partial index `message_destinations_pending`) the dearer one; the endpoint is compared as
-/// text so that the planner cannot read every destination of the endpoint instead, which it
-/// did on young tables without statistics.
+/// must be found by its key, at any size of the table and with or without statistics: "still
+/// pending" is `octohooks_still_pending`, whose declared cost per row makes a plan that reads
+/// the whole table (which the prepared statement kept, once made on a young table, while the
+/// table grew) or every pending destination (partial index `message_destinations_pending`) the
+/// dearer one; and the key is named whole, which both indexes leading with a key column hold
+/// (migration 000026), so neither reads the other destinations of its message or endpoint.
 const RECORD_SCHEDULED: &str = concat!(
     "WITH r AS ( \
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[], \
@@ -201,7 +200,7 @@ upd AS ( \
     attempt_count = d.attempt_count + 1, status = r.new_status, next_attempt = r.next_attempt, \
     updated = r.created \
   FROM r \
-  WHERE d.message_id = r.message_id AND d.endpoint_id::text = r.endpoint_id::text \
+  WHERE d.message_id = r.message_id AND d.endpoint_id = r.endpoint_id \
     AND octohooks_still_pending(d.status) \
     AND d.scheduled_attempts = r.attempts_before \
   RETURNING d.message_id, d.endpoint_id, r.attempt_id, r.code, r.created, r.new_status, \
