@@ -8,7 +8,11 @@
 --
 -- With the endpoint's index carrying the message as well, both indexes that the planner can
 -- choose for a lookup by the whole key find the one row, so the lookup can name the endpoint
--- plainly. The index still serves what the old one did: the foreign key's cascade when an
--- endpoint is deleted, and any read of one endpoint's destinations.
-CREATE INDEX message_destinations_by_endpoint ON message_destinations (endpoint_id, message_id);
-DROP INDEX message_destinations_endpoint;
+-- plainly. The index still serves what the old one did (dropped by 000027): the foreign key's
+-- cascade when an endpoint is deleted, and any read of one endpoint's destinations.
+--
+-- Built concurrently (this migration runs outside a transaction, metadata.toml), so that
+-- acceptance, which inserts destinations, goes on while a large table is indexed. A build that
+-- fails leaves an invalid index behind; 000027 rebuilds it then.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS message_destinations_by_endpoint
+    ON message_destinations (endpoint_id, message_id);

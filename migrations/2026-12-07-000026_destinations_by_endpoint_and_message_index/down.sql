@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS message_destinations_by_endpoint;
