@@ -124,7 +124,7 @@ async fn a_fan_out_finds_each_destination_by_its_whole_key_on_a_young_table() {
         "{fetched} destinations fetched by index for {deliveries} deliveries"
     );
     // Each context read finds its message by key. The plan kept from the young table read the
-    // messages whole for every batch (13,102 rows for these 100 messages); other work may read
+    // messages whole for every batch (13,102 rows for these 96 messages); other work may read
     // them whole now and then.
     let messages_read_whole = app
         .count(
