@@ -1,6 +1,11 @@
 //! Embedded migrations, applied under a Postgres advisory lock so that replicas starting at the
 //! same moment apply them once. Diesel's migration harness is synchronous, so it runs on a
 //! blocking thread through `AsyncConnectionWrapper`.
+//!
+//! A replica that finds the lock taken asks again every [`LOCK_POLL`] rather than wait inside one
+//! statement: a statement waiting for the lock holds a snapshot, and an index built
+//! `CONCURRENTLY` by the holder waits for every older snapshot of its database to go, so the two
+//! waited for each other until Postgres broke the deadlock by failing one of them.
 
 use diesel::RunQueryDsl as _;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -15,6 +20,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 
 /// Arbitrary but fixed key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6f63_746f_686f_6f6b;
+
+/// How often a replica asks for the migration lock again while another holds it.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Longest pause between two tries to connect while the server refuses connections.
 const MOST_PATIENT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -58,8 +66,14 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
             tracing::info!(database = %name, "created the database");
             Ok(())
         }
-        // Another replica created it at the same moment.
-        Err(err) if err.to_string().contains("already exists") => Ok(()),
+        // Another replica created it at the same moment: once it committed, "already exists";
+        // while both were creating it, the catalog's unique index on database names.
+        Err(err)
+            if err.to_string().contains("already exists")
+                || err.to_string().contains("pg_database_datname_index") =>
+        {
+            Ok(())
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -80,8 +94,9 @@ pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
     };
     tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
-        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-            .execute(&mut conn)?;
+        while !try_lock(&mut conn)? {
+            std::thread::sleep(LOCK_POLL);
+        }
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(ToString::to_string).collect())
@@ -92,6 +107,20 @@ pub async fn run_pending(database_url: &str) -> DbResult<Vec<String>> {
     })
     .await
     .map_err(|err| DbError::Migration(err.to_string()))?
+}
+
+/// Takes the migration lock if no other session holds it, in a statement that returns at once.
+fn try_lock(conn: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> DbResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    let answer: Taken = diesel::sql_query(format!(
+        "SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"
+    ))
+    .get_result(conn)?;
+    Ok(answer.taken)
 }
 
 #[cfg(test)]
