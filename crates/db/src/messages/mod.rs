@@ -45,9 +45,8 @@ pub async fn find(conn: &mut Conn, app: AppScope, message: &IdOrUid) -> DbResult
 
 /// Removes a message's payload now (it then reads `{}`), keeping the message, its destinations
 /// and its attempts; deliveries still waiting are marked failed and their jobs (and fan-out
-/// row) dropped, since
-/// nothing is left to send (a job already in the queue finds its delivery failed and does
-/// nothing). One transaction.
+/// row) dropped, since nothing is left to send (a job already in the queue finds its delivery
+/// failed and does nothing). One transaction.
 pub async fn expunge(conn: &mut Conn, message: &Scoped<Message>) -> DbResult<()> {
     use diesel_async::AsyncConnection;
     use scoped_futures::ScopedFutureExt;
