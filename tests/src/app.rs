@@ -413,6 +413,17 @@ impl TestApp {
         assert!(open, "the express lane opens once a dispatcher reads it");
     }
 
+    /// Waits until the API publishes first attempts by the express lane in batches: a
+    /// dispatcher consumes single jobs a moment before batches, and the API may look between.
+    pub async fn wait_for_express_batches(&self) {
+        let open = crate::eventually(20, || async {
+            self.metric("octohooks_express_lane_open").await == 1.0
+                && self.metric("octohooks_express_batches_open").await == 1.0
+        })
+        .await;
+        assert!(open, "the lane takes batches once a dispatcher reads them");
+    }
+
     /// The dispatcher's count of the job contexts it got from `source`: `carried` by an express
     /// job, or `read` from Postgres.
     pub async fn job_contexts(&self, source: &str) -> f64 {

@@ -85,7 +85,7 @@ async fn first_attempts_go_by_the_express_lane_and_leave_no_outbox_row_behind() 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     shop_with_endpoint(&app, &receiver).await;
-    app.wait_for_express_lane().await;
+    app.wait_for_express_batches().await;
     for order in 0..30 {
         send(&app, order).await;
     }
@@ -145,7 +145,7 @@ async fn the_jobs_of_one_commit_share_a_broker_message() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     shop_with_endpoint(&app, &receiver).await;
-    app.wait_for_express_lane().await;
+    app.wait_for_express_batches().await;
     let sent = 64;
     futures::future::join_all((0..sent).map(|order| send(&app, order))).await;
     assert_eq!(receiver.wait_for("/hook", sent, 30).await.len(), sent);
@@ -186,6 +186,7 @@ async fn with_the_lane_turned_off_jobs_go_durably_though_a_dispatcher_reads_it()
     assert_eq!(app.metric(DURABLE).await, 5.0, "the jobs went durably");
     assert_eq!(app.metric(EXPRESS).await, 0.0, "nothing went by the lane");
     assert_eq!(app.metric("octohooks_express_lane_open").await, 0.0);
+    assert_eq!(app.metric("octohooks_express_batches_open").await, 0.0);
     assert!(eventually(10, || async { outbox_rows(&app).await == 0 }).await);
     app.stop().await;
 }
@@ -205,6 +206,7 @@ async fn with_no_dispatcher_reading_the_lane_jobs_go_durably() {
     );
     assert_eq!(app.metric(EXPRESS).await, 0.0, "nothing went by the lane");
     assert_eq!(app.metric("octohooks_express_lane_open").await, 0.0);
+    assert_eq!(app.metric("octohooks_express_batches_open").await, 0.0);
     assert!(
         eventually(10, || async { outbox_rows(&app).await == 0 }).await,
         "confirmed durable jobs leave the outbox"
@@ -230,6 +232,11 @@ async fn an_express_job_the_lane_loses_is_delivered_once_its_claim_lapses() {
     let (_connection, channel, mut lost) =
         reader_of(&format!("{}.express", app.queue), "loses-jobs").await;
     app.wait_for_express_lane().await;
+    assert_eq!(
+        app.metric("octohooks_express_batches_open").await,
+        0.0,
+        "a reader of single jobs opens no batches"
+    );
     let sent = 3;
     for order in 0..sent {
         send(&app, order).await;

@@ -46,6 +46,9 @@ pub struct Metrics {
     /// 1 while the API publishes first attempts by the express lane (a dispatcher reads it and
     /// keeps it nearly empty), 0 while they go durably.
     pub express_lane_open: IntGauge,
+    /// 1 while the express lane carries the first attempts of a commit together, as batches (a
+    /// dispatcher that reads batches consumes them), 0 while it sends single jobs or is closed.
+    pub express_batches_open: IntGauge,
     /// Broker messages the API published by the express lane, by form: `single` (one job) or
     /// `batch` (the jobs of a commit); with `jobs_published_total`, how many jobs each carried.
     pub express_messages_published: IntCounterVec,
@@ -228,6 +231,11 @@ impl Metrics {
             "1 while first attempts go by the express lane, 0 while they go durably",
         )?;
         registry.register(Box::new(express_lane_open.clone()))?;
+        let express_batches_open = IntGauge::new(
+            "express_batches_open",
+            "1 while the express lane sends the first attempts of a commit as batches",
+        )?;
+        registry.register(Box::new(express_batches_open.clone()))?;
         let express_messages_published = IntCounterVec::new(
             Opts::new(
                 "express_messages_published_total",
@@ -282,6 +290,7 @@ impl Metrics {
             lookup_cache,
             jobs_published,
             express_lane_open,
+            express_batches_open,
             express_messages_published,
             job_contexts,
             pipeline_stage,

@@ -14,10 +14,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 /// Prometheus metrics of this API instance, on the metrics listener only.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.refresh_outbox(&state.db).await;
+    let express_open = state.amqp.express_open().await;
+    state.metrics.express_lane_open.set(i64::from(express_open));
     state
         .metrics
-        .express_lane_open
-        .set(i64::from(state.amqp.express_open().await));
+        .express_batches_open
+        .set(i64::from(express_open && state.amqp.batches_open()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
