@@ -53,6 +53,7 @@ pub async fn e2e_under_load(
     let put_back = stages::counter_sum(services, PUT_BACK).await - put_back_before;
     let asks = SlotAsks::read(services).await.since(&asks_before);
     let mut latencies = end_to_end(&sent, run.arrivals, &path);
+    write_timeline(&uid, started, &sent, run, &path);
     let title = format!("e2e, {clients} closed-loop clients");
     let delivered = latencies.len();
     let mut rows = vec![
@@ -97,6 +98,49 @@ pub async fn e2e_under_load(
         delivered,
     ));
     Ok(rows)
+}
+
+/// With `OCTOHOOKS_BENCH_TIMELINE=<dir>`, writes `<dir>/<uid>.csv`: the phase's start in Unix
+/// time, then for each message when its POST started (ms into the phase), when the 202 came and
+/// when the receiver got it (ms after the POST). A tail that comes in bursts shows as slow
+/// messages close in time, to lay beside the services' and Postgres's logs.
+fn write_timeline(uid: &str, phase_start: Instant, sent: &Sent, run: &Run<'_>, path: &str) {
+    let Some(dir) = std::env::var_os("OCTOHOOKS_BENCH_TIMELINE") else {
+        return;
+    };
+    let mut rows: Vec<(f64, f64, f64)> = sent
+        .started
+        .iter()
+        .filter_map(|(id, started)| {
+            let arrived = run
+                .arrivals
+                .at(path, id)?
+                .saturating_duration_since(*started);
+            let accepted = *sent.accepted_after.get(id)?;
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            Some((
+                ms(started.saturating_duration_since(phase_start)),
+                ms(accepted),
+                ms(arrived),
+            ))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(phase_start.elapsed());
+    let mut csv = format!(
+        "# phase started at {} ms after the Unix epoch\nstarted_ms,accepted_ms,arrived_ms\n",
+        epoch.as_millis()
+    );
+    for (started, accepted, arrived) in rows {
+        csv.push_str(&format!("{started:.3},{accepted:.3},{arrived:.3}\n"));
+    }
+    let file = std::path::Path::new(&dir).join(format!("{uid}.csv"));
+    if let Err(err) = std::fs::write(&file, csv) {
+        eprintln!("timeline {}: {err}", file.display());
+    }
 }
 
 /// The dispatchers' asks to Postgres for more of an endpoint's slots, and the jobs that waited
