@@ -17,6 +17,7 @@ mod services;
 mod setup;
 mod stages;
 mod stats;
+mod tail;
 
 use std::time::{Duration, Instant};
 
