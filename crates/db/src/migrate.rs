@@ -61,20 +61,20 @@ pub async fn ensure_database(database_url: &str) -> DbResult<()> {
         .await
         .map_err(|err| DbError::Migration(format!("cannot connect: {err}")))?;
     let create = diesel::sql_query(format!("CREATE DATABASE \"{name}\""));
-    match diesel_async::RunQueryDsl::execute(create, &mut conn).await {
+    match diesel_async::RunQueryDsl::execute(create, &mut conn)
+        .await
+        .map_err(DbError::from)
+    {
         Ok(_) => {
             tracing::info!(database = %name, "created the database");
             Ok(())
         }
         // Another replica created it at the same moment: once it committed, "already exists";
         // while both were creating it, the catalog's unique index on database names.
-        Err(err)
-            if err.to_string().contains("already exists")
-                || err.to_string().contains("pg_database_datname_index") =>
-        {
+        Err(err) if err.to_string().contains("already exists") || err.is_unique_violation() => {
             Ok(())
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(err),
     }
 }
 
