@@ -38,9 +38,14 @@ pub struct PoolOptions {
     /// path, which find their rows by key whatever their values. Left to choose, Postgres
     /// planned those statements anew on every call whenever their arrays were short (a plan for
     /// one element looks cheaper than the generic one), and that planning was a large part of
-    /// the CPU per message at low load (BENCHMARKS.md, "Planned once"). Not for a general
-    /// pool: a generic plan cannot use a partial index through a bound value, nor choose
-    /// between indexes by a filter's value, which the API's lists need.
+    /// the CPU per message at low load (BENCHMARKS.md, "Planned once"). Such a pool also
+    /// turns sequential scans off (`enable_seqscan = off`): a plan kept for the connection's
+    /// life must not read a whole table because it was small when planned. The outbox is a
+    /// queue, small by its statistics and large on disk between vacuums; a plan made on it
+    /// after an `ANALYZE` read every page of it to remove a batch's jobs (BENCHMARKS.md, "Kept
+    /// plans that read the outbox whole"). Not for a general pool: a generic plan cannot use a
+    /// partial index through a bound value, nor choose between indexes by a filter's value,
+    /// which the API's lists need.
     pub generic_plans: bool,
 }
 
@@ -72,9 +77,10 @@ pub fn build_pool(database_url: &str, options: &PoolOptions) -> DbResult<DbPool>
             let mut conn = target.open_with_deadline(deadline).await?;
             // No JIT: every statement of the services is short, and compiling one (which
             // Postgres does when a batch's estimated cost is high) took longer than running it.
-            // A general pool keeps the server's `plan_cache_mode`.
+            // A general pool keeps the server's `plan_cache_mode` and lets the planner weigh
+            // sequential scans.
             let plans = if generic_plans {
-                "; SET plan_cache_mode = force_generic_plan"
+                "; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
             } else {
                 ""
             };
