@@ -21,27 +21,42 @@ const MESSAGES: usize = 2_000;
 /// Clients sending at once, so that the dispatcher records its attempts in batches.
 const CLIENTS: usize = 8;
 
+/// One of Postgres's counters of a table (`pg_stat_user_tables`).
+async fn table_counter(app: &TestApp, table: &str, counter: &str) -> i64 {
+    app.count(&format!(
+        "SELECT coalesce({counter}, 0) FROM pg_stat_user_tables WHERE relname = '{table}'"
+    ))
+    .await
+}
+
 /// The destinations table's counters, as Postgres's statistics report them.
 async fn destination_counters(app: &TestApp) -> (i64, i64) {
-    let updated = app
-        .count("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'message_destinations'")
-        .await;
-    let read_whole = app
-        .count(
-            "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables \
-             WHERE relname = 'message_destinations'",
-        )
-        .await;
+    let updated = table_counter(app, "message_destinations", "n_tup_upd").await;
+    let read_whole = table_counter(app, "message_destinations", "seq_tup_read").await;
     (updated, read_whole)
 }
 
-#[tokio::test]
-async fn attempts_are_recorded_by_key_on_a_young_table() {
+/// A test application with one endpoint, at the receiver's `/hook`.
+async fn one_endpoint() -> (TestApp, Receiver) {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     app.create_app("app").await;
     app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
         .await;
+    (app, receiver)
+}
+
+/// Sends [`MESSAGES`] from [`CLIENTS`] clients at once and waits until the receiver has them
+/// all.
+async fn deliver_from_clients(app: &TestApp, receiver: &Receiver) {
+    join_all((0..CLIENTS).map(|_| app.send_messages("app", MESSAGES / CLIENTS))).await;
+    let delivered = receiver.wait_for("/hook", MESSAGES, 60).await;
+    assert_eq!(delivered.len(), MESSAGES, "every message was delivered");
+}
+
+#[tokio::test]
+async fn attempts_are_recorded_by_key_on_a_young_table() {
+    let (app, receiver) = one_endpoint().await;
     let analyzed = app
         .count(
             "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'message_destinations' \
@@ -50,9 +65,7 @@ async fn attempts_are_recorded_by_key_on_a_young_table() {
         .await;
     assert_eq!(analyzed, 0, "the test's database is new: no statistics yet");
 
-    join_all((0..CLIENTS).map(|_| app.send_messages("app", MESSAGES / CLIENTS))).await;
-    let delivered = receiver.wait_for("/hook", MESSAGES, 60).await;
-    assert_eq!(delivered.len(), MESSAGES, "every message was delivered");
+    deliver_from_clients(&app, &receiver).await;
     let recorded = eventually(30, || async {
         app.count("SELECT count(*) FROM attempts WHERE status = 'success'")
             .await
@@ -82,30 +95,20 @@ async fn attempts_are_recorded_by_key_on_a_young_table() {
 
 /// The outbox's counters: rows deleted, and live rows read by sequential scans.
 async fn outbox_counters(app: &TestApp) -> (i64, i64) {
-    let deleted = app
-        .count("SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = 'outbox'")
-        .await;
-    let read_whole = app
-        .count("SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'outbox'")
-        .await;
+    let deleted = table_counter(app, "outbox", "n_tup_del").await;
+    let read_whole = table_counter(app, "outbox", "seq_tup_read").await;
     (deleted, read_whole)
 }
 
 #[tokio::test]
 async fn finished_jobs_leave_the_outbox_by_key_after_it_was_analyzed_empty() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    app.create_app("app").await;
-    app.create_endpoint("app", json!({"url": receiver.url("/hook")}))
-        .await;
+    let (app, receiver) = one_endpoint().await;
     app.wait_for_express_lane().await;
     // An empty outbox's statistics, as autovacuum leaves them after a quiet spell: a plan made
     // now expects a table of no rows, which the outbox is not once messages flow.
     TestApp::execute(&app, "ANALYZE outbox").await;
 
-    join_all((0..CLIENTS).map(|_| app.send_messages("app", MESSAGES / CLIENTS))).await;
-    let delivered = receiver.wait_for("/hook", MESSAGES, 60).await;
-    assert_eq!(delivered.len(), MESSAGES, "every message was delivered");
+    deliver_from_clients(&app, &receiver).await;
     let emptied = eventually(30, || async { app.waiting_jobs().await == 0 }).await;
     assert!(emptied, "every job left the outbox");
     let reported = eventually(30, || async {
@@ -158,12 +161,7 @@ async fn a_fan_out_finds_each_destination_by_its_whole_key_on_a_young_table() {
     // Each delivery reads its destination twice by key: for its context and for its record.
     // Through the key's leading column alone, each read would fetch all FAN_OUT destinations of
     // the message (20 per delivery here).
-    let fetched = app
-        .count(
-            "SELECT coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables \
-             WHERE relname = 'message_destinations'",
-        )
-        .await;
+    let fetched = table_counter(&app, "message_destinations", "idx_tup_fetch").await;
     assert!(
         fetched >= deliveries as i64 && fetched < 3 * deliveries as i64,
         "{fetched} destinations fetched by index for {deliveries} deliveries"
@@ -171,11 +169,7 @@ async fn a_fan_out_finds_each_destination_by_its_whole_key_on_a_young_table() {
     // Each context read finds its message by key. The plan kept from the young table read the
     // messages whole for every batch (13,102 rows for these 96 messages); other work may read
     // them whole now and then.
-    let messages_read_whole = app
-        .count(
-            "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'messages'",
-        )
-        .await;
+    let messages_read_whole = table_counter(&app, "messages", "seq_tup_read").await;
     assert!(
         messages_read_whole < 3 * FANNED_MESSAGES as i64,
         "the messages were read whole: {messages_read_whole} rows for {FANNED_MESSAGES} messages"
