@@ -3,9 +3,10 @@
 //! destination by its key from the first message on, and never reads the destinations table
 //! whole, which a plan made on the young table and kept by the prepared statement did, once per
 //! batch, longer with every message. The same for the outbox, whose statistics say it is empty
-//! whenever autovacuum analyzed it between bursts. A fan-out's jobs each find their own destination, not every
-//! destination of their message. And a connection of the batch pool plans each prepared
-//! statement once, not again on every call, while the general pool leaves that to Postgres.
+//! whenever autovacuum analyzed it between bursts. A fan-out's jobs each find their own
+//! destination, not every destination of their message. And a connection of the batch pool
+//! plans each prepared statement once, not again on every call, while the general pool leaves
+//! that to Postgres.
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -29,11 +30,12 @@ async fn table_counter(app: &TestApp, table: &str, counter: &str) -> i64 {
     .await
 }
 
-/// The destinations table's counters, as Postgres's statistics report them.
-async fn destination_counters(app: &TestApp) -> (i64, i64) {
-    let updated = table_counter(app, "message_destinations", "n_tup_upd").await;
-    let read_whole = table_counter(app, "message_destinations", "seq_tup_read").await;
-    (updated, read_whole)
+/// A table's rows changed (the `changes` counter: updated, deleted) and its live rows read by
+/// sequential scans, as Postgres's statistics report them.
+async fn changes_and_whole_reads(app: &TestApp, table: &str, changes: &str) -> (i64, i64) {
+    let changed = table_counter(app, table, changes).await;
+    let read_whole = table_counter(app, table, "seq_tup_read").await;
+    (changed, read_whole)
 }
 
 /// A test application with one endpoint, at the receiver's `/hook`.
@@ -77,10 +79,14 @@ async fn attempts_are_recorded_by_key_on_a_young_table() {
     // A backend reports its counters at most once a second, and an idle one within ten: wait
     // until the statistics count every destination's update by the recording statement.
     let reported = eventually(30, || async {
-        destination_counters(&app).await.0 >= MESSAGES as i64
+        changes_and_whole_reads(&app, "message_destinations", "n_tup_upd")
+            .await
+            .0
+            >= MESSAGES as i64
     })
     .await;
-    let (updated, read_whole) = destination_counters(&app).await;
+    let (updated, read_whole) =
+        changes_and_whole_reads(&app, "message_destinations", "n_tup_upd").await;
     assert!(reported, "the statistics count {updated} updates");
     // Found by key, the recording reads no destination beyond its own; other work may read the
     // table whole now and then (the sweep for stranded deliveries, once a minute per process).
@@ -91,13 +97,6 @@ async fn attempts_are_recorded_by_key_on_a_young_table() {
         "the destinations were read whole: {read_whole} rows for {MESSAGES} messages"
     );
     app.stop().await;
-}
-
-/// The outbox's counters: rows deleted, and live rows read by sequential scans.
-async fn outbox_counters(app: &TestApp) -> (i64, i64) {
-    let deleted = table_counter(app, "outbox", "n_tup_del").await;
-    let read_whole = table_counter(app, "outbox", "seq_tup_read").await;
-    (deleted, read_whole)
 }
 
 #[tokio::test]
@@ -112,10 +111,10 @@ async fn finished_jobs_leave_the_outbox_by_key_after_it_was_analyzed_empty() {
     let emptied = eventually(30, || async { app.waiting_jobs().await == 0 }).await;
     assert!(emptied, "every job left the outbox");
     let reported = eventually(30, || async {
-        outbox_counters(&app).await.0 >= MESSAGES as i64
+        changes_and_whole_reads(&app, "outbox", "n_tup_del").await.0 >= MESSAGES as i64
     })
     .await;
-    let (deleted, read_whole) = outbox_counters(&app).await;
+    let (deleted, read_whole) = changes_and_whole_reads(&app, "outbox", "n_tup_del").await;
     assert!(reported, "the statistics count {deleted} deletions");
     // Each record removes its jobs by key. The plan kept from the analyzed empty table read
     // the outbox whole for every batch of records, every job in flight each time; other work
@@ -154,7 +153,10 @@ async fn a_fan_out_finds_each_destination_by_its_whole_key_on_a_young_table() {
         );
     }
     let reported = eventually(30, || async {
-        destination_counters(&app).await.0 >= deliveries as i64
+        changes_and_whole_reads(&app, "message_destinations", "n_tup_upd")
+            .await
+            .0
+            >= deliveries as i64
     })
     .await;
     assert!(reported, "the statistics count every destination's update");
