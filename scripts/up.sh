@@ -13,7 +13,7 @@ export OCTOHOOKS_DISPATCHER_LISTEN_ADDR=${OCTOHOOKS_DISPATCHER_LISTEN_ADDR:-127.
 # Development: webhooks to localhost receivers are allowed.
 export OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS=${OCTOHOOKS_ALLOW_PRIVATE_DESTINATIONS:-true}
 # The admin token: 64 hex digits (the API refuses fewer than 32 characters).
-[ "$(wc -c < "$run/admin-token" 2>/dev/null || echo 0)" -ge 32 ] \
+{ [ -f "$run/admin-token" ] && [ "$(wc -c < "$run/admin-token")" -ge 32 ]; } \
   || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run/admin-token"
 export OCTOHOOKS_ADMIN_TOKEN=${OCTOHOOKS_ADMIN_TOKEN:-$(cat "$run/admin-token")}
 # Endpoint signing secrets are encrypted at rest with this key; keep .run/encryption-key safe.

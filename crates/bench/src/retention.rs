@@ -85,6 +85,14 @@ pub async fn ingest_while_sweeping(
         std::time::Duration::from_secs(300),
     )
     .await;
+    if caught_up.is_none() {
+        eprintln!(
+            "retention: {} accepted, {} arrived in 300 s; undelivered:\n{}",
+            accepted.iter().sum::<usize>(),
+            run.arrivals.distinct("/retention"),
+            setup::undelivered(database, "retention")
+        );
+    }
     let left = setup::count(
         database,
         "SELECT count(*) FROM messages WHERE event_type = 'old'",

@@ -51,6 +51,41 @@ pub fn count(database: &str, query: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("{query} answered {text}"))
 }
 
+/// What stands between the messages of application `uid` and their receiver: the destinations
+/// not yet delivered by state, the failed attempts by answer, and the jobs left in the outbox.
+/// Printed when a phase's deliveries do not all arrive in time, so that its `NaN` explains itself.
+pub fn undelivered(database: &str, uid: &str) -> String {
+    let of_app = format!(
+        "JOIN endpoints e ON e.id = t.endpoint_id JOIN applications a ON a.id = e.application_id \
+         WHERE a.uid = '{uid}'"
+    );
+    let queries = [
+        format!(
+            "SELECT 'destination', t.status, count(*), max(t.attempt_count), \
+               round(extract(epoch FROM min(t.next_attempt) - now())) \
+             FROM message_destinations t {of_app} AND t.status <> 'success' GROUP BY 2"
+        ),
+        format!(
+            "SELECT 'failed attempt', t.response_status_code, count(*), left(t.response, 80) \
+             FROM attempts t {of_app} AND t.status <> 'success' GROUP BY 2, 4"
+        ),
+        format!(
+            "SELECT 'outbox job', t.attempt, count(*), \
+               round(extract(epoch FROM min(t.due) - now())), count(t.claimed_until) \
+             FROM outbox t {of_app} GROUP BY 2"
+        ),
+    ];
+    let mut command = psql(database);
+    command.arg("-At");
+    for query in &queries {
+        command.args(["-c", query]);
+    }
+    match command.output() {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Err(error) => format!("could not ask {database}: {error}"),
+    }
+}
+
 /// Transactions committed or rolled back in `database` so far, as Postgres counts them (each
 /// backend publishes its counts within about a second of its last transaction).
 pub fn transactions(database: &str) -> anyhow::Result<u64> {
