@@ -52,7 +52,9 @@ pub fn count(database: &str, query: &str) -> anyhow::Result<u64> {
 }
 
 /// What stands between the messages of application `uid` and their receiver: the destinations
-/// not yet delivered by state, the failed attempts by answer, and the jobs left in the outbox.
+/// not yet delivered by state, the failed attempts by answer, and the jobs left in the outbox
+/// (how soon and how late they are due, how many are claimed, and the most times one was put
+/// back).
 /// Printed when a phase's deliveries do not all arrive in time, so that its `NaN` explains itself.
 pub fn undelivered(database: &str, uid: &str) -> String {
     let of_app = format!(
@@ -71,7 +73,9 @@ pub fn undelivered(database: &str, uid: &str) -> String {
         ),
         format!(
             "SELECT 'outbox job', t.attempt, count(*), \
-               round(extract(epoch FROM min(t.due) - now())), count(t.claimed_until) \
+               round(extract(epoch FROM min(t.due) - now())), \
+               round(extract(epoch FROM max(t.due) - now())), count(t.claimed_until), \
+               max(t.deferrals) \
              FROM outbox t {of_app} GROUP BY 2"
         ),
     ];
