@@ -1,6 +1,7 @@
 //! Outbox claims against the real Postgres: a relay that gives up its claim after a failed
-//! publish frees only the claim it holds, never one another relay took after it lapsed; and
-//! the stranded sweep counts a message's fan-out row as its destinations' job.
+//! publish frees only the claim it holds, never one another relay took after it lapsed; a
+//! pass over fan-out rows holds a bounded number of jobs; and the stranded sweep counts a
+//! message's fan-out row as its destinations' job.
 
 use octohooks_db::{outbox, pool};
 use octohooks_tests::database;
@@ -107,6 +108,57 @@ async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
         "without it, each destination is stranded"
     );
     assert_eq!(app.count("SELECT count(*) FROM outbox").await, 2);
+    drop(conn);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_pass_over_fan_out_rows_stops_taking_rows_once_their_jobs_reach_the_batch() {
+    let proxy = octohooks_tests::proxy::Proxy::start("127.0.0.1:5672").await;
+    let app =
+        octohooks_tests::TestApp::spawn_with(octohooks_tests::Options::api_behind(&proxy)).await;
+    app.create_app("wide").await;
+    for i in 0..30 {
+        app.create_endpoint(
+            "wide",
+            serde_json::json!({"url": format!("http://127.0.0.1:9/wide/{i}")}),
+        )
+        .await;
+    }
+    proxy.cut();
+    app.send_messages("wide", 5).await;
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 5);
+    // Due and free, as after the publisher gave up on the broker.
+    app.execute(
+        "UPDATE outbox_fanouts SET claimed_until = NULL, due = now() - interval '1 second'",
+    )
+    .await;
+    let db = pool::build_pool(&app.database_url, &pool::PoolOptions::default()).unwrap();
+    let mut conn = pool::connection(&db).await.unwrap();
+
+    // A batch of 40 may take 4 fan-out rows of 30 jobs each: the first two go (the second
+    // starts below 40 jobs), the others wait for the next pass.
+    let mut passes = Vec::new();
+    loop {
+        let jobs = outbox::claim_due(&mut conn, 40, CLAIM_SECS).await.unwrap();
+        if jobs.is_empty() {
+            break;
+        }
+        let messages: std::collections::HashSet<_> = jobs.iter().map(|j| j.message_id).collect();
+        assert!(jobs.iter().all(|j| j.fanout_id.is_some()));
+        passes.push((jobs.len(), messages.len()));
+    }
+    assert_eq!(
+        passes,
+        [(60, 2), (60, 2), (30, 1)],
+        "jobs and messages per pass"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox_fanouts WHERE claimed_until IS NULL")
+            .await,
+        0,
+        "every row was claimed once"
+    );
     drop(conn);
     app.stop().await;
 }

@@ -12,8 +12,8 @@ use crate::{Conn, DbResult};
 /// Claims up to `batch` jobs that are due and unclaimed (or whose claim lapsed) for
 /// `claim_secs` seconds, oldest availability first (index `outbox_available`), then up to a
 /// tenth as many fan-out rows, each as the jobs of the destinations of its message still
-/// waiting for their first attempt ([`claim_fanouts`]). `SKIP LOCKED` lets many relays work
-/// side by side without waiting.
+/// waiting for their first attempt, and no more rows once their jobs reach `batch`
+/// ([`claim_fanouts`]). `SKIP LOCKED` lets many relays work side by side without waiting.
 pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult<Vec<OutboxJob>> {
     let mut jobs: Vec<OutboxJob> = prepared(
         diesel::sql_query(
@@ -30,35 +30,44 @@ pub async fn claim_due(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
     )
     .load(conn)
     .await?;
-    jobs.extend(claim_fanouts(conn, (batch / 10).max(1), claim_secs).await?);
+    jobs.extend(claim_fanouts(conn, (batch / 10).max(1), batch, claim_secs).await?);
     Ok(jobs)
 }
 
-/// Claims up to `batch` due fan-out rows and returns their jobs: one per destination of the
+/// Claims up to `rows` due fan-out rows and returns their jobs: one per destination of the
 /// message that is still pending with no scheduled attempt made, its id drawn from the
-/// outbox's sequence. Destinations are found through their message (the primary key's leading
-/// column) whatever the statistics say: "still pending" is `octohooks_still_pending`, as in
-/// the dispatcher's record, so that no plan reads every pending destination instead. A row
-/// whose message has no such destination left (its jobs were published and done, but the
+/// outbox's sequence. Rows are taken in order while the jobs of those before stay under
+/// `most_jobs`, so that a pass over messages to thousands of endpoints each holds and publishes
+/// a bounded number of jobs (the first row always goes, whatever its size, and the rows left
+/// are the next pass's). Destinations are found through their message (the primary key's
+/// leading column) whatever the statistics say: "still pending" is `octohooks_still_pending`,
+/// as in the dispatcher's record, so that no plan reads every pending destination instead. A
+/// row whose message has no such destination left (its jobs were published and done, but the
 /// row's removal was lost; or the message is gone) is deleted. A job published twice this way
 /// is dropped by the dispatcher as a duplicate, as any is.
-async fn claim_fanouts(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult<Vec<OutboxJob>> {
+async fn claim_fanouts(
+    conn: &mut Conn,
+    rows: i64,
+    most_jobs: i64,
+    claim_secs: i32,
+) -> DbResult<Vec<OutboxJob>> {
     Ok(prepared(
         diesel::sql_query(
             "WITH picked AS MATERIALIZED ( \
-           SELECT id, message_id FROM outbox_fanouts \
+           SELECT id, message_id, greatest(due, claimed_until) AS since FROM outbox_fanouts \
            WHERE greatest(due, claimed_until) <= now() \
            ORDER BY greatest(due, claimed_until) LIMIT $1 FOR UPDATE SKIP LOCKED), \
-         waiting AS MATERIALIZED ( \
-           SELECT p.id FROM picked p WHERE EXISTS ( \
-             SELECT 1 FROM message_destinations d WHERE d.message_id = p.message_id \
-               AND octohooks_still_pending(d.status) AND d.scheduled_attempts = 0)), \
+         sized AS MATERIALIZED ( \
+           SELECT p.id, w.jobs, sum(w.jobs) OVER (ORDER BY p.since, p.id) - w.jobs AS before \
+           FROM picked p CROSS JOIN LATERAL ( \
+             SELECT count(*) AS jobs FROM message_destinations d \
+             WHERE d.message_id = p.message_id \
+               AND octohooks_still_pending(d.status) AND d.scheduled_attempts = 0) w), \
          done AS ( \
-           DELETE FROM outbox_fanouts \
-           WHERE id IN (SELECT id FROM picked) AND id NOT IN (SELECT id FROM waiting)), \
+           DELETE FROM outbox_fanouts WHERE id IN (SELECT id FROM sized WHERE jobs = 0)), \
          claimed AS ( \
            UPDATE outbox_fanouts SET claimed_until = now() + make_interval(secs => $2) \
-           WHERE id IN (SELECT id FROM waiting) \
+           WHERE id IN (SELECT id FROM sized WHERE jobs > 0 AND before < $3) \
            RETURNING id, message_id, traceparent, claimed_until) \
          SELECT nextval('outbox_id_seq') AS id, c.message_id, d.endpoint_id, 0 AS attempt, \
            'scheduled' AS trigger_type, c.traceparent, c.claimed_until, 0 AS deferrals, \
@@ -67,8 +76,9 @@ async fn claim_fanouts(conn: &mut Conn, batch: i64, claim_secs: i32) -> DbResult
            SELECT d.endpoint_id FROM message_destinations d WHERE d.message_id = c.message_id \
              AND octohooks_still_pending(d.status) AND d.scheduled_attempts = 0) d",
         )
-        .bind::<BigInt, _>(batch)
-        .bind::<Integer, _>(claim_secs),
+        .bind::<BigInt, _>(rows)
+        .bind::<Integer, _>(claim_secs)
+        .bind::<BigInt, _>(most_jobs),
     )
     .load(conn)
     .await?)
