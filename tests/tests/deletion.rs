@@ -1,7 +1,8 @@
 //! Deleting an application or an environment takes its waiting retries with it (outbox jobs
 //! have no foreign key to their endpoint, so nothing else would remove them), and the
 //! destinations and attempts of its messages (which have no foreign key to their message: a
-//! trigger on messages removes them).
+//! trigger on messages removes them). A large application's messages go in statements of a
+//! bounded size.
 
 use octohooks_tests::{eventually, Options, Receiver, TestApp};
 use reqwest::{Method, StatusCode};
@@ -221,5 +222,121 @@ async fn a_manual_attempt_is_recorded_once_and_truncating_messages_empties_deliv
         0,
         "the destination and the attempt went with the messages"
     );
+    app.stop().await;
+}
+
+/// Application `large` with 12,000 messages to its 10 endpoints (a destination and an attempt
+/// each) and 100 fan-out rows, beside application `kept` with one message; and a statement
+/// trigger of the test's own that logs how many messages each statement removes (table
+/// `removals`). Returns the kept message's id.
+async fn large_application_with_logged_removals(app: &TestApp) -> uuid::Uuid {
+    app.create_app("large").await;
+    for i in 0..10 {
+        app.create_endpoint(
+            "large",
+            json!({"url": format!("http://127.0.0.1:9/large/{i}")}),
+        )
+        .await;
+    }
+    let (_, kept_message) = one_message(app, "kept").await;
+    let of_large = "JOIN applications a ON a.id = m.application_id WHERE a.uid = 'large'";
+    app.execute(
+        "INSERT INTO messages (id, application_id, event_type, channels, payload, created) \
+         SELECT gen_random_uuid(), a.id, 'old', '{}', '{}', now() \
+         FROM applications a, generate_series(1, 12000) WHERE a.uid = 'large'",
+    )
+    .await;
+    app.execute(&format!(
+        "INSERT INTO message_destinations \
+           (message_id, endpoint_id, status, scheduled_attempts, attempt_count, updated) \
+         SELECT m.id, e.id, 'success', 1, 1, now() FROM messages m \
+           JOIN endpoints e ON e.application_id = m.application_id {of_large}"
+    ))
+    .await;
+    app.execute(&format!(
+        "INSERT INTO attempts (id, message_id, endpoint_id, url, status, response_status_code, \
+           response, response_duration_ms, trigger_type, created) \
+         SELECT gen_random_uuid(), m.id, e.id, e.url, 'success', 200, '', 1, 'scheduled', now() \
+         FROM messages m JOIN endpoints e ON e.application_id = m.application_id {of_large}"
+    ))
+    .await;
+    app.execute(&format!(
+        "INSERT INTO outbox_fanouts (message_id, due) \
+         SELECT m.id, now() + interval '1 hour' FROM messages m {of_large} LIMIT 100"
+    ))
+    .await;
+    assert_eq!(app.count(DELIVERIES).await, 240_001);
+    app.execute("CREATE TABLE removals (messages bigint)").await;
+    app.execute(
+        "CREATE FUNCTION log_removal() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO removals SELECT count(*) FROM removed; RETURN NULL; END $$",
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER messages_removal_logged AFTER DELETE ON messages \
+         REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION log_removal()",
+    )
+    .await;
+    kept_message
+}
+
+/// No statement removed more than 5,000 messages (50,000 destinations over 10 endpoints),
+/// and the large application's 12,000 took at least three.
+async fn assert_removed_in_bounded_statements(app: &TestApp) {
+    assert!(
+        app.count("SELECT count(*) FROM removals WHERE messages > 0")
+            .await
+            >= 3,
+        "5,000, 5,000 and 2,000 messages at least"
+    );
+    assert_eq!(app.count("SELECT max(messages) FROM removals").await, 5_000);
+}
+
+/// A large application's messages go oldest first in statements of a bounded number of
+/// destinations, with their destinations, attempts and fan-out rows, before the application;
+/// another application's stay. Removed in one statement with the application, two million
+/// messages took 7.5 s, and more ran into the statement timeout.
+#[tokio::test]
+async fn a_large_application_goes_in_statements_of_a_bounded_size() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    let kept_message = large_application_with_logged_removals(&app).await;
+
+    let deleted = app
+        .call(Method::DELETE, "/api/v1/applications/large", None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    assert_removed_in_bounded_statements(&app).await;
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM message_destinations WHERE message_id = '{kept_message}'"
+        ))
+        .await,
+        1,
+        "the other application's destination stays"
+    );
+    assert_eq!(app.count(DELIVERIES).await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 0);
+    let gone = app
+        .call(Method::GET, "/api/v1/applications/large", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// The same when the environment goes: every application's messages first, in bounded
+/// statements.
+#[tokio::test]
+async fn an_environment_with_a_large_application_goes_in_statements_of_a_bounded_size() {
+    let app = TestApp::spawn_with(Options::api_only()).await;
+    large_application_with_logged_removals(&app).await;
+
+    let environment = format!("/api/v1/environments/{}", app.environment_id);
+    let deleted = app.admin(Method::DELETE, &environment, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    assert_removed_in_bounded_statements(&app).await;
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
+    assert_eq!(app.count(DELIVERIES).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 0);
     app.stop().await;
 }

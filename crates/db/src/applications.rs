@@ -97,10 +97,22 @@ pub async fn update(
         .await?)
 }
 
+/// Destinations (one per message and endpoint) a statement removes while an application's
+/// messages go, as messages between 100 and 10,000: a few tenths of a second of work, far
+/// inside the statement timeout whatever the application's history.
+const DESTINATIONS_PER_STATEMENT: i64 = 50_000;
+
 /// Deletes the application and everything under it; each of its endpoints raises
-/// `endpoint.deleted`.
+/// `endpoint.deleted`. Its messages go first, oldest first, in statements of a bounded size
+/// (their destinations and attempts with them, by the messages' trigger, and their fan-out
+/// rows): removed in one statement with the application, two million messages took 7.5 s and
+/// more ran into the statement timeout, so that a large application could not be deleted at
+/// all. Then the application goes in one transaction, with the messages sent meanwhile. A
+/// deletion cut short leaves the application with the rest of its messages; deleting it again
+/// goes on.
 pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
     let id = app.id();
+    remove_messages(conn, id).await?;
     conn.transaction(|conn| {
         async move {
             // Locked first: an endpoint created meanwhile (its insert takes a key-share lock
@@ -121,6 +133,48 @@ pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
         .scope_boxed()
     })
     .await
+}
+
+/// Removes the messages of application `id` in statements of a bounded number of
+/// destinations each, going on after the last message removed, so that no statement walks
+/// again over the index entries of those removed before (until vacuum clears them). The
+/// messages are named as an array, found by their key: as `IN (subquery)` Postgres joined the
+/// batch with a sequential scan of every message, each statement reading the whole table
+/// (2 million messages took 42 s instead of 7.5 s in one statement).
+pub(crate) async fn remove_messages(conn: &mut Conn, id: Uuid) -> DbResult<()> {
+    use crate::schema::endpoints;
+    #[derive(QueryableByName)]
+    struct Removed {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let endpoint_count: i64 = endpoints::table
+        .filter(endpoints::application_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let per_statement = (DESTINATIONS_PER_STATEMENT / endpoint_count.max(1)).clamp(100, 10_000);
+    let mut after = Uuid::nil();
+    loop {
+        let removed: Vec<Removed> = diesel::sql_query(
+            "WITH removed AS ( \
+               DELETE FROM messages WHERE id = ANY (ARRAY( \
+                 SELECT id FROM messages WHERE application_id = $1 AND id > $2 \
+                 ORDER BY id LIMIT $3)) \
+               RETURNING id), \
+             fanouts AS (DELETE FROM outbox_fanouts f USING removed WHERE f.message_id = removed.id) \
+             SELECT id FROM removed",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .bind::<diesel::sql_types::Uuid, _>(after)
+        .bind::<diesel::sql_types::BigInt, _>(per_statement)
+        .load(conn)
+        .await?;
+        match removed.iter().map(|row| row.id).max() {
+            Some(last) if removed.len() as i64 >= per_statement => after = last,
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// `text` with the LIKE wildcards (and the escape character) taken literally.

@@ -77,8 +77,18 @@ pub async fn list(conn: &mut Conn, after: Option<Uuid>, limit: i64) -> DbResult<
         .await?)
 }
 
-/// Deletes an environment and everything in it; `NotFound` when absent.
+/// Deletes an environment and everything in it; `NotFound` when absent. The messages of its
+/// applications go first, in statements of a bounded size, as when an application is deleted
+/// ([`crate::applications::delete`]).
 pub async fn delete(conn: &mut Conn, id: Uuid) -> DbResult<Environment> {
+    let applications_of_it: Vec<Uuid> = applications::table
+        .filter(applications::environment_id.eq(id))
+        .select(applications::id)
+        .load(conn)
+        .await?;
+    for application in applications_of_it {
+        crate::applications::remove_messages(conn, application).await?;
+    }
     conn.transaction(|conn| {
         async move {
             // Idempotency keys name their environment without a foreign key (admin requests
