@@ -75,22 +75,36 @@ async fn a_release_frees_the_callers_claim_only() {
     database::drop_database(&name).await;
 }
 
-#[tokio::test]
-async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
+/// An API alone with the broker cut away, and `messages` messages sent to application `app`'s
+/// `endpoints` endpoints (never reached): each waits as a fan-out row. The proxy is returned so
+/// that the broker stays away while the test runs.
+async fn fan_out_rows_waiting(
+    endpoints: usize,
+    messages: usize,
+) -> (octohooks_tests::proxy::Proxy, octohooks_tests::TestApp) {
     let proxy = octohooks_tests::proxy::Proxy::start("127.0.0.1:5672").await;
     let app =
         octohooks_tests::TestApp::spawn_with(octohooks_tests::Options::api_behind(&proxy)).await;
     app.create_app("app").await;
-    for path in ["/a", "/b"] {
+    for i in 0..endpoints {
         app.create_endpoint(
             "app",
-            serde_json::json!({"url": format!("http://127.0.0.1:9/{path}")}),
+            serde_json::json!({"url": format!("http://127.0.0.1:9/{i}")}),
         )
         .await;
     }
     proxy.cut();
-    app.send_messages("app", 1).await;
-    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 1);
+    app.send_messages("app", messages).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox_fanouts").await,
+        messages as i64
+    );
+    (proxy, app)
+}
+
+#[tokio::test]
+async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
+    let (_proxy, app) = fan_out_rows_waiting(2, 1).await;
     // Long overdue, as if the broker had been away for an hour.
     app.execute("UPDATE message_destinations SET next_attempt = now() - interval '1 hour'")
         .await;
@@ -114,20 +128,7 @@ async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
 
 #[tokio::test]
 async fn a_pass_over_fan_out_rows_stops_taking_rows_once_their_jobs_reach_the_batch() {
-    let proxy = octohooks_tests::proxy::Proxy::start("127.0.0.1:5672").await;
-    let app =
-        octohooks_tests::TestApp::spawn_with(octohooks_tests::Options::api_behind(&proxy)).await;
-    app.create_app("wide").await;
-    for i in 0..30 {
-        app.create_endpoint(
-            "wide",
-            serde_json::json!({"url": format!("http://127.0.0.1:9/wide/{i}")}),
-        )
-        .await;
-    }
-    proxy.cut();
-    app.send_messages("wide", 5).await;
-    assert_eq!(app.count("SELECT count(*) FROM outbox_fanouts").await, 5);
+    let (_proxy, app) = fan_out_rows_waiting(30, 5).await;
     // Due and free, as after the publisher gave up on the broker.
     app.execute(
         "UPDATE outbox_fanouts SET claimed_until = NULL, due = now() - interval '1 second'",
