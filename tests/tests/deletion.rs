@@ -295,7 +295,7 @@ async fn assert_removed_in_bounded_statements(app: &TestApp) {
 /// A large application's messages go oldest first in statements of a bounded number of
 /// destinations, with their destinations, attempts and fan-out rows, before the application;
 /// another application's stay. Removed in one statement with the application, two million
-/// messages took 7.5 s, and more ran into the statement timeout.
+/// messages took 7.5 s, and near 2.7 million it met the statement timeout.
 #[tokio::test]
 async fn a_large_application_goes_in_statements_of_a_bounded_size() {
     let app = TestApp::spawn_with(Options::api_only()).await;
