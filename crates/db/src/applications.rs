@@ -107,9 +107,9 @@ const DESTINATIONS_PER_STATEMENT: i64 = 50_000;
 /// (their destinations and attempts with them, by the messages' trigger, and their fan-out
 /// rows): removed in one statement with the application, two million messages took 7.5 s, and
 /// near 2.7 million it met the statement timeout, so that such an application could not be
-/// deleted at all. Then the application goes in one transaction, with the messages sent meanwhile. A
-/// deletion cut short leaves the application with the rest of its messages; deleting it again
-/// goes on.
+/// deleted at all. Then the application goes in one transaction, with the messages sent
+/// meanwhile. A deletion cut short leaves the application with the rest of its messages;
+/// deleting it again goes on.
 pub async fn delete(conn: &mut Conn, app: AppScope) -> DbResult<Application> {
     let id = app.id();
     remove_messages(conn, id).await?;
