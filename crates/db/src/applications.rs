@@ -162,7 +162,8 @@ pub(crate) async fn remove_messages(conn: &mut Conn, id: Uuid) -> DbResult<()> {
                  SELECT id FROM messages WHERE application_id = $1 AND id > $2 \
                  ORDER BY id LIMIT $3)) \
                RETURNING id), \
-             fanouts AS (DELETE FROM outbox_fanouts f USING removed WHERE f.message_id = removed.id) \
+             fanouts AS ( \
+               DELETE FROM outbox_fanouts f USING removed WHERE f.message_id = removed.id) \
              SELECT id FROM removed",
         )
         .bind::<diesel::sql_types::Uuid, _>(id)
