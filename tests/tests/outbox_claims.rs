@@ -1,7 +1,7 @@
 //! Outbox claims against the real Postgres: a relay that gives up its claim after a failed
 //! publish frees only the claim it holds, never one another relay took after it lapsed; a
 //! pass over fan-out rows holds a bounded number of jobs; and the stranded sweep counts a
-//! message's fan-out row as its destinations' job.
+//! message's fan-out row as its destinations' job and finds pending deliveries by index.
 
 use octohooks_db::{outbox, pool};
 use octohooks_tests::database;
@@ -122,6 +122,52 @@ async fn a_delivery_whose_message_waits_as_a_fan_out_row_is_not_stranded() {
         "without it, each destination is stranded"
     );
     assert_eq!(app.count("SELECT count(*) FROM outbox").await, 2);
+    drop(conn);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_stranded_sweep_reads_pending_deliveries_only() {
+    let (_proxy, app) = fan_out_rows_waiting(2, 2).await;
+    app.execute("UPDATE message_destinations SET next_attempt = now() - interval '1 hour'")
+        .await;
+    app.execute("DELETE FROM outbox_fanouts").await;
+    // A history of delivered destinations beside the four stranded ones.
+    app.execute(
+        "INSERT INTO message_destinations (message_id, endpoint_id, status, attempt_count, updated) \
+         SELECT gen_random_uuid(), e.id, 'success', 1, now() \
+         FROM endpoints e CROSS JOIN generate_series(1, 10000)",
+    )
+    .await;
+    app.execute("ANALYZE message_destinations").await;
+    let db = pool::build_pool(&app.database_url, &pool::PoolOptions::default()).unwrap();
+    let mut conn = pool::connection(&db).await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        sequentially: i64,
+    }
+    let read = {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query("BEGIN").execute(&mut conn).await.unwrap();
+        assert_eq!(outbox::requeue_stranded(&mut conn, 60).await.unwrap(), 4);
+        let read: Read = diesel::sql_query(
+            "SELECT coalesce(sum(seq_tup_read), 0)::bigint AS sequentially \
+             FROM pg_stat_xact_user_tables WHERE relname = 'message_destinations'",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        diesel::sql_query("ROLLBACK")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        read
+    };
+    assert_eq!(
+        read.sequentially, 0,
+        "the pending ones are found by index, not among 20,000 delivered"
+    );
     drop(conn);
     app.stop().await;
 }
