@@ -227,6 +227,7 @@ async fn the_batch_pool_plans_a_batched_statement_once_and_the_general_pool_leav
             message_id: uuid::Uuid::new_v4(),
             endpoint_id: uuid::Uuid::new_v4(),
             job_id: 1,
+            manual: false,
         };
         let contexts = deliveries::job_contexts(&mut conn, &[job]).await.unwrap();
         assert!(contexts[0].is_none(), "no such message");
@@ -235,7 +236,7 @@ async fn the_batch_pool_plans_a_batched_statement_once_and_the_general_pool_leav
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
          WHERE statement LIKE $1",
     )
-    .bind::<Text, _>("%unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY%")
+    .bind::<Text, _>("%unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[]) WITH ORDINALITY%")
     .get_result(&mut conn)
     .await
     .expect("the context read is a prepared statement of this connection");

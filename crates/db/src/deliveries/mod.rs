@@ -52,7 +52,9 @@ pub struct JobContext {
     /// Active secrets, current first.
     #[diesel(sql_type = Array<Text>)]
     pub secrets: Vec<String>,
-    /// True when an attempt of this very job is already recorded.
+    /// True when an attempt of this very job is already recorded; looked up for a manual job
+    /// only (false for a scheduled one, whose destination's status and count tell whether it
+    /// ran, and which the recording statement checks again).
     #[diesel(sql_type = Bool)]
     pub handled: bool,
     /// The client certificate chain (PEM) presented to the receiver, if the endpoint has one.
@@ -85,6 +87,9 @@ pub struct JobKey {
     pub endpoint_id: Uuid,
     /// The job (its outbox id).
     pub job_id: i64,
+    /// The job is a manual attempt: only such a job is looked up among the recorded attempts
+    /// (see [`JobContext::handled`]).
+    pub manual: bool,
 }
 
 /// Loads the contexts of many jobs in one statement, in the order asked; `None` where the
@@ -100,11 +105,13 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
     let message_ids: Vec<Uuid> = jobs.iter().map(|j| j.message_id).collect();
     let endpoint_ids: Vec<Uuid> = jobs.iter().map(|j| j.endpoint_id).collect();
     let job_ids: Vec<i64> = jobs.iter().map(|j| j.job_id).collect();
+    let manual: Vec<bool> = jobs.iter().map(|j| j.manual).collect();
     let rows: Vec<Numbered> = prepared(
         diesel::sql_query(JOB_CONTEXTS)
             .bind::<Array<SqlUuid>, _>(&message_ids)
             .bind::<Array<SqlUuid>, _>(&endpoint_ids)
-            .bind::<Array<BigInt>, _>(&job_ids),
+            .bind::<Array<BigInt>, _>(&job_ids)
+            .bind::<Array<Bool>, _>(&manual),
     )
     .load(conn)
     .await?;
@@ -130,11 +137,12 @@ pub async fn job_contexts(conn: &mut Conn, jobs: &[JobKey]) -> DbResult<Vec<Opti
 /// The destination is named by its whole key, which each of its indexes that leads with a key
 /// column holds (migration 000026). The application is compared as text on purpose: as a plain
 /// equality the planner may use it to scan every message of the application through the
-/// `(application_id, …)` indexes.
+/// `(application_id, …)` indexes. Only a manual job is looked up among the attempts (`j.manual`
+/// gates the lookup): a scheduled one is known to have run by its destination, read anyway.
 const JOB_CONTEXTS: &str = concat!(
     "SELECT j.ord, c.* \
-FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY \
-  AS j(message_id, endpoint_id, job_id, ord) \
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[]) WITH ORDINALITY \
+  AS j(message_id, endpoint_id, job_id, manual, ord) \
 CROSS JOIN LATERAL ( \
   SELECT m.payload, m.created AS accepted, m.expunged, e.url, e.headers, e.enabled, \
     e.failing_since, e.rate_limit, e.client_certificate, e.client_key, d.status, \
@@ -144,7 +152,8 @@ CROSS JOIN LATERAL ( \
   FROM messages m JOIN endpoints e ON e.id = j.endpoint_id \
   LEFT JOIN message_destinations d \
     ON d.message_id = j.message_id AND d.endpoint_id = j.endpoint_id \
-  LEFT JOIN LATERAL (SELECT a.job_id FROM attempts a WHERE a.job_id = j.job_id LIMIT 1) h ON true \
+  LEFT JOIN LATERAL ( \
+    SELECT a.job_id FROM attempts a WHERE j.manual AND a.job_id = j.job_id LIMIT 1) h ON true \
   WHERE m.id = j.message_id AND e.application_id::text = m.application_id::text \
   OFFSET 0) c"
 );

@@ -198,6 +198,7 @@ impl Deliverer {
             message_id: job.message_id,
             endpoint_id: job.endpoint_id,
             job_id: job.job_id,
+            manual: job.trigger == TriggerType::Manual,
         };
         self.metrics.job_contexts.with_label_values(&["read"]).inc();
         let Some(context) = self.contexts.read(key).await? else {
