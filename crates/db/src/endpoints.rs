@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
+mod removal;
 mod secrets;
 
 pub use secrets::*;
@@ -265,10 +266,13 @@ SELECT changed.disabled, coalesce(raised.queued, 0) AS queued FROM changed LEFT 
 
 /// Deletes an endpoint, its secrets and destinations (by cascade), and its attempts and waiting
 /// jobs (which have no foreign key to it, see migration 000008), and raises `endpoint.deleted`,
-/// in one transaction.
+/// in one transaction. Its history goes first, in bounded statements
+/// ([`removal::remove_history`]); a deletion cut short there leaves the endpoint with the rest
+/// of it, and deleting it again goes on.
 pub async fn delete(conn: &mut Conn, endpoint: &Scoped<Endpoint>) -> DbResult<Endpoint> {
     use crate::schema::{attempts, outbox};
     let id = endpoint.id;
+    removal::remove_history(conn, id).await?;
     conn.transaction(|conn| {
         async move {
             let endpoint = diesel::delete(endpoints::table.find(id))
