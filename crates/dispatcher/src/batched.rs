@@ -20,6 +20,18 @@ const LIMITS: Limits = Limits {
     spare_until: 0,
 };
 
+/// Sizes of the context reader and the recorder, the two batchers every delivery passes
+/// through: the second statement in flight waits for a crowd. Each statement has a fixed cost
+/// in Postgres (starting the plan of a statement of many steps, a commit for a record) that a
+/// larger batch shares out; with both workers taking whatever waited, a fan-out's jobs were
+/// read and recorded 14 to 19 at a time, and Postgres spent 10–15 % more CPU per delivery (see
+/// BENCHMARKS.md, "One statement at a time for the delivery path"). A crowd of
+/// [`Limits::spare_until`] jobs means the first statement no longer keeps up.
+const PER_DELIVERY: Limits = Limits {
+    spare_until: 64,
+    ..LIMITS
+};
+
 /// Connections the batchers that run on the batch pool use at most (context reads, records
 /// and put-backs: one per worker; [`crate::build`] gives them a pool of their own).
 pub const CONNECTIONS: usize = 3 * LIMITS.workers;
@@ -37,7 +49,9 @@ pub struct ContextReader(Batcher<JobKey, Answer<Option<JobContext>>>);
 impl ContextReader {
     /// Starts the workers.
     pub fn start(db: DbPool) -> Self {
-        Self(Batcher::start(LIMITS, move |batch| read(db.clone(), batch)))
+        Self(Batcher::start(PER_DELIVERY, move |batch| {
+            read(db.clone(), batch)
+        }))
     }
 
     /// The context of one job; `None` when its message or endpoint is gone.
@@ -64,7 +78,7 @@ pub struct Recorder(Batcher<ScheduledRecord, Answer<bool>>);
 impl Recorder {
     /// Starts the workers.
     pub fn start(db: DbPool) -> Self {
-        Self(Batcher::start(LIMITS, move |batch| {
+        Self(Batcher::start(PER_DELIVERY, move |batch| {
             record_in_rounds(db.clone(), batch)
         }))
     }
