@@ -269,3 +269,60 @@ async fn a_fan_out_waits_as_one_row_and_any_relay_publishes_its_jobs() {
     assert_eq!(per_path(&receiver), expected, "and none arrived twice");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_waiting_for_its_record_leaves_its_slot_to_the_next() {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    // One first-attempt slot: a group's jobs take it in turn.
+    let mut app = TestApp::spawn_with(
+        Options {
+            dispatcher: false,
+            ..Options::default()
+        }
+        .with_vars(&[("OCTOHOOKS_DISPATCHER_CONCURRENCY", "1")]),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    app.create_app("app").await;
+    for path in ["/a", "/b"] {
+        app.create_endpoint("app", json!({"url": receiver.url(path)}))
+            .await;
+    }
+    app.send_messages("app", 1).await;
+    // Both destinations are locked: the record of whichever job goes first waits.
+    let mut locker = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .expect("connect to Postgres");
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM message_destinations FOR UPDATE")
+        .await
+        .expect("lock the destinations");
+    app.start_dispatcher().await;
+    let both_sent = eventually(5, || async { receiver.received().len() == 2 }).await;
+    let recorded_meanwhile = app.count("SELECT count(*) FROM attempts").await;
+    locker
+        .batch_execute("ROLLBACK")
+        .await
+        .expect("release the destinations");
+    assert!(
+        both_sent,
+        "the second request went out while the first job waited for its record: {:?}",
+        per_path(&receiver)
+    );
+    assert_eq!(recorded_meanwhile, 0, "no record got through the lock");
+    let recorded = eventually(10, || async {
+        app.count("SELECT count(*) FROM message_destinations WHERE status = 'success'")
+            .await
+            == 2
+    })
+    .await;
+    assert!(
+        recorded,
+        "both deliveries are recorded once the lock is gone"
+    );
+    assert_eq!(
+        per_path(&receiver),
+        HashMap::from([("/a".to_owned(), 1), ("/b".to_owned(), 1)])
+    );
+    app.stop().await;
+}

@@ -152,6 +152,7 @@ pub(crate) async fn run<H: JobHandler>(
                 traceparent,
                 park: true,
                 express: false,
+                slot: None,
             })
         }))
         .await;
@@ -165,13 +166,14 @@ pub(crate) async fn run<H: JobHandler>(
     for (index, (job, traceparent)) in jobs.iter().cloned().enumerate() {
         let (handler, slots, progress) = (handler.clone(), slots.clone(), progress.clone());
         tokio::spawn(async move {
-            let _slot = take_slot(slots).await;
+            let slot = take_slot(slots).await;
             let _ = progress.send(Progress::Started(index)).await;
             let incoming = Incoming {
                 job,
                 traceparent,
                 park: false,
                 express: false,
+                slot,
             };
             let disposition = handler.handle(incoming).await;
             let _ = progress.send(Progress::Done(index, disposition)).await;

@@ -20,6 +20,7 @@ impl JobHandler for Deliverer {
             traceparent,
             park,
             express,
+            slot,
         } = incoming;
         if park {
             return self.park(&job, traceparent.as_deref()).await;
@@ -36,7 +37,7 @@ impl JobHandler for Deliverer {
         if let Some(trace_id) = telemetry::trace_id(&span) {
             span.record("trace_id", trace_id);
         }
-        self.run(&job, traceparent.as_deref(), express)
+        self.run(&job, traceparent.as_deref(), express, slot)
             .instrument(span)
             .await
     }

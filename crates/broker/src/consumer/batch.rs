@@ -43,13 +43,14 @@ pub(super) async fn run<H: JobHandler>(
             let bare = batched.job.without_context();
             let taken = tokio::time::timeout(express::SLOT_WAIT, take_slot(slots)).await;
             let disposition = match taken {
-                Ok(_slot) => {
+                Ok(slot) => {
                     let _ = progress.send(Progress::Started(index)).await;
                     let incoming = Incoming {
                         job: batched.job,
                         traceparent: batched.traceparent.clone(),
                         park: false,
                         express: true,
+                        slot,
                     };
                     handler.handle(incoming).await
                 }

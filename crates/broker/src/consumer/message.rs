@@ -41,12 +41,13 @@ async fn run_delivery<H: JobHandler>(
 ) -> Disposition {
     match carried {
         Carried::Job(job) => {
-            let _slot = crate::group::take_slot(slots).await;
+            let slot = crate::group::take_slot(slots).await;
             let incoming = Incoming {
                 job,
                 traceparent,
                 park,
                 express: false,
+                slot,
             };
             handler.handle(incoming).await
         }
@@ -168,7 +169,7 @@ async fn run_express<H: JobHandler>(handler: H, delivery: &Delivery, run: Expres
         Carried::Job(job) => {
             let taken =
                 tokio::time::timeout(express::SLOT_WAIT, crate::group::take_slot(slots)).await;
-            let Ok(_slot) = taken else {
+            let Ok(slot) = taken else {
                 return leave_lane(&handler, delivery, link, job_ids).await;
             };
             let incoming = Incoming {
@@ -176,6 +177,7 @@ async fn run_express<H: JobHandler>(handler: H, delivery: &Delivery, run: Expres
                 traceparent,
                 park: false,
                 express: true,
+                slot,
             };
             match handler.handle(incoming).await {
                 Disposition::Ack => return ack(delivery).await,

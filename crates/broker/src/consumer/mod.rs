@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use octohooks_domain::job::DeliveryJob;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,6 +38,10 @@ pub struct Incoming {
     /// [`Disposition::Ack`] has removed that row (with the attempt's record when there is one,
     /// in the same commit, else by [`JobHandler::forget`]).
     pub express: bool,
+    /// The first-attempt slot the job runs in, if it takes one. The handler gives it back once
+    /// the job's HTTP exchange is over: a job waiting for its record (a commit) then does not
+    /// hold back the next job's request. Dropping it anywhere gives it back.
+    pub slot: Option<OwnedSemaphorePermit>,
 }
 
 /// What runs each job; cloned into the task of every job.

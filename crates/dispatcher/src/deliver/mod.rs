@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use chrono::Utc;
 use octohooks_db::deliveries::{self, JobContext, JobKey};
 use octohooks_db::fairness::Deferral;
@@ -58,14 +60,16 @@ pub struct Deliverer {
 
 impl Deliverer {
     /// Runs one job. A job of the express lane (`express`) leaves with its outbox row removed
-    /// when it is acknowledged: with its record, or on its own when nothing was recorded.
+    /// when it is acknowledged: with its record, or on its own when nothing was recorded. The
+    /// job's first-attempt `slot` is given back as soon as its HTTP exchange is over.
     pub async fn run(
         &self,
         job: &DeliveryJob,
         traceparent: Option<&str>,
         express: bool,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Disposition {
-        let (disposition, row_removed) = match self.try_run(job, traceparent, express).await {
+        let (disposition, row_removed) = match self.try_run(job, traceparent, express, slot).await {
             Ok(row_removed) => (Disposition::Ack, row_removed),
             Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
@@ -113,6 +117,7 @@ impl Deliverer {
         job: &DeliveryJob,
         traceparent: Option<&str>,
         remove_row: bool,
+        first_attempt_slot: Option<OwnedSemaphorePermit>,
     ) -> Result<bool, DbError> {
         let received = (std::time::Instant::now(), Utc::now());
         // Only first attempts count in the stage histograms: a retry waited on purpose.
@@ -123,7 +128,7 @@ impl Deliverer {
             self.defer(job, traceparent, delay, reason).await?;
             return Ok(false);
         }
-        let Some(context) = self.context_to_run(job).await? else {
+        let Some(mut context) = self.context_to_run(job).await? else {
             return Ok(false);
         };
         let slot = match self
@@ -152,6 +157,10 @@ impl Deliverer {
         let exchange = self.send(job, &context).await;
         drop(slot);
         self.metrics.attempts_in_flight.dec();
+        // What is left is the record, a wait for Postgres: the next job may make its request
+        // meanwhile, and the payload, no longer needed, is not held while many records wait.
+        drop(first_attempt_slot);
+        drop(std::mem::take(&mut context.payload));
         let success = exchange.succeeded();
         if first_attempt {
             self.metrics.observe_stage(Stage::Send, exchange.duration);
