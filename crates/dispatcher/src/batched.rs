@@ -24,8 +24,8 @@ const LIMITS: Limits = Limits {
 /// through: the second statement in flight waits for a crowd. Each statement has a fixed cost
 /// in Postgres (starting the plan of a statement of many steps, a commit for a record) that a
 /// larger batch shares out; with both workers taking whatever waited, a fan-out's jobs were
-/// read and recorded 14 to 19 at a time, and Postgres spent 10–15 % more CPU per delivery (see
-/// BENCHMARKS.md, "One statement at a time for the delivery path"). A crowd of
+/// read and recorded 14 to 19 at a time, and Postgres spent more CPU per delivery (BENCHMARKS.md,
+/// "Fan-out: slots back before the record, one statement at a time"). A crowd of
 /// [`Limits::spare_until`] jobs means the first statement no longer keeps up.
 const PER_DELIVERY: Limits = Limits {
     spare_until: 64,
