@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use chrono::Utc;
 use octohooks_db::deliveries::{self, JobContext, JobKey};
 use octohooks_db::fairness::Deferral;
@@ -15,6 +13,7 @@ use octohooks_domain::job::{DeliveryJob, TriggerType};
 use octohooks_domain::retry::RetrySchedule;
 use octohooks_domain::status::DestinationStatus;
 use octohooks_platform::metrics::{Metrics, Stage};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::batched::{ContextReader, Deferrer, Recorder};
 use crate::fairness::{Admission, Fairness, WaitReason};
@@ -61,15 +60,18 @@ pub struct Deliverer {
 impl Deliverer {
     /// Runs one job. A job of the express lane (`express`) leaves with its outbox row removed
     /// when it is acknowledged: with its record, or on its own when nothing was recorded. The
-    /// job's first-attempt `slot` is given back as soon as its HTTP exchange is over.
+    /// job's `first_attempt_slot` is given back as soon as its HTTP exchange is over.
     pub async fn run(
         &self,
         job: &DeliveryJob,
         traceparent: Option<&str>,
         express: bool,
-        slot: Option<OwnedSemaphorePermit>,
+        first_attempt_slot: Option<OwnedSemaphorePermit>,
     ) -> Disposition {
-        let (disposition, row_removed) = match self.try_run(job, traceparent, express, slot).await {
+        let (disposition, row_removed) = match self
+            .try_run(job, traceparent, express, first_attempt_slot)
+            .await
+        {
             Ok(row_removed) => (Disposition::Ack, row_removed),
             Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, message_id = %job.message_id, endpoint_id = %job.endpoint_id,
